@@ -1,0 +1,13 @@
+"""The typer application; every command lives in its own module of ``evalkit.cli``."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="evalkit: identity–motion benchmarks for text-to-video generation.")
+
+
+def fail(message: str, code: int = 2) -> "typer.Exit":
+    """Print one clear error line and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)

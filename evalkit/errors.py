@@ -1,0 +1,25 @@
+"""Errors that name the offending item; a run records them as the item's failure reason."""
+
+
+class EvalkitError(Exception):
+    """Base class: the message is one line a user can act on."""
+
+
+class VideoReadError(EvalkitError):
+    pass
+
+
+class InvalidInputError(EvalkitError):
+    """Wrong frame count, empty mask, mismatched sizes, a one-frame video, ..."""
+
+
+class ManifestError(EvalkitError):
+    pass
+
+
+class MissingWeightsError(EvalkitError):
+    pass
+
+
+class MissingDependencyError(EvalkitError):
+    pass

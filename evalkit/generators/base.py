@@ -1,0 +1,30 @@
+"""The generator contract: ``generate(case, seed) -> Generation``.
+
+Each generator is one file in ``evalkit/generators`` that registers itself with
+``@GENERATORS.register("name")`` and declares the case kinds it accepts.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..cases import Case, Generation
+from ..configurable import Configurable
+from ..errors import EvalkitError
+
+
+class Generator(Configurable):
+    case_kinds: ClassVar[tuple[str, ...]]
+    #: True for generators that need no model (reference generators): zero inference cost
+    weight_free: ClassVar[bool] = False
+
+    def __init__(self, device: str = "cpu", **options: Any) -> None:
+        super().__init__(**options)
+        self.device = device
+
+    def generate(self, case: Case, seed: int) -> Generation:
+        raise NotImplementedError
+
+    def __call__(self, case: Case, seed: int) -> Generation:
+        if case.kind not in self.case_kinds:
+            raise EvalkitError(f"generator {self.registry_name} does not accept {case.kind} cases")
+        return self.generate(case, seed)

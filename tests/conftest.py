@@ -1,0 +1,34 @@
+"""Test-wide settings: never touch the network, never write into the repository."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["EVALKIT_ALLOW_DOWNLOAD"] = "0"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EVALKIT_SHARED", REPO.parent / "shared")).resolve()
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real DAVIS, DreamBooth, prompts, weights); tests skip where absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path_factory, monkeypatch):
+    """Empty model caches per test session: nothing is read from or written to ~/.cache."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("HF_HOME", str(base / "hf_home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(base / "torch_home"))
+    monkeypatch.delenv("EVALKIT_WEIGHTS_DIR", raising=False)
