@@ -32,6 +32,9 @@ class Video:
         if self.fps <= 0:
             raise InvalidInputError(f"{self.origin}: fps must be positive, got {self.fps}")
 
+    def __repr__(self) -> str:
+        return f"Video({self.num_frames}x{self.height}x{self.width}, fps={self.fps:g}, origin={self.origin!r})"
+
     # -- facts -------------------------------------------------------------------------
     @property
     def num_frames(self) -> int:

@@ -1,0 +1,108 @@
+"""Run plans: which dataset, generators, metrics and seeds; from a YAML config or CLI flags.
+
+A component is written ``name`` or ``name[key=value,key=value]`` on the command line, or as
+``{name: ..., key: value}`` in YAML. Values are parsed as YAML scalars (``steps=50`` is an int).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import EvalkitError
+from .hashing import stable_hash
+
+# What `evalkit run SUITE` measures when no --metrics are given: the weight-free metrics,
+# so the default run needs no downloads.
+DEFAULT_METRICS = ("temporal-flicker", "motion-fidelity[backend=klt]")
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, item: str | dict) -> "ComponentSpec":
+        if isinstance(item, dict):
+            item = dict(item)
+            if "name" not in item:
+                raise EvalkitError(f"component {item} has no 'name'")
+            return cls(str(item.pop("name")), item)
+        m = re.fullmatch(r"\s*([a-z0-9.\-]+)\s*(?:\[(.*)\])?\s*", item)
+        if not m:
+            raise EvalkitError(f"cannot parse component {item!r}; expected name or name[key=value,...]")
+        options: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in (m.group(2) or "").split(","))):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise EvalkitError(f"option {part!r} of {item!r} is not key=value")
+            options[key.strip()] = yaml.safe_load(value.strip())
+        return cls(m.group(1), options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options}
+
+
+def split_components(text: str) -> list[str]:
+    """Split ``a,b[x=1,y=2],c`` on the commas outside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+@dataclass(frozen=True)
+class Plan:
+    dataset: ComponentSpec
+    generators: tuple[ComponentSpec, ...]
+    metrics: tuple[ComponentSpec, ...]
+    seeds: tuple[int, ...] = (0,)
+    limit: int | None = None  # first N cases (smoke runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset.to_dict(), "generators": [g.to_dict() for g in self.generators],
+                "metrics": [m.to_dict() for m in self.metrics], "seeds": list(self.seeds), "limit": self.limit}
+
+    @property
+    def run_id(self) -> str:
+        """Same plan → same run id, so re-running a command resumes its run."""
+        return stable_hash(self.to_dict(), length=12)
+
+
+def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metrics: list[str] | None = None,
+              seeds: list[int] | None = None, root: str | None = None, limit: int | None = None) -> Plan:
+    """A plan from a YAML config file or a dataset name; CLI flags override the config."""
+    cfg: dict[str, Any] = {}
+    path = Path(suite_or_config)
+    if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
+        if not path.is_file():
+            raise EvalkitError(f"{path}: run config not found")
+        try:
+            cfg = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise EvalkitError(f"{path}: invalid YAML ({exc})") from None
+        if not isinstance(cfg, dict) or "dataset" not in cfg:
+            raise EvalkitError(f"{path}: a run config needs a 'dataset' entry (and usually generators, metrics)")
+        unknown = set(cfg) - {"dataset", "generators", "metrics", "seeds", "limit"}
+        if unknown:
+            raise EvalkitError(f"{path}: unknown keys {sorted(unknown)}")
+    else:
+        cfg = {"dataset": suite_or_config}
+    dataset = ComponentSpec.parse(cfg["dataset"])
+    if root:
+        dataset = ComponentSpec(dataset.name, {**dataset.options, "root": root})
+    gens = [ComponentSpec.parse(g) for g in (generators or cfg.get("generators") or [])]
+    mets = [ComponentSpec.parse(m) for m in (metrics or cfg.get("metrics") or DEFAULT_METRICS)]
+    return Plan(dataset, tuple(gens), tuple(mets), tuple(int(s) for s in (seeds or cfg.get("seeds") or [0])),
+                limit if limit is not None else cfg.get("limit"))
