@@ -137,8 +137,16 @@ def _default_generators(kinds: set[str]):
 
 
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
+             shard: tuple[int, int] = (0, 1),
              progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
-    """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items."""
+    """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items.
+
+    ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
+    or n Ray tasks, see evalkit.dist) can share one plan and one store.
+    """
+    index, count = shard
+    if not 0 <= index < count:
+        raise EvalkitError(f"invalid shard {index}/{count}")
     out = Path(out)
     store = ResultsStore(out)
     try:
@@ -149,6 +157,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
         summary = RunSummary(run_id, store.path)
         ctx = FeatureContext(device=device)
         items = [(c, g, s) for c in cases for g in generators for s in seeds if c.kind in g.case_kinds]
+        items = items[index::count]
         for i, (case, gen, seed) in enumerate(items):
             if progress:
                 progress(f"{case.case_id} × {gen.registry_name} (seed {seed})", i, len(items))
@@ -156,10 +165,17 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
                       ctx, summary, retry_failed)
         if progress:
             progress("done", len(items), len(items))
-        store.finish_run(run_id)
+        store.finish_run(run_id, "complete" if _all_results_present(store, run_id, cases, generators, metrics, seeds)
+                         else "partial")
         return summary
     finally:
         store.close()
+
+
+def _all_results_present(store: ResultsStore, run_id: str, cases, generators, metrics, seeds) -> bool:
+    expected = sum(1 for c in cases for g in generators for _ in seeds if c.kind in g.case_kinds
+                   for m in metrics if c.kind in m.spec.case_kinds)
+    return len(store.results(run_id)) >= expected
 
 
 def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metrics: list[Metric],

@@ -101,3 +101,15 @@ def test_resume_after_sigkill_gives_the_same_numbers(tmp_path):
     store = ResultsStore(tmp_path / "killed")
     assert store.run(reference.run_id)["status"] == "complete"
     store.close()
+
+
+def test_shards_together_equal_one_run(tmp_path):
+    p = plan(n=5)
+    whole = run_plan(p, tmp_path / "whole")
+    first = run_plan(p, tmp_path / "sharded", shard=(0, 2))
+    second = run_plan(p, tmp_path / "sharded", shard=(1, 2))
+    assert (first.generated, second.generated) == (3, 2)
+    pd.testing.assert_series_equal(values(tmp_path / "whole", whole.run_id), values(tmp_path / "sharded", whole.run_id))
+    store = ResultsStore(tmp_path / "sharded")
+    assert store.run(whole.run_id)["status"] == "complete"
+    store.close()

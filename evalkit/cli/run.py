@@ -30,6 +30,8 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
     limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed"),
+    shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
+                              "(one process per GPU sharing one --out)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
@@ -52,7 +54,9 @@ def run(
             def progress(desc: str, done: int, total: int) -> None:
                 bar.update(task, description=desc, completed=done, total=total)
 
-            summary = run_plan(plan, out, device=device, retry_failed=retry_failed, progress=progress)
+            index, _, count = shard.partition("/")
+            summary = run_plan(plan, out, device=device, retry_failed=retry_failed,
+                               shard=(int(index), int(count or 1)), progress=progress)
         elapsed = time.perf_counter() - start
     except EvalkitError as exc:
         raise fail(str(exc))
