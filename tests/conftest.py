@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ os.environ["EVALKIT_ALLOW_DOWNLOAD"] = "0"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # importlib import mode: make tests/plugins_for_tests importable
 SHARED = Path(os.environ.get("EVALKIT_SHARED", REPO.parent / "shared")).resolve()
 SHARED_DATA = SHARED / "data"
 
