@@ -1,0 +1,66 @@
+"""``evalkit data check``: validate a manifest (or a registered dataset) against the files on
+disk and report every problem at once, one line each, naming the offending entry."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EvalkitError, ManifestError
+from ..registry import DATASETS
+from .app import app, fail
+
+data_app = typer.Typer(no_args_is_help=True, help="Benchmark datasets: validate manifests and data.")
+app.add_typer(data_app, name="data")
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"option {pair!r} must be KEY=VALUE")
+        options[key.strip().replace("-", "_")] = value
+    return options
+
+
+def build_dataset(name_or_manifest: str, root: Optional[Path], options: dict):
+    """A dataset from a registered name or from a manifest (its ``kind`` picks the loader)."""
+    if name_or_manifest in DATASETS:
+        return DATASETS.get(name_or_manifest)(root=root, **options)
+    from ..data.manifest import find_manifest, read_manifest_data
+
+    path = find_manifest(name_or_manifest)
+    kind = read_manifest_data(path).get("kind")
+    if not isinstance(kind, str) or kind not in DATASETS:
+        raise ManifestError(f"{path}: manifest kind {kind!r} names no registered dataset "
+                            f"(known: {', '.join(DATASETS.names())})")
+    return DATASETS.get(kind)(root=root, manifest=str(path), **options)
+
+
+@data_app.command("check")
+def check(
+    target: str = typer.Argument(..., metavar="MANIFEST_OR_DATASET",
+                                 help="a registered dataset name, a shipped manifest name or a manifest path"),
+    root: Optional[Path] = typer.Option(None, "--root", "-r",
+                                        help="data root (default: $EVALKIT_DATA_ROOT)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="dataset option KEY=VALUE (repeatable)"),
+) -> None:
+    """Validate a manifest and its files; exit 1 when any problem exists."""
+    from ..data.manifest import ManifestProblems
+
+    try:
+        dataset = build_dataset(target, root, parse_options(option))
+        cases = dataset.cases()
+        problems = dataset.check()
+    except ManifestProblems as exc:
+        problems, cases = [f"{exc.source}: {p}" for p in exc.problems], None
+    except EvalkitError as exc:
+        problems, cases = [str(exc)], None
+    for p in problems:
+        typer.echo(p)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {target}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {target}: {len(cases)} cases, all files present")
