@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import traceback
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -81,8 +82,12 @@ def save_generation(gen: Generation, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+        # an .npz is a zip of .npy files; deflate level 1 is ~4x faster than savez_compressed's
+        # default and frames compress nearly as well
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for name, arr in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -9,7 +9,7 @@ from .app import app
 
 def _load_commands() -> None:
     for info in pkgutil.iter_modules(__path__):
-        if info.name != "app":
+        if info.name not in ("app", "__main__"):
             importlib.import_module(f"{__name__}.{info.name}")
 
 
