@@ -33,3 +33,10 @@ class Configurable:
     @property
     def config(self) -> dict[str, Any]:
         return {"name": self.registry_name, "version": self.version, **self.options}
+
+    def label(self, *tags: str) -> str:
+        """``name`` or ``name[tag,key=value,...]`` with the options that differ from the defaults:
+        how results and reports tell apart two configurations of one plugin (e.g. a sweep)."""
+        tags = tuple(t for t in tags if t) + tuple(
+            f"{k}={v}" for k, v in sorted(self.options.items()) if v != self.defaults[k])
+        return f"{self.registry_name}[{','.join(tags)}]" if tags else self.registry_name

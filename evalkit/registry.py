@@ -11,10 +11,12 @@ import importlib
 import pkgutil
 from typing import Callable, Generic, Iterator, TypeVar
 
+from .errors import EvalkitError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(EvalkitError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 

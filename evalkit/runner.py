@@ -165,7 +165,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
         items = items[index::count]
         for i, (case, gen, seed) in enumerate(items):
             if progress:
-                progress(f"{case.case_id} × {gen.registry_name} (seed {seed})", i, len(items))
+                progress(f"{case.case_id} × {gen.label()} (seed {seed})", i, len(items))
             _run_item(store, run_id, case, gen, seed, [m for m in metrics if case.kind in m.spec.case_kinds],
                       ctx, summary, retry_failed)
         if progress:
@@ -194,11 +194,11 @@ def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metr
             artifact = f"artifacts/{gkey}.npz"
             save_generation(generation, store.root / artifact)
             t = generation.timings
-            store.put_generation(gkey, case_id=case.case_id, generator=gen.registry_name, seed=seed,
+            store.put_generation(gkey, case_id=case.case_id, generator=gen.label(), seed=seed,
                                  status="ok", artifact=artifact, timings=(t.inversion, t.optimization, t.inference),
                                  peak_memory_bytes=generation.peak_memory_bytes, extras=dict(generation.extras))
         except Exception as exc:  # recorded per item; the run goes on
-            store.put_generation(gkey, case_id=case.case_id, generator=gen.registry_name, seed=seed,
+            store.put_generation(gkey, case_id=case.case_id, generator=gen.label(), seed=seed,
                                  status="failed", error=_reason(exc))
             summary.failed += 1
         summary.generated += 1
@@ -206,12 +206,12 @@ def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metr
     else:
         summary.generations_cached += 1
     assert record is not None
-    store.add_run_item(run_id, case.case_id, case.kind, case.category, gen.registry_name, seed, gkey)
+    store.add_run_item(run_id, case.case_id, case.kind, case.category, gen.label(), seed, gkey)
 
     for metric in metrics:
         mkey = metric_key(gkey, case, metric)
         row = {"run_id": run_id, "case_id": case.case_id, "case_kind": case.kind, "category": case.category,
-               "generator": gen.registry_name, "generator_config": _json(gen.config), "seed": seed,
+               "generator": gen.label(), "generator_config": _json(gen.config), "seed": seed,
                "metric": metric.column, "metric_name": metric.spec.name, "backend": metric.backend or "",
                "metric_config": _json(metric.config), "generation_key": gkey, "metric_key": mkey}
         if record["status"] != "ok":

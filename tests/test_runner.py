@@ -113,3 +113,12 @@ def test_shards_together_equal_one_run(tmp_path):
     store = ResultsStore(tmp_path / "sharded")
     assert store.run(whole.run_id)["status"] == "complete"
     store.close()
+
+
+def test_two_configs_of_one_generator_are_kept_apart(tmp_path):
+    p = Plan(ComponentSpec("test-squares"), (ComponentSpec("test-copy"), ComponentSpec("test-copy", {"brighten": 30})),
+             (ComponentSpec("test-brightness"),))
+    s = run_plan(p, tmp_path)
+    v = values(tmp_path, s.run_id)
+    assert set(v.index.get_level_values("generator")) == {"test-copy", "test-copy[brighten=30]"}
+    assert (v.xs("test-copy[brighten=30]", level="generator") > v.xs("test-copy", level="generator")).all()

@@ -57,9 +57,7 @@ class Metric(Configurable):
     @property
     def column(self) -> str:
         """Report column name: the metric name plus its backend and non-default options."""
-        tags = [self.backend] if self.backend else []
-        tags += [f"{k}={v}" for k, v in sorted(self.options.items()) if v != self.defaults[k]]
-        return f"{self.spec.name}[{','.join(tags)}]" if tags else self.spec.name
+        return self.label(self.backend or "")
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         raise NotImplementedError
