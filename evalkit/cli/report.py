@@ -1,0 +1,89 @@
+"""``evalkit report RUN_DIR_OR_ID``: a run's seed table as Markdown, CSV, LaTeX or a full HTML report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EvalkitError
+from .app import app, fail
+
+FORMATS = ("md", "csv", "html", "latex")
+
+
+@app.command()
+def report(
+    runs: list[str] = typer.Argument(..., help="DIR (latest run), DIR:RUN_ID, store.sqlite, baseline .json, "
+                                                "or a RUN_ID of ./runs; several with --leaderboard"),
+    fmt: str = typer.Option("md", "--format", "-f", help="md | csv | html | latex"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write to this file instead of stdout"),
+    by_category: bool = typer.Option(False, "--by-category", help="one row per case category × generator"),
+    leaderboard: bool = typer.Option(False, "--leaderboard", help="rank the generators of all given runs"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated report columns to include"),
+    pareto: Optional[str] = typer.Option(None, "--pareto", help="X,Y columns of the Pareto scatter (html)"),
+    runtime_base: Optional[str] = typer.Option(None, "--runtime-base", help="base generator of the overhead ratio"),
+    max_cases: int = typer.Option(12, "--max-cases", help="cases in the HTML galleries"),
+    plots_dir: Optional[Path] = typer.Option(None, "--plots", help="also write the plots as PNG files here"),
+) -> None:
+    """Mean ± S.E.M. per generator × metric (the seed-table format) in the chosen format."""
+    from ..report import html_report, plots
+    from ..report.leaderboard import build_leaderboard
+    from ..report.sources import load_run
+    from ..report.tables import render_csv, render_latex, render_markdown, summary_table
+
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if len(runs) > 1 and not leaderboard:
+        raise fail("several runs given: add --leaderboard to rank them together")
+    try:
+        data = [load_run(r) for r in runs]
+    except EvalkitError as exc:
+        raise fail(str(exc))
+    cols = [c.strip() for c in metrics.split(",")] if metrics else None
+    run = data[0]
+    res = run.results
+    if cols:
+        unknown = sorted(set(cols) - set(res["metric"]))
+        if unknown and not leaderboard:
+            raise fail(f"--metrics: {', '.join(unknown)} not in run {run.run_id} "
+                       f"(columns: {', '.join(sorted(set(res['metric'])))})")
+        res = res[res["metric"].isin(cols)]
+        run.results = res
+    pair = tuple(p.strip() for p in pareto.split(",")) if pareto else None
+    if pair is not None and len(pair) != 2:
+        raise fail("--pareto takes two columns: X,Y")
+    try:
+        if leaderboard:
+            lb = build_leaderboard(data, cols)
+            text = {"md": lb.to_markdown, "html": lb.to_html, "csv": lambda: lb.ranked.to_csv(index=False),
+                    "latex": lambda: lb.ranked.to_latex(index=False)}[fmt]()
+        elif fmt == "md":
+            text = render_markdown(summary_table(res, by_category=by_category), title=f"Run {run.run_id}")
+        elif fmt == "csv":
+            text = render_csv(res, by_category=by_category)
+        elif fmt == "latex":
+            text = render_latex(res, by_category=by_category, caption=f"evalkit run {run.run_id}",
+                                label=f"tab:evalkit-{run.run_id}")
+        else:
+            text = html_report.build_html_report(run, by_category=True, pareto=pair, runtime_base=runtime_base,
+                                                 max_cases=max_cases)
+        if plots_dir is not None:
+            plots_dir.mkdir(parents=True, exist_ok=True)
+            _write_plots(plots, run, plots_dir, pair, runtime_base)
+    except EvalkitError as exc:
+        raise fail(str(exc))
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        typer.echo(f"wrote {out}", err=True)
+
+
+def _write_plots(plots, run, folder: Path, pair, runtime_base) -> None:
+    pair = pair or plots.default_pair(run.results)
+    if pair:
+        (folder / "pareto.png").write_bytes(plots.pareto_plot(run.results, *pair))
+    if not run.generations.empty:
+        (folder / "runtime.png").write_bytes(plots.runtime_plot(run.generations, base=runtime_base))

@@ -1,0 +1,54 @@
+"""``evalkit reproduce TABLE RUN``: a paper table's published numbers next to a run's."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EvalkitError
+from .app import app, fail
+
+
+@app.command()
+def reproduce(
+    table: str = typer.Argument(..., help="paper table id (e.g. mbq-table1; `all` lists them) or a YAML file"),
+    run: Optional[str] = typer.Argument(None, help="DIR, DIR:RUN_ID, store.sqlite or a baseline .json; "
+                                                   "omitted: print the published table only"),
+    mapping: Optional[list[str]] = typer.Option(None, "--map", help="ROW=GENERATOR: reproduce the paper row "
+                                                                     "ROW with the run's GENERATOR (repeatable)"),
+    fmt: str = typer.Option("md", "--format", help="md | csv"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the output here"),
+) -> None:
+    """Print ours next to the published values with the deltas and what differs in setup."""
+    import pandas as pd
+
+    from ..report.reproduce import available_tables, load_table, reproduce as run_reproduce
+    from ..report.sources import RunData, load_run
+
+    try:
+        if table == "all":
+            typer.echo("\n".join(available_tables()))
+            return
+        paper = load_table(table)
+        pairs = {}
+        for m in mapping or []:
+            if "=" not in m:
+                raise fail(f"--map {m!r}: expected ROW=GENERATOR")
+            k, v = m.split("=", 1)
+            pairs[k.strip()] = v.strip()
+        data = load_run(run) if run else RunData("(none)", _empty_results(pd), pd.DataFrame(), {})
+    except EvalkitError as exc:
+        raise fail(str(exc))
+    result = run_reproduce(paper, data, pairs)
+    text = result.to_markdown() if fmt == "md" else result.frame().to_csv(index=False)
+    typer.echo(text, nl=False)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
+def _empty_results(pd):
+    return pd.DataFrame(columns=["run_id", "case_id", "case_kind", "category", "generator", "generator_config",
+                                 "seed", "metric", "metric_name", "backend", "metric_config", "status", "value",
+                                 "error", "details", "generation_key", "metric_key"])

@@ -1,0 +1,188 @@
+"""A single self-contained HTML report of a run: provenance, tables, plots, per-case galleries.
+
+Everything is inline (PNG plots and contact sheets as base64, videos as small animated GIFs),
+so the file can be mailed or attached to a CI job. Sections that cannot be built (no
+injection-fraction sweep, artifacts missing, source videos unavailable) say why instead.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from pathlib import Path
+from typing import Sequence
+
+
+from ..errors import EvalkitError
+from ..video import Video
+from . import plots
+from .leaderboard import build_leaderboard
+from .sources import RunData
+from .tables import render_html
+from .yt_slices import animation_bytes, contact_sheet, load_artifact_videos, png_bytes
+
+log = logging.getLogger(__name__)
+
+# The identity–motion trade-off of Motion by Queries Fig. 2 plots these two metrics; a report
+# preference, not a metric fact (directions and scales still come from the specs).
+TRADEOFF_METRICS = ("motion-fidelity", "identity-leakage")
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:1.6em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+table.evalkit-table{border-collapse:collapse;margin:8px 0;font-size:.9em}
+table.evalkit-table th,table.evalkit-table td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+table.evalkit-table th{background:#f3f3f3;text-align:left}
+td.best{font-weight:bold} td.second{text-decoration:underline}
+ul.footnotes{font-size:.8em;color:#555} .prov{font-size:.85em;color:#444}
+.case{margin:12px 0;padding:8px;border:1px solid #e3e3e3} .gifs{display:flex;flex-wrap:wrap;gap:8px}
+.gifs figure{margin:0;text-align:center;font-size:.8em} img.plot{max-width:100%}
+.note{color:#a60}
+"""
+
+
+def _img(data: bytes, mime: str, alt: str, cls: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f'<img{c} alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _provenance(run: RunData) -> str:
+    prov = run.provenance
+    items = [("run", run.run_id), ("origin", run.origin), ("status", run.info.get("status", "")),
+             ("evalkit", prov.get("evalkit_version")), ("commit", prov.get("git_commit")),
+             ("device", prov.get("device")), ("seeds", prov.get("seeds")), ("python", prov.get("python")),
+             ("platform", prov.get("platform"))]
+    pk = prov.get("packages") or {}
+    if pk:
+        items.append(("packages", ", ".join(f"{k} {v}" for k, v in sorted(pk.items()))))
+    plan = run.plan
+    if plan:
+        items.append(("dataset", plan.get("dataset")))
+        items.append(("generators", plan.get("generators")))
+        items.append(("metrics", plan.get("metrics")))
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+                   for k, v in items if v not in (None, "", [], {}))
+    return f'<table class="evalkit-table prov">{rows}</table>'
+
+
+def _source_videos(run: RunData, case_ids: Sequence[str]) -> tuple[dict[str, Video], str]:
+    """Source videos of the cases, rebuilt from the run's dataset spec; ({} , reason) if impossible."""
+    spec = run.plan.get("dataset")
+    if not isinstance(spec, dict) or "name" not in spec:
+        return {}, "the run records no dataset spec"
+    try:
+        from ..registry import DATASETS
+
+        opts = {k: v for k, v in spec.items() if k != "name"}
+        cases = {c.case_id: c for c in DATASETS.get(spec["name"])(**opts).cases()}
+        out = {}
+        for cid in case_ids:
+            src = getattr(cases.get(cid), "source", None)
+            if src is not None:
+                out[cid] = src.load()
+        return out, ""
+    except Exception as exc:  # a missing data root must not sink the whole report
+        return {}, f"source videos unavailable ({type(exc).__name__}: {exc})"
+
+
+def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
+    gens = run.generations
+    if gens.empty or "artifact" not in gens:
+        return _note("no generation artifacts recorded")
+    gens = gens[(gens["status"] == "ok") & gens["artifact"].astype(bool)]
+    if run.root is None:
+        return _note("artifacts are not available for a saved baseline")
+    case_ids = list(dict.fromkeys(gens["case_id"]))[:max_cases]
+    sources, why = _source_videos(run, case_ids)
+    parts = [_note(why)] if why else []
+    for cid in case_ids:
+        rows = gens[(gens["case_id"] == cid)].drop_duplicates("generator")
+        videos: list[tuple[str, Video]] = []
+        if cid in sources:
+            videos.append(("source", sources[cid]))
+        problems = []
+        for r in rows.itertuples(index=False):
+            path = Path(r.artifact)
+            path = path if path.is_absolute() else run.root / path
+            try:
+                vids = load_artifact_videos(path)
+            except EvalkitError as exc:
+                problems.append(str(exc))
+                continue
+            videos += [(r.generator if len(vids) == 1 else f"{r.generator} #{i}", v) for i, v in enumerate(vids)]
+        if not videos:
+            parts.append(f'<div class="case"><h3>{html.escape(cid)}</h3>{_note("; ".join(problems))}</div>')
+            continue
+        sheet = _img(png_bytes(contact_sheet(videos)), "image/png", f"y–t slices of {cid}")
+        figs = "".join(f"<figure>{_img(*animation_bytes(v, width=gif_width), label)}"
+                       f"<figcaption>{html.escape(label)}</figcaption></figure>" for label, v in videos)
+        parts.append(f'<div class="case"><h3>{html.escape(cid)}</h3><div class="gifs">{figs}</div>'
+                     f"<p>y–t slices (first frame with the column of maximum temporal variance, "
+                     f"that column over time):</p>{sheet}"
+                     + (_note("; ".join(problems)) if problems else "") + "</div>")
+    return "\n".join(parts)
+
+
+def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | None) -> str:
+    res = run.results
+    out = []
+    names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
+    trade_cols = [next((c for c, n in names.items() if n == m), None) for m in TRADEOFF_METRICS]
+    trade_cols = [c for c in trade_cols if c]
+    if trade_cols:
+        try:
+            out.append("<h3>Identity–motion trade-off</h3>" + _img(
+                plots.tradeoff_plot(res, trade_cols, extras=run.generation_extras()), "image/png",
+                "trade-off plot", "plot"))
+        except EvalkitError as exc:
+            out.append("<h3>Identity–motion trade-off</h3>" + _note(str(exc)))
+    pair = pareto or plots.default_pair(res, TRADEOFF_METRICS)
+    if pair:
+        try:
+            out.append(f"<h3>{html.escape(pair[1])} vs {html.escape(pair[0])} (Pareto front)</h3>"
+                       + _img(plots.pareto_plot(res, *pair), "image/png", "pareto plot", "plot"))
+        except EvalkitError as exc:
+            out.append(_note(str(exc)))
+    gens = run.generations
+    if not gens.empty and not (gens.get("total", 0) > 0).any():
+        out.append("<h3>Runtime breakdown</h3>" + _note("every generation took 0 s (weight-free reference "
+                                                        "generators record no stage timings)"))
+    elif not gens.empty:
+        try:
+            out.append("<h3>Runtime breakdown</h3>" + _img(
+                plots.runtime_plot(run.generations, base=runtime_base), "image/png", "runtime plot", "plot"))
+            rt = plots.runtime_data(run.generations, runtime_base).round(4)
+            out.append(rt.to_html(index=False, classes="evalkit-table"))
+        except EvalkitError as exc:
+            out.append(_note(str(exc)))
+    return "\n".join(out)
+
+
+def build_html_report(run: RunData, *, title: str | None = None, by_category: bool = True,
+                      pareto: tuple[str, str] | None = None, runtime_base: str | None = None,
+                      max_cases: int = 12, gif_width: int = 128, galleries: bool = True) -> str:
+    title = title or f"evalkit report — run {run.run_id}"
+    res = run.results
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
+    if res.empty:
+        body.append(_note("the run has no results"))
+    else:
+        body.append(render_html(res, title="All cases (mean ± S.E.M.; best bold, second underlined)"))
+        cats = [c for c in res["category"].dropna().unique() if c]
+        if by_category and len(cats) > 1:
+            body.append(render_html(res, by_category=True, title="By case category"))
+        failures = res[res["status"] == "failed"]
+        if not failures.empty:
+            f = failures.groupby(["generator", "metric", "error"]).size().reset_index(name="items")
+            body.append("<h3>Failures</h3>" + f.to_html(index=False, classes="evalkit-table"))
+        body.append(build_leaderboard([run]).to_html())
+        body.append("<h2>Plots</h2>" + _plots(run, pareto, runtime_base))
+    if galleries:
+        body.append("<h2>Per-case galleries</h2>" + _galleries(run, max_cases, gif_width))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

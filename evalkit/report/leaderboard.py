@@ -1,0 +1,175 @@
+"""Leaderboard: generators of one or more runs ranked on a chosen metric set, with provenance.
+
+Only entries measured on the same cases with the same metric definitions (metric_config,
+which includes version, options and backend) are ranked together. The reference pool is the
+largest group of mutually comparable entries (ties: the first run given); every other entry is
+listed apart with the reason. Ranking: per metric the rank by mean (direction from the spec,
+ties share the better rank), then the mean rank over the chosen metrics.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from .aggregate import aggregate, column_facts, decimals_for
+from .sources import RunData
+from .tables import checkpoint_of, format_cell
+
+WEIGHT_KEYS = ("backbone", "model", "weights", "checkpoint", "lora")
+
+
+@dataclass(eq=False)  # identity: entries hold DataFrames
+class Entry:
+    run: RunData
+    generator: str
+    results: pd.DataFrame
+    suffix: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.run.run_id}/{self.generator}{self.suffix}"
+
+    def cases(self) -> frozenset:
+        return frozenset(self.results["case_id"])
+
+    def definitions(self, metrics: Sequence[str]) -> dict[str, str]:
+        out = {}
+        for m in metrics:
+            cfg = self.results.loc[self.results["metric"] == m, "metric_config"]
+            out[m] = _canon(cfg.iloc[0]) if len(cfg) else ""
+        return out
+
+    def provenance(self) -> dict[str, str]:
+        prov = self.run.provenance
+        gcfg = _cfg(self.results["generator_config"].iloc[0]) if len(self.results) else {}
+        weights = [f"{k}={v}" for k, v in sorted(gcfg.items()) if v and any(w in k for w in WEIGHT_KEYS)]
+        backends = sorted({b for b in self.results["backend"].dropna() if b})
+        weights += [f"{b}:{checkpoint_of(b)}" for b in backends]
+        return {"run": self.run.run_id, "evalkit": str(prov.get("evalkit_version", "?")),
+                "commit": str(prov.get("git_commit") or "?")[:12], "weights": "; ".join(weights) or "weight-free",
+                "seeds": ",".join(map(str, prov.get("seeds") or sorted(set(self.results["seed"])))),
+                "device": str(prov.get("device", "?"))}
+
+
+def _cfg(text) -> dict:
+    try:
+        return json.loads(text) if isinstance(text, str) and text else dict(text or {})
+    except (ValueError, TypeError):
+        return {}
+
+
+def _canon(text) -> str:
+    return json.dumps(_cfg(text), sort_keys=True)
+
+
+@dataclass
+class Leaderboard:
+    metrics: list[str]
+    ranked: pd.DataFrame    # rank, generator, metric cells, mean_rank, provenance
+    apart: pd.DataFrame     # generator, run, reason, provenance
+
+    def to_markdown(self) -> str:
+        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", ""]
+        out += _md_table(self.ranked)
+        if not self.apart.empty:
+            out += ["", "### Not ranked (not comparable with the leaderboard)", ""]
+            out += _md_table(self.apart)
+        return "\n".join(out) + "\n"
+
+    def to_html(self) -> str:
+        parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html.escape(', '.join(self.metrics))} "
+                 "(mean of per-metric ranks).</p>", self.ranked.to_html(index=False, classes="evalkit-table",
+                                                                        escape=True)]
+        if not self.apart.empty:
+            parts += ["<h3>Not ranked (not comparable)</h3>",
+                      self.apart.to_html(index=False, classes="evalkit-table", escape=True)]
+        return "\n".join(parts)
+
+
+def _md_table(df: pd.DataFrame) -> list[str]:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return lines
+
+
+def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = None) -> Leaderboard:
+    unique: dict[tuple, RunData] = {}
+    for r in runs:  # the same run given twice is one run
+        unique.setdefault((r.origin, r.run_id), r)
+    runs = list(unique.values())
+    entries = [Entry(r, g, df) for r in runs for g, df in r.results.groupby("generator", sort=False)]
+    seen: dict[str, int] = {}
+    for e in entries:  # same plan in two stores -> same run id: keep entry keys distinct
+        seen[e.key] = seen.get(e.key, 0) + 1
+        if seen[e.key] > 1:
+            e.suffix = f"#{seen[e.key]}"
+    if metrics is None:
+        metrics = list(dict.fromkeys(m for r in runs for m in r.results["metric"]))
+    metrics = list(metrics)
+    # comparable groups: same case set and same metric definitions
+    groups: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.cases(), tuple(sorted(e.definitions(metrics).items()))), []).append(e)
+    ref_key = max(groups, key=lambda k: (len(groups[k]), -entries.index(groups[k][0])))  # largest; first wins ties
+    pool = groups[ref_key]
+    ref_cases, ref_defs = ref_key[0], dict(ref_key[1])
+    apart_rows = []
+    for e in entries:
+        if e in pool:
+            continue
+        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_cases, ref_defs),
+                           **e.provenance()})
+    res = pd.concat([e.results.assign(generator=e.key) for e in pool], ignore_index=True)
+    agg = aggregate(res[res["metric"].isin(metrics)])
+    table = pd.DataFrame({"entry": [e.key for e in pool]}).set_index("entry")
+    ranks = pd.DataFrame(index=table.index)
+    for m in metrics:
+        a = agg[agg["metric"] == m].set_index("generator")
+        if a.empty:
+            continue
+        facts = column_facts(m, a["metric_name"].iloc[0])
+        dec = decimals_for((a["mean"] * a["scale"]).tolist())
+        table[facts.label] = [format_cell(a.loc[k, "mean"] * a.loc[k, "scale"], a.loc[k, "sem"] * a.loc[k, "scale"],
+                                          dec, failed=int(a.loc[k, "n_failed"]), items=int(a.loc[k, "n_items"]),
+                                          n=int(a.loc[k, "n"]))
+                              if k in a.index else "—" for k in table.index]
+        if facts.higher_is_better is not None:
+            ranks[m] = a["mean"].reindex(table.index).round(9).rank(method="min",
+                                                                     ascending=not facts.higher_is_better)
+    table["mean rank"] = ranks.mean(axis=1).round(2) if not ranks.empty else math.nan
+    prov = pd.DataFrame([e.provenance() for e in pool], index=table.index)
+    table = table.join(prov)
+    table.insert(0, "generator", [e.generator for e in pool])
+    table = table.sort_values("mean rank", kind="stable")
+    table.insert(0, "rank", table["mean rank"].rank(method="min").astype("Int64"))
+    ranked = table.reset_index(drop=True)
+    apart = pd.DataFrame(apart_rows, columns=["generator", "reason", "run", "evalkit", "commit", "weights",
+                                              "seeds", "device"])
+    return Leaderboard(metrics, ranked, apart)
+
+
+def _reason(e: Entry, metrics: Sequence[str], ref_cases: frozenset, ref_defs: dict) -> str:
+    reasons = []
+    cases = e.cases()
+    if cases != ref_cases:
+        reasons.append(f"measured on {len(cases)} cases ({len(cases & ref_cases)} shared with the "
+                       f"leaderboard's {len(ref_cases)})")
+    defs = e.definitions(metrics)
+    for m in metrics:
+        if defs.get(m) != ref_defs.get(m):
+            if not defs.get(m):
+                reasons.append(f"{m} not measured")
+            elif not ref_defs.get(m):
+                reasons.append(f"{m} not measured by the leaderboard")
+            else:
+                a, b = _cfg(ref_defs[m]), _cfg(defs[m])
+                changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                reasons.append(f"{m} definition differs ({', '.join(f'{k}: {a.get(k)!r} vs {b.get(k)!r}' for k in changed)})")
+    return "; ".join(reasons) or "not comparable"

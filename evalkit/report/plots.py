@@ -1,0 +1,201 @@
+"""Report plots (matplotlib Agg, PNG bytes): identity–motion trade-off, Pareto scatter, runtime.
+
+Every function returns PNG bytes (embedded in the HTML report, or written with --out).
+Directions, scales and boolean-ness come from the metric specs (aggregate.column_facts).
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EvalkitError
+from .aggregate import aggregate, column_facts, sem
+
+STAGES = ("inversion", "optimization", "inference")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _option(cfg_json, key: str):
+    try:
+        return (json.loads(cfg_json) if isinstance(cfg_json, str) else cfg_json or {}).get(key)
+    except ValueError:
+        return None
+
+
+# -- identity–motion trade-off (Motion by Queries Fig. 2) ---------------------------------------
+
+def tradeoff_data(results: pd.DataFrame, columns: Sequence[str], *, x_option: str = "injection_fraction",
+                  split: str = "category", extras: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
+    """mean ± sem over cases per (x, split, column), with x read from generator_config[x_option].
+
+    Where the config leaves the option to the generator (None: "backbone default"), the value the
+    generator reported in its generation extras is used (``extras``: generation_key -> extras).
+    """
+    df = results[(results["status"] == "ok") & results["metric"].isin(columns)].copy()
+    df["x"] = df["generator_config"].map(lambda c: _option(c, x_option))
+    if extras:
+        missing = df["x"].isna()
+        df.loc[missing, "x"] = df.loc[missing, "generation_key"].map(
+            lambda k: (extras.get(k) or {}).get(x_option))
+    df = df[df["x"].notna()]
+    if df.empty:
+        return pd.DataFrame(columns=["method", "x", split, "metric", "mean", "sem", "n", "scale"])
+    df["x"] = df["x"].astype(float)
+    # one curve per method (the generator's registry name) and category: a sweep stores one
+    # generator entry per fraction, all with the same registry name in their config
+    df["method"] = [_option(c, "name") or g for c, g in zip(df["generator_config"], df["generator"])]
+    rows = []
+    for (method, x, grp, col), g in df.groupby(["method", "x", split, "metric"], sort=True):
+        facts = column_facts(col, g["metric_name"].iloc[0])
+        per_case = g.groupby("case_id")["value"].mean().to_numpy(float)
+        if facts.boolean:
+            per_case = (per_case > 0.5).astype(float)
+        rows.append({"method": method, "x": x, split: grp, "metric": col, "mean": per_case.mean() * facts.scale,
+                     "sem": sem(per_case) * facts.scale, "n": per_case.size, "scale": facts.scale})
+    return pd.DataFrame(rows)
+
+
+def tradeoff_plot(results: pd.DataFrame, columns: Sequence[str], *, x_option: str = "injection_fraction",
+                  split: str = "category", title: str | None = None,
+                  extras: Mapping[str, Mapping] | None = None) -> bytes:
+    """One panel per metric column against the injection fraction, a line per category."""
+    data = tradeoff_data(results, columns, x_option=x_option, split=split, extras=extras)
+    if data.empty:
+        raise EvalkitError(f"trade-off plot: no results with generator option {x_option!r} for {list(columns)}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), squeeze=False)
+    for ax, col in zip(axes[0], columns):
+        d = data[data["metric"] == col]
+        several = d["method"].nunique() > 1
+        for (method, grp), g in d.groupby(["method", split], sort=True):
+            label = (f"{method} · " if several else "") + (str(grp) or "all")
+            ax.errorbar(g["x"], g["mean"], yerr=g["sem"], marker="o", capsize=3, label=label)
+        facts = column_facts(col, results.loc[results["metric"] == col, "metric_name"].iloc[0])
+        ax.set_xlabel(x_option.replace("_", " "))
+        ax.set_ylabel(facts.label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Identity–motion trade-off (mean ± S.E.M.)")
+    return _png(fig)
+
+
+# -- two metrics, every generator, Pareto front ------------------------------------------------
+
+def pareto_front(points: pd.DataFrame, x_higher_better: bool, y_higher_better: bool) -> list[int]:
+    """Indices of points not dominated by any other (better or equal on both, better on one)."""
+    xs = points["x"].to_numpy(float) * (1 if x_higher_better else -1)
+    ys = points["y"].to_numpy(float) * (1 if y_higher_better else -1)
+    front = []
+    for i in range(len(xs)):
+        dominated = np.any((xs >= xs[i]) & (ys >= ys[i]) & ((xs > xs[i]) | (ys > ys[i])))
+        if not dominated:
+            front.append(points.index[i])
+    return front
+
+
+def pareto_data(results: pd.DataFrame, x_col: str, y_col: str) -> tuple[pd.DataFrame, list]:
+    agg = aggregate(results[results["metric"].isin([x_col, y_col])])
+    piv = agg.pivot(index="generator", columns="metric", values=["mean", "sem", "scale"])
+    missing = [c for c in (x_col, y_col) if c not in agg["metric"].values]
+    if missing:
+        raise EvalkitError(f"Pareto plot: column(s) {missing} not in the results")
+    pts = pd.DataFrame({
+        "x": piv[("mean", x_col)] * piv[("scale", x_col)], "xerr": piv[("sem", x_col)] * piv[("scale", x_col)],
+        "y": piv[("mean", y_col)] * piv[("scale", y_col)], "yerr": piv[("sem", y_col)] * piv[("scale", y_col)],
+    }).dropna(subset=["x", "y"])
+    fx = column_facts(x_col, results.loc[results["metric"] == x_col, "metric_name"].iloc[0])
+    fy = column_facts(y_col, results.loc[results["metric"] == y_col, "metric_name"].iloc[0])
+    if fx.higher_is_better is None or fy.higher_is_better is None:
+        return pts, []
+    return pts, pareto_front(pts, fx.higher_is_better, fy.higher_is_better)
+
+
+def pareto_plot(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None) -> bytes:
+    pts, front = pareto_data(results, x_col, y_col)
+    fx = column_facts(x_col, results.loc[results["metric"] == x_col, "metric_name"].iloc[0])
+    fy = column_facts(y_col, results.loc[results["metric"] == y_col, "metric_name"].iloc[0])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.errorbar(pts["x"], pts["y"], xerr=pts["xerr"], yerr=pts["yerr"], fmt="o", capsize=3, color="tab:blue")
+    for name, r in pts.iterrows():
+        ax.annotate(str(name), (r["x"], r["y"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if front:
+        f = pts.loc[front].sort_values("x")
+        ax.plot(f["x"], f["y"], "--", color="tab:red", label="Pareto front")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(fx.label)
+    ax.set_ylabel(fy.label)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or f"{y_col} vs {x_col}")
+    return _png(fig)
+
+
+# -- runtime breakdown (Motion by Queries Table 2) ---------------------------------------------
+
+def runtime_data(generations: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
+    """Mean seconds per stage and generator, total, and overhead = total / base's inference."""
+    g = generations[generations["status"] == "ok"]
+    if g.empty:
+        return pd.DataFrame(columns=["generator", *STAGES, "total", "overhead"])
+    per = g.groupby("generator")[list(STAGES) + ["total"]].mean()
+    base_inf = per.loc[base, "inference"] if base is not None and base in per.index else math.nan
+    per["overhead"] = per["total"] / base_inf if base_inf and base_inf == base_inf else math.nan
+    return per.reset_index()
+
+
+def runtime_plot(generations: pd.DataFrame, *, base: str | None = None, title: str | None = None) -> bytes:
+    data = runtime_data(generations, base)
+    if data.empty:
+        raise EvalkitError("runtime plot: no successful generations")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(data) + 2), 3.6))
+    bottom = np.zeros(len(data))
+    for stage in STAGES:
+        ax.bar(data["generator"], data[stage], bottom=bottom, label=stage)
+        bottom += data[stage].to_numpy(float)
+    for i, r in data.iterrows():
+        if r["overhead"] == r["overhead"]:
+            ax.annotate(f"×{r['overhead']:.2g}", (i, r["total"]), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("seconds per video")
+    ax.legend(fontsize=8)
+    ax.set_title(title or ("Runtime breakdown" + (f" (overhead over {base}'s inference)" if base else "")))
+    return _png(fig)
+
+
+def numeric_columns(results: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(results.loc[results["status"] == "ok", "metric"]))
+
+
+def default_pair(results: pd.DataFrame, preferred: Iterable[str] = ("motion-fidelity", "identity-leakage")) -> \
+        tuple[str, str] | None:
+    """Two columns to scatter: the motion and identity metrics when measured, else the first two."""
+    cols = numeric_columns(results)
+    names = dict(results[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
+    chosen = [next((c for c in cols if names[c] == p), None) for p in preferred]
+    chosen = [c for c in chosen if c]
+    for c in cols:
+        if len(chosen) >= 2:
+            break
+        if c not in chosen:
+            chosen.append(c)
+    return (chosen[0], chosen[1]) if len(chosen) >= 2 else None
