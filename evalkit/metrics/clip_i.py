@@ -1,0 +1,33 @@
+"""CLIP-I (DreamBooth convention; V-Warper Table 1): mean cosine between every generated
+frame and every reference image of the subject, CLIP ViT-B/32 with CLIP's own preprocessing."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cases import Case, Generation
+from ..features.base import FeatureContext
+from ..features.shared import frame_embeddings, reference_embeddings
+from ..registry import METRICS
+from .base import Metric, MetricResult, MetricSpec
+
+
+def mean_cross_similarity(frames: np.ndarray, refs: np.ndarray) -> float:
+    return float(np.mean(frames @ refs.T))
+
+
+class ReferenceSimilarity(Metric):
+    preprocess: str = ""
+
+    def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
+        refs = reference_embeddings(ctx, self.backend, case, preprocess=self.preprocess)
+        frames = frame_embeddings(ctx, self.backend, generation.video, preprocess=self.preprocess)
+        return MetricResult(mean_cross_similarity(frames, refs), {"references": len(refs)})
+
+
+@METRICS.register("clip-i")
+class ClipI(ReferenceSimilarity):
+    spec = MetricSpec(
+        name="clip-i", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
+        reference="Ruiz et al. 2023 (DreamBooth CLIP-I); V-Warper Table 1",
+        backends=("clip-vit-b32", "clip-vit-l14"))
+    preprocess = "clip"

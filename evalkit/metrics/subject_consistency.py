@@ -1,0 +1,49 @@
+"""VBench Subject Consistency (Huang et al. 2024; Motion by Queries Tables 1, 3).
+
+DINO ViT-B/16 CLS features with VBench's preprocessing (short side 224, no crop). For
+frame i >= 1: ``(max(0, cos(f_{i-1}, f_i)) + max(0, cos(f_0, f_i))) / 2``; the video score
+is the mean over the T-1 terms. Several videos (a multi-shot set) average per video:
+evalkit aggregates video-weighted (VBench is frame-weighted on one GPU).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cases import Case, Generation
+from ..errors import InvalidInputError
+from ..features.base import FeatureContext
+from ..features.shared import frame_embeddings, require_frames
+from ..registry import METRICS
+from .base import Metric, MetricResult, MetricSpec
+
+
+def vbench_consistency(features: np.ndarray) -> float:
+    """Features (T, D), unit rows, T >= 2 -> VBench's consecutive-and-first similarity."""
+    if len(features) < 2:
+        raise InvalidInputError(f"VBench consistency needs at least 2 frames, got {len(features)}")
+    to_prev = np.sum(features[1:] * features[:-1], axis=1)
+    to_first = features[1:] @ features[0]
+    return float(np.mean((np.maximum(to_prev, 0.0) + np.maximum(to_first, 0.0)) / 2.0))
+
+
+class VBenchConsistency(Metric):
+    """Shared body: the per-video VBench formula on the metric's backend features."""
+    preprocess: str = ""
+
+    def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
+        scores = []
+        for video in generation.videos:
+            require_frames(video, 2, self.spec.name)
+            feats = frame_embeddings(ctx, self.backend, video, preprocess=self.preprocess)
+            scores.append(vbench_consistency(feats))
+        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
+
+
+@METRICS.register("subject-consistency")
+class SubjectConsistency(VBenchConsistency):
+    spec = MetricSpec(
+        name="subject-consistency", higher_is_better=True, value_range=(0.0, 1.0),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        reference="VBench subject_consistency.py (Huang et al. 2024); Motion by Queries Tables 1, 3",
+        backends=("dino-vitb16",), report_scale=100.0)
+    preprocess = "vbench-dino"

@@ -1,0 +1,65 @@
+"""CLIP text similarity, CLIPScore, CLIP temporal consistency (tiny real CLIPModel)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evalkit.cases import Generation, ImageFiles, InlineVideo, MotionTransferCase, MultiShotCase, PersonalizationCase
+from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.errors import InvalidInputError
+from evalkit.features.base import FeatureContext, load_backend
+from evalkit.metrics.clip_score import ClipScore
+from evalkit.metrics.clip_temporal_consistency import ClipTemporalConsistency
+from evalkit.metrics.clip_text import ClipText, prompts_per_video
+from evalkit.video import Video
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_models(tmp_path_factory):
+    from evalkit.features.random_init import install_random_models
+
+    install_random_models(tmp_path_factory.getbasetemp() / "hf_home", ["openai/clip-vit-base-patch32"])
+
+
+VIDEO = render(SyntheticSpec("translation", num_frames=4, height=64, width=80)).video
+
+
+def manual_cosines(video, prompt):
+    clip = load_backend("clip-vit-b32", preprocess="vbench-clip")
+    return clip.embed(video.frames) @ clip.embed_texts([prompt])[0]
+
+
+def test_clip_text_and_clipscore_match_the_definition():
+    case = MotionTransferCase("c", InlineVideo(VIDEO), "a red ball rolling")
+    cos = manual_cosines(VIDEO, "a red ball rolling")
+    ctx = FeatureContext()
+    assert ClipText()(case, Generation((VIDEO,)), ctx).value == pytest.approx(cos.mean(), abs=1e-6)
+    assert ClipScore()(case, Generation((VIDEO,)), ctx).value == pytest.approx(
+        np.mean(2.5 * np.maximum(cos, 0)), abs=1e-6)
+    assert ctx.misses == 2  # frames and text embedded once, shared by both metrics
+
+
+def test_prompts_per_case_kind():
+    shots = (VIDEO, VIDEO.reversed())
+    multi = MultiShotCase("m", "a girl", ("a girl runs", "a girl sits"))
+    assert prompts_per_video(multi, 2) == ["a girl runs", "a girl sits"]
+    with pytest.raises(InvalidInputError, match="2 prompts for 3 shots"):
+        prompts_per_video(multi, 3)
+    person = PersonalizationCase("p", "dog", "dog", "a sks dog in the snow", ImageFiles(()))
+    assert prompts_per_video(person, 1) == ["a dog in the snow"]
+    value = ClipText()(multi, Generation(shots), FeatureContext()).value
+    expected = np.mean([manual_cosines(VIDEO, "a girl runs").mean(),
+                        manual_cosines(VIDEO.reversed(), "a girl sits").mean()])
+    assert value == pytest.approx(expected, abs=1e-6)
+
+
+def test_temporal_consistency():
+    static = render(SyntheticSpec("static", num_frames=3, height=64, width=80)).video
+    case = MotionTransferCase("c", InlineVideo(static), "p")
+    assert ClipTemporalConsistency()(case, Generation((static,)), FeatureContext()).value == pytest.approx(1.0, abs=1e-5)
+    clip = load_backend("clip-vit-b32", preprocess="vbench-clip")
+    f = clip.embed(VIDEO.frames)
+    expected = np.mean([f[i] @ f[i + 1] for i in range(3)])
+    assert ClipTemporalConsistency()(case, Generation((VIDEO,)), FeatureContext()).value == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(InvalidInputError, match="at least 2 frames"):
+        ClipTemporalConsistency()(case, Generation((Video(static.frames[:1]),)), FeatureContext())
