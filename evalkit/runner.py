@@ -30,6 +30,7 @@ from .provenance import collect
 from .registry import DATASETS, FEATURES, GENERATORS, METRICS
 from .store import ResultsStore
 from .video import Video
+from .weights import weights_revision
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def metric_key(generation_key: str, case: Case, metric: Metric) -> str:
-    backend = metric.backend
-    backend_id: Any = None
-    if backend and backend in FEATURES:
-        cls = FEATURES.get(backend)
-        backend_id = (cls.weights_id, cls.version)
-    return stable_hash("metric", generation_key, case.content_hash(), metric.config, backend_id)
+    backends = []
+    for name in metric.feature_backends():
+        cls = FEATURES.get(name)
+        weights_id = cls.weights_id if isinstance(cls.weights_id, str) else None
+        backends.append((name, cls.version, weights_id, weights_revision(weights_id)))
+    return stable_hash("metric", generation_key, case.content_hash(), metric.config, backends)
 
 
 def generation_key(case: Case, generator_config: dict, seed: int) -> str:

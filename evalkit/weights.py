@@ -74,3 +74,29 @@ def resolve_checkpoint(filename: str, *, model: str, url: str = "") -> Path:
         f"{model} checkpoint {filename!r} not found offline; looked in: {', '.join(map(str, looked))}. "
         f"Download it{' from ' + url if url else ''} into {torch_home() / 'hub' / 'checkpoints'} "
         f"or $EVALKIT_WEIGHTS_DIR.")
+
+
+def weights_revision(weights_id: str | None) -> str:
+    """A cheap fingerprint of the weights a backend would load now, for cache keys: the hub
+    snapshot revision, or the size and mtime of a local folder's / checkpoint's files.
+    Random-weight test models and real weights under one id thus never share cached values.
+    ``"missing"`` when nothing is found (the metric then fails with MissingWeightsError)."""
+    if not weights_id:
+        return "weight-free"
+    if weights_id.startswith(("torch.hub:", "torchvision:")):
+        filename = weights_id.rsplit(":", 1)[-1]
+        for cand in [base / filename for base in weights_dirs()] + [torch_home() / "hub" / "checkpoints" / filename]:
+            if cand.is_file():
+                st = cand.stat()
+                return f"{filename}:{st.st_size}:{st.st_mtime_ns}"
+        return "missing"
+    try:
+        folder = resolve_hf(weights_id) if not download_allowed() else None
+    except MissingWeightsError:
+        return "missing"
+    if folder is None:
+        return "download-allowed"
+    if folder.parent.name == "snapshots":
+        return folder.name  # the 40-hex hub revision
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return ";".join(f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)

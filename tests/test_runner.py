@@ -122,3 +122,25 @@ def test_two_configs_of_one_generator_are_kept_apart(tmp_path):
     v = values(tmp_path, s.run_id)
     assert set(v.index.get_level_values("generator")) == {"test-copy", "test-copy[brighten=30]"}
     assert (v.xs("test-copy[brighten=30]", level="generator") > v.xs("test-copy", level="generator")).all()
+
+
+def test_metric_key_follows_the_weights_on_disk(tmp_path, monkeypatch):
+    """Random-weight test models and real weights under one hub id must not share values."""
+    from evalkit.cases import InlineVideo, MotionTransferCase
+    from evalkit.registry import METRICS
+    from evalkit.runner import metric_key
+
+    metric = METRICS.get("identity-leakage")()
+    case = MotionTransferCase("c", InlineVideo(plugins_for_tests.square_video(0)), "p")
+    missing = metric_key("g", case, metric)
+    snap = tmp_path / "hf" / "hub" / "models--facebook--dino-vitb16"
+    (snap / "snapshots" / ("a" * 40)).mkdir(parents=True)
+    (snap / "refs").mkdir()
+    (snap / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    rev_a = metric_key("g", case, metric)
+    (snap / "snapshots" / ("b" * 40)).mkdir()
+    (snap / "refs" / "main").write_text("b" * 40)
+    assert len({missing, rev_a, metric_key("g", case, metric)}) == 3
+    seg = METRICS.get("set-consistency")()
+    assert "clipseg-rd64" in seg.feature_backends()

@@ -59,6 +59,10 @@ class Metric(Configurable):
         """Report column name: the metric name plus its backend and non-default options."""
         return self.label(self.backend or "")
 
+    def feature_backends(self) -> tuple[str, ...]:
+        """Every feature backend this metric's value depends on (enters its cache key)."""
+        return (self.backend,) if self.backend else ()
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         raise NotImplementedError
 
