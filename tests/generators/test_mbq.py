@@ -1,0 +1,104 @@
+"""Motion by Queries on tiny random-weight pipelines of the real classes (CPU)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+import tiny_pipelines as tp  # noqa: E402
+
+from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
+from evalkit.generators.mbq import injection_sweep  # noqa: E402
+from evalkit.registry import GENERATORS  # noqa: E402
+from evalkit.video import Video  # noqa: E402
+
+SMALL = dict(steps=3, height=32, width=32)
+
+
+def case(target="a cat runs", source="a dog runs", n=4):
+    return MotionTransferCase("c1", InlineVideo(Video(tp.moving_square(n), 8.0, "src")), target,
+                              source_prompt=source)
+
+
+@pytest.mark.parametrize("family,backbone,frames", [("wan", "wan2.1-1.3b", 9), ("cogvideox", "cogvideox-2b", 9),
+                                                     ("unet", "zeroscope", 4)])
+def test_zero_injection_is_bit_identical_to_vanilla(tiny_dirs, family, backbone, frames):
+    opts = dict(backbone=backbone, model_path=tiny_dirs(family), **SMALL)
+    if family == "cogvideox":
+        opts.update(height=16, width=16)
+    van = GENERATORS.get("vanilla")(**opts, num_frames=frames).generate(case(), 7)
+    mbq = GENERATORS.get("mbq")(**opts, injection_fraction=0.0, blocks="all").generate(case(), 7)
+    assert mbq.video.frames.shape == van.video.frames.shape
+    assert np.array_equal(mbq.video.frames, van.video.frames)
+    assert mbq.extras["injections"] == 0 and mbq.timings.inversion > 0
+
+
+def test_wan_recorded_q_shapes_and_full_injection(tiny_dirs):
+    gen = GENERATORS.get("mbq")(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), injection_fraction=1.0,
+                                blocks="all", **SMALL)
+    # observe the target pass's Q after injection
+    make = gen.make_controller
+
+    def observing():
+        ctrl = make()
+        ctrl.observe = {}
+        return ctrl
+
+    gen.make_controller = observing
+    g = gen.generate(case(target="a dog runs"), 0)  # the source's own prompt
+    ctrl = gen.last_controller
+    # 9 frames → 3 latent frames; 32×32 → 4×4 latent → 2×2 patches: 12 tokens; 2 heads × 12
+    assert sorted(ctrl.store) == [("blocks.0.attn1", "q", "single"), ("blocks.1.attn1", "q", "single")]
+    for rec in ctrl.store.values():
+        assert (tuple(rec.tensor.shape), rec.layout, rec.rope_applied) == ((1, 12, 2, 12), "BSHD", True)
+    assert g.extras["recorded_at_steps"] == [2] and g.extras["injected_steps"] == 3
+    # every step, every layer, conditional pass only (Wan runs CFG as two calls: cond first)
+    assert sorted(ctrl.observe) == [(n, s) for n in ("blocks.0.attn1", "blocks.1.attn1") for s in range(3)]
+    for (name, step), q in ctrl.observe.items():
+        assert torch.equal(q, ctrl.store[(name, "q", "single")].tensor)
+    assert g.extras["injections"] == 6
+
+
+def test_unet_per_step_recording_reproduced_at_each_step(tiny_dirs):
+    gen = GENERATORS.get("mbq")(backbone="zeroscope", model_path=tiny_dirs("unet"), injection_fraction=1.0, **SMALL)
+    make = gen.make_controller
+
+    def observing():
+        ctrl = make()
+        ctrl.observe = {}
+        return ctrl
+
+    gen.make_controller = observing
+    g = gen.generate(case(target="a dog runs"), 0)
+    ctrl = gen.last_controller
+    assert g.extras["recorded_at_steps"] == [0, 1, 2]
+    layers = sorted({k[0] for k in ctrl.store})
+    assert layers and all(".attentions." in n for n in layers)
+    for name in layers:
+        for step in range(3):
+            rec = ctrl.store[(name, "q", step)]
+            assert rec.layout == "BHSD" and not rec.rope_applied
+            assert rec.tensor.shape[0] == 4  # the 4 frames of the conditional video (U-Net rows are frames)
+            assert torch.equal(ctrl.observe[(name, step)], rec.tensor)
+
+
+def test_injection_changes_the_output_and_fraction_counts_steps(tiny_dirs):
+    opts = dict(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), **SMALL)
+    van = GENERATORS.get("vanilla")(**opts, num_frames=9).generate(case(), 1)
+    part = GENERATORS.get("mbq")(**opts, injection_fraction=0.34, blocks="all")
+    assert part.num_injected_steps() == 1
+    g = part.generate(case(), 1)
+    assert g.extras["injections"] == 2  # one step × two layers
+    assert not np.array_equal(g.video.frames, van.video.frames)
+
+
+def test_injection_sweep_expands_fractions():
+    cfgs = injection_sweep({"name": "mbq", "backbone": "wan2.1-1.3b"})
+    assert [c["injection_fraction"] for c in cfgs] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    cfgs = injection_sweep({"name": "mbq", "backbone": "zeroscope"})
+    assert [c["injection_fraction"] for c in cfgs] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert injection_sweep({"name": "mbq"}, [0.25])[0] == {"name": "mbq", "injection_fraction": 0.25}
+    with pytest.raises(Exception, match="outside"):
+        injection_sweep({"name": "mbq"}, [1.5])
