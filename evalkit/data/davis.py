@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ..cases import FileMasks, FileVideo, MotionTransferCase
-from ..errors import ManifestError
 from ..registry import DATASETS
 from .manifest import DAVIS_CATEGORIES, ManifestDataset, as_bool, find_subroot, parse_list
 from .probe import check_source
@@ -95,12 +94,8 @@ class DavisMotionTransfer(ManifestDataset):
         return out
 
     def check(self) -> list[str]:
-        try:
-            self.require_root()
-        except ManifestError as exc:
-            return [str(exc)]
-        if not self.root.is_dir():
-            return [f"{self.registry_name}: data root {self.root} is not a folder"]
+        if (problem := self.root_problem()):
+            return [problem]
         problems = []
         is_frames = self.options["source"] == "frames"
         for seq in self.sequences:

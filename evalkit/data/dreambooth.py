@@ -113,12 +113,8 @@ class DreamBoothPersonalization(ManifestDataset):
         return out
 
     def check(self) -> list[str]:
-        try:
-            root = self.require_root()
-        except ManifestError as exc:
-            return [str(exc)]
-        if not root.is_dir():
-            return [f"{self.registry_name}: data root {root} is not a folder"]
+        if (problem := self.root_problem()):
+            return [problem]
         problems = []
         for subject in self.subjects:
             folder = self.subject_dir(subject)

@@ -390,6 +390,14 @@ class ManifestDataset(Dataset):
                                 f"or set {DATA_ROOT_ENV}")
         return self.root
 
+    def root_problem(self) -> str | None:
+        """Why the data root cannot be checked (missing or not a folder), or None."""
+        try:
+            root = self.require_root()
+        except ManifestError as exc:
+            return str(exc)
+        return None if root.is_dir() else f"{self.registry_name}: data root {root} is not a folder"
+
     def provenance(self, **extra: Any) -> dict[str, Any]:
         """The case ``meta`` common to every case of this dataset (enters the case hash)."""
         return {"dataset": self.registry_name, "manifest": self.manifest_path.name,

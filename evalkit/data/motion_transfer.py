@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..cases import FileMasks, FileVideo, MotionTransferCase
-from ..errors import ManifestError
 from ..registry import DATASETS
 from .manifest import ManifestDataset, parse_list
 from .probe import check_source
@@ -71,13 +70,8 @@ class MotionTransfer(ManifestDataset):
     def check(self) -> list[str]:
         relative = any(not Path(p).expanduser().is_absolute()
                        for i in self.items for p in (i.source, i.masks) if p)
-        if relative:  # a manifest of absolute paths needs no root
-            try:
-                root = self.require_root()
-            except ManifestError as exc:
-                return [str(exc)]
-            if not root.is_dir():
-                return [f"{self.registry_name}: data root {root} is not a folder"]
+        if relative and (problem := self.root_problem()):  # a manifest of absolute paths needs no root
+            return [problem]
         problems = []
         for item in self.items:
             fr = item.frame_range.to_frame_range() if item.frame_range else None
