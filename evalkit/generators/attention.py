@@ -178,6 +178,18 @@ class AttentionController:
 # attention computation shared by the processors
 
 
+def _split_heads_bhsd(attn, query, key, value):
+    """[B, S, H*D] projections -> [B, H, S, D], with the module's optional Q/K norms applied."""
+    b, heads = query.shape[0], attn.heads
+    head_dim = key.shape[-1] // heads
+    query, key, value = (t.view(b, -1, heads, head_dim).transpose(1, 2) for t in (query, key, value))
+    if attn.norm_q is not None:
+        query = attn.norm_q(query)
+    if attn.norm_k is not None:
+        key = attn.norm_k(key)
+    return query, key, value, head_dim
+
+
 def _attend(chunks, layout: str, mask, backend, parallel_config=None):
     """Run diffusers' attention dispatcher on each chunk; returns [B, S, H, D]."""
     import torch
@@ -256,14 +268,7 @@ class CogVideoXControlProcessor(_Base):
             attention_mask = attn.prepare_attention_mask(attention_mask, n, b)
             attention_mask = attention_mask.view(b, attn.heads, -1, attention_mask.shape[-1])
         query, key, value = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(b, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(b, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(b, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        query, key, value, head_dim = _split_heads_bhsd(attn, query, key, value)
         if image_rotary_emb is not None:
             query[:, :, text_len:] = apply_rotary_emb(query[:, :, text_len:], image_rotary_emb)
             if not attn.is_cross_attention:
@@ -326,14 +331,7 @@ class UNetControlProcessor(_Base):
         elif attn.norm_cross:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
         key, value = attn.to_k(encoder_hidden_states), attn.to_v(encoder_hidden_states)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(b, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(b, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(b, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        query, key, value, head_dim = _split_heads_bhsd(attn, query, key, value)
         chunks = self.controller.process(self.name, query, key, value, layout="BHSD", rope=False)
         out = _attend(chunks, "BHSD", attention_mask, self._attention_backend)
         out = out.reshape(b, -1, attn.heads * head_dim).to(query.dtype)
