@@ -1,0 +1,65 @@
+"""RAFT and CoTracker3 on CUDA with random weights (run on the device machine).
+CoTracker's hub code is taken from $EVALKIT_COTRACKER_DIR (a co-tracker checkout)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.gpu
+if not torch.cuda.is_available():
+    pytest.skip("needs CUDA", allow_module_level=True)
+
+from evalkit.features import base  # noqa: E402
+from evalkit.video import Video  # noqa: E402
+
+
+def _video(t=9, h=240, w=360, step=(3.0, 1.0)):
+    import cv2
+    rng = np.random.default_rng(0)
+    canvas = cv2.resize(rng.uniform(0, 255, (h // 6, w // 6, 3)).astype(np.float32), (w + 80, h + 80))
+    frames = [cv2.warpAffine(canvas, np.float32([[1, 0, -(20 + step[0] * i)], [0, 1, -(20 + step[1] * i)]]), (w, h))
+              for i in range(t)]
+    return Video(np.clip(np.stack(frames), 0, 255).astype(np.uint8), 8.0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch):
+    monkeypatch.setattr(base, "_LOADED", {})
+
+
+def test_raft_large_batched_equals_one_pair_at_a_time(monkeypatch, tmp_path):
+    from evalkit.compat import ensure_torchvision
+    ensure_torchvision()
+    from torchvision.models.optical_flow import raft_large
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(raft_large(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "raft_large_C_T_V1-22a6c225.pth")
+    v = _video(h=250)  # not a multiple of 8: padded inside, cropped back
+    batched = base.load_backend("raft", "cuda", batch_size=8).flow(v)
+    single = base.load_backend("raft", "cuda", batch_size=1).flow(v)
+    assert batched.shape == (8, 250, 360, 2)
+    assert np.abs(batched - single).max() < 1e-2 * max(1.0, np.abs(single).max())
+
+
+def test_cotracker3_random_weights_on_cuda(monkeypatch, tmp_path):
+    code = os.environ.get("EVALKIT_COTRACKER_DIR")
+    if not code or not (Path(code) / "hubconf.py").is_file():
+        pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    predictor = torch.hub.load(code, "cotracker3_offline", source="local", pretrained=False)
+    torch.save(predictor.model.state_dict(), tmp_path / "hub" / "checkpoints" / "scaled_offline.pth")
+    backend = base.load_backend("cotracker3", "cuda")
+    v = _video()
+    tr = backend.track([v, v], grid_size=55)
+    assert tr[0].points.shape == (9, 3025, 2) and tr[0].visible.shape == (9, 3025)
+    assert np.allclose(tr[0].points, tr[1].points, atol=1e-3)         # deterministic per video
+    # CoTracker places its grid at 384×512 and scales back: evalkit's grid (klt uses the same)
+    assert np.allclose(tr[0].points[0], backend.query_points(v, 55, None, None), atol=1e-3)
+    mask = np.zeros(v.size, bool)
+    mask[60:180, 90:270] = True
+    assert 0 < backend.track([v], grid_size=55, mask=mask)[0].num_points < 3025

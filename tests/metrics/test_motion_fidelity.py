@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+
+from evalkit.cases import Generation, InlineVideo, MotionTransferCase
+from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.errors import InvalidInputError
+from evalkit.features.base import FeatureContext
+from evalkit.metrics.motion_fidelity import MotionFidelity, correlation_matrix, motion_fidelity, unit_steps
+from evalkit.registry import METRICS
+
+
+def _line(start, step, t=5):
+    return np.asarray(start, float) + np.arange(t)[:, None] * np.asarray(step, float)
+
+
+def _brute_corr(p, q):
+    def cos(a, b):
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        return 0.0 if na < 1e-6 or nb < 1e-6 else float(a @ b / (na * nb))
+    dp, dq = np.diff(p, axis=0), np.diff(q, axis=0)
+    return np.mean([cos(a, b) for a, b in zip(dp, dq)])
+
+
+def test_known_answers_on_hand_made_tracks():
+    right = np.stack([_line([0, 0], [1, 0]), _line([5, 5], [2, 0])])
+    assert motion_fidelity(right, right) == pytest.approx(1.0)
+    assert motion_fidelity(right, right[:, ::-1]) == pytest.approx(-1.0)   # reversed motion
+    static = np.stack([_line([0, 0], [0, 0]), _line([3, 3], [0, 0])])
+    assert motion_fidelity(right, static) == 0.0                             # zero step → cosine 0
+    assert np.isfinite(unit_steps(static)).all()
+
+
+def test_symmetric_and_dmt_official_differ_exactly_as_specified():
+    rng = np.random.default_rng(0)
+    p = np.cumsum(rng.normal(size=(6, 7, 2)), axis=1)   # source tracks (n=6)
+    q = np.cumsum(rng.normal(size=(6, 7, 2)), axis=1)   # generated tracks (m=6)
+    q[2] = p[4]                                           # one exact copy
+    c = np.array([[_brute_corr(qi, pj) for pj in p] for qi in q])
+    assert np.allclose(correlation_matrix(q, p), c)
+    sym = 0.5 * (c.max(1).mean() + c.max(0).mean())
+    official = (c - np.eye(6)).max(1).mean()             # generated → source, identity subtracted
+    assert motion_fidelity(p, q, "symmetric") == pytest.approx(sym)
+    assert motion_fidelity(p, q, "dmt_official") == pytest.approx(official)
+    # same video: symmetric is 1, the official quirk removes each track's own match
+    assert motion_fidelity(p, p, "symmetric") == pytest.approx(1.0)
+    assert motion_fidelity(p, p, "dmt_official") < 1.0
+    with pytest.raises(InvalidInputError):
+        motion_fidelity(p, q[:5], "dmt_official")
+
+
+def _score(src, gen, ctx=None, **opts):
+    metric = METRICS.get("motion-fidelity")(backend="klt", grid_size=20, **opts)
+    case = MotionTransferCase("c", InlineVideo(src), "t")
+    return metric(case, Generation((gen,)), ctx or FeatureContext())
+
+
+def test_klt_same_video_static_and_reversed():
+    pan = render(SyntheticSpec("pan", num_frames=10)).video
+    static = render(SyntheticSpec("static", num_frames=10)).video
+    assert _score(pan, pan).value >= 0.99
+    assert _score(pan, static).value < 0.1
+    assert _score(pan, pan.reversed()).value < -0.5
+    # independent noise frames: LK converges without moving; no motion may be invented
+    noise = pan.with_frames(np.random.default_rng(0).integers(0, 256, pan.frames.shape, dtype=np.uint8))
+    assert _score(pan, noise).value < 0.15
+
+
+def test_source_tracks_are_computed_once_and_shared(monkeypatch):
+    from evalkit.features.klt import KLTTracker
+
+    tracked = []
+    original = KLTTracker.track
+    monkeypatch.setattr(KLTTracker, "track", lambda self, videos, **kw: tracked.append(videos[0].fingerprint())
+                        or original(self, videos, **kw))
+    src = render(SyntheticSpec("pan", num_frames=8)).video
+    gens = [render(SyntheticSpec("pan", num_frames=8, seed=s)).video for s in (1, 2)]
+    ctx = FeatureContext()
+    for g in gens:
+        _score(src, g, ctx)
+    assert tracked == [src.fingerprint(), gens[0].fingerprint(), gens[1].fingerprint()]
+
+
+def test_alignment_truncates_and_resizes_with_a_note():
+    src = render(SyntheticSpec("pan", num_frames=10)).video
+    gen = render(SyntheticSpec("pan", num_frames=7, height=64, width=80)).video
+    res = _score(src, gen)
+    assert res.details["frames"] == 7
+    assert any("resized 64x80 -> 128x160" in n for n in res.details["notes"])
+
+
+def test_use_mask_tracks_inside_the_source_mask_box():
+    clip = render(SyntheticSpec("translation", num_frames=8))
+
+    class Masks:
+        def load(self):
+            return clip.masks
+
+    metric = MotionFidelity(backend="klt", grid_size=20, use_mask=True)
+    case = MotionTransferCase("c", InlineVideo(clip.video), "t", source_mask=Masks())
+    res = metric(case, Generation((clip.video,)), FeatureContext())
+    assert 0 < res.details["source_tracks"] < 400
+    # the subject moves everywhere inside its box: self-fidelity near 1 (the full grid is not:
+    # its static background contributes cosine 0)
+    assert res.value > _score(clip.video, clip.video).value
+    with pytest.raises(InvalidInputError, match="no source mask"):
+        metric(MotionTransferCase("c", InlineVideo(clip.video), "t"), Generation((clip.video,)), FeatureContext())
+
+
+def test_spec_facts():
+    spec = MotionFidelity.spec
+    assert spec.backends[0] == "cotracker3" and "klt" in spec.backends and spec.higher_is_better
+
+
+def test_mask_of_another_size_is_resized_and_a_one_row_mask_is_an_error():
+    clip = render(SyntheticSpec("translation", num_frames=6))
+
+    class Masks:
+        def __init__(self, m):
+            self.m = m
+
+        def load(self):
+            return self.m
+
+    small = clip.masks[:, ::2, ::2]
+    metric = MotionFidelity(backend="klt", grid_size=12, use_mask=True)
+    res = metric(MotionTransferCase("c", InlineVideo(clip.video), "t", source_mask=Masks(small)),
+                 Generation((clip.video,)), FeatureContext())
+    assert any("mask resized 64x80 -> 128x160" in n for n in res.details["notes"])
+    line = np.zeros_like(clip.masks)
+    line[:, 10, 20:40] = True
+    with pytest.raises(InvalidInputError, match="bounding box is empty"):
+        metric(MotionTransferCase("c", InlineVideo(clip.video), "t", source_mask=Masks(line)),
+               Generation((clip.video,)), FeatureContext())
