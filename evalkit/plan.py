@@ -62,6 +62,22 @@ def split_components(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def expand_sweep(item: str | dict) -> list[ComponentSpec]:
+    """``{name: mbq, sweep: {injection_fraction: [0, 0.2, 0.4]}}`` → one component per value
+    (the cartesian product over several swept options); anything else → itself."""
+    if not (isinstance(item, dict) and "sweep" in item):
+        return [ComponentSpec.parse(item)]
+    item = dict(item)
+    sweep = item.pop("sweep")
+    if not isinstance(sweep, dict) or not sweep or not all(isinstance(v, list) and v for v in sweep.values()):
+        raise EvalkitError(f"{item.get('name')}: 'sweep' must map option names to non-empty lists of values")
+    import itertools
+
+    keys = sorted(sweep)
+    return [ComponentSpec.parse({**item, **dict(zip(keys, combo))})
+            for combo in itertools.product(*(sweep[k] for k in keys))]
+
+
 @dataclass(frozen=True)
 class Plan:
     dataset: ComponentSpec
@@ -102,7 +118,7 @@ def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metr
     dataset = ComponentSpec.parse(cfg["dataset"])
     if root:
         dataset = ComponentSpec(dataset.name, {**dataset.options, "root": root})
-    gens = [ComponentSpec.parse(g) for g in (generators or cfg.get("generators") or [])]
+    gens = [g for item in (generators or cfg.get("generators") or []) for g in expand_sweep(item)]
     mets = [ComponentSpec.parse(m) for m in (metrics or cfg.get("metrics") or DEFAULT_METRICS)]
     return Plan(dataset, tuple(gens), tuple(mets), tuple(int(s) for s in (seeds or cfg.get("seeds") or [0])),
                 limit if limit is not None else cfg.get("limit"))

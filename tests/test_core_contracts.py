@@ -104,3 +104,17 @@ def test_plan_from_yaml_and_run_id(tmp_path):
     bad.write_text("generators: [copy]\n")
     with pytest.raises(EvalkitError, match="dataset"):
         load_plan(str(bad))
+
+
+def test_plan_sweep_expands_into_one_generator_per_value(tmp_path):
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("dataset: synthetic\ngenerators:\n  - copy\n"
+                   "  - {name: mbq, backbone: zeroscope, sweep: {injection_fraction: [0.0, 0.2], steps: [2, 4]}}\n")
+    plan = load_plan(str(cfg))
+    assert plan.generators[0] == ComponentSpec("copy")
+    fractions = [(g.options["injection_fraction"], g.options["steps"]) for g in plan.generators[1:]]
+    assert fractions == [(0.0, 2), (0.0, 4), (0.2, 2), (0.2, 4)]
+    assert all(g.options["backbone"] == "zeroscope" for g in plan.generators[1:])
+    cfg.write_text("dataset: synthetic\ngenerators: [{name: mbq, sweep: {injection_fraction: 0.2}}]\n")
+    with pytest.raises(EvalkitError, match="sweep"):
+        load_plan(str(cfg))
