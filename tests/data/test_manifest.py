@@ -25,9 +25,12 @@ def test_shipped_manifests_validate(name, kind):
 
 
 def test_datasets_dir_is_the_checkout_folder_and_env_overrides(tmp_path, monkeypatch):
-    assert datasets_dir() == Path(mf.__file__).resolve().parents[2] / "datasets"
-    # the package carries the same folder (symlink packaged as evalkit/_datasets)
-    assert (Path(mf.__file__).resolve().parents[1] / "_datasets" / "dreambooth.yaml").is_file()
+    checkout = Path(mf.__file__).resolve().parents[2] / "datasets"
+    packaged = Path(mf.__file__).resolve().parents[1] / "_datasets"
+    # a checkout (editable install) uses its datasets/; an installed package (tox, a wheel)
+    # carries the same folder as evalkit/_datasets
+    assert datasets_dir() == (checkout if checkout.is_dir() else packaged)
+    assert (packaged / "dreambooth.yaml").is_file()
     monkeypatch.setenv("EVALKIT_DATASETS_DIR", str(tmp_path))
     with pytest.raises(ManifestError, match="manifest 'dreambooth' not found"):
         find_manifest("dreambooth")
