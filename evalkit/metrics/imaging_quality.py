@@ -1,0 +1,36 @@
+"""Imaging Quality (VBench ``imaging_quality``: MUSIQ trained on SPAQ).
+
+Per frame: the MUSIQ-SPAQ score of the frame (VBench's ``longer`` preprocessing: longer
+side capped at 512) divided by 100; mean over the frames of a video; multi-shot: mean over
+shots. VBench divides only its final average by 100; dividing every frame is the same number.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..cases import Case, Generation
+from ..features.base import FeatureContext
+from ..features.shared import backend
+from ..registry import METRICS
+from .base import Metric, MetricResult, MetricSpec
+
+MUSIQ_SCALE = 100.0  # VBench: average_score / 100
+
+
+@METRICS.register("imaging-quality")
+class ImagingQuality(Metric):
+    spec = MetricSpec(
+        name="imaging-quality", higher_is_better=True, value_range=(0.0, 1.0),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        reference="VBench imaging_quality.py (MUSIQ, Ke et al. 2021; pyiqa musiq_spaq_ckpt-358bb6af.pth)",
+        backends=("musiq",), report_scale=100.0)
+    defaults = {"preprocess": "longer"}
+    choices = {"preprocess": ("longer", "shorter", "shorter-centercrop", "none")}
+
+    def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
+        model = backend(ctx, self.backend, preprocess=self.options["preprocess"])
+        scores = []
+        for video in generation.videos:
+            per_frame = ctx.features(model, video, "musiq", lambda v=video: model.score(v.frames))
+            scores.append(float(np.mean(per_frame)) / MUSIQ_SCALE)
+        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
