@@ -168,12 +168,7 @@ class ResultsStore:
              "AS error, COALESCE(m.details, '{}') AS details, r.generation_key, r.metric_key "
              "FROM results r JOIN generations g ON g.key = r.generation_key "
              "LEFT JOIN metric_values m ON m.key = r.metric_key")
-        params: tuple = ()
-        if run_id is not None:
-            q += " WHERE r.run_id = ?"
-            params = (run_id,)
-        df = pd.read_sql_query(q + " ORDER BY r.generator, r.metric, r.case_id, r.seed", self._conn,
-                               params=params)
+        df = self._query(q, "r", run_id, "r.generator, r.metric, r.case_id, r.seed")
         df["value"] = df["value"].astype(float)
         return df
 
@@ -183,11 +178,15 @@ class ResultsStore:
              "g.artifact, g.inversion, g.optimization, g.inference, "
              "g.inversion + g.optimization + g.inference AS total, g.peak_memory_bytes, g.key "
              "FROM run_items i JOIN generations g ON g.key = i.generation_key")
+        return self._query(q, "i", run_id, "i.generator, i.case_id, i.seed")
+
+    def _query(self, query: str, table: str, run_id: str | None, order: str) -> pd.DataFrame:
+        """``query`` restricted to one run (when given) and ordered."""
         params: tuple = ()
         if run_id is not None:
-            q += " WHERE i.run_id = ?"
+            query += f" WHERE {table}.run_id = ?"
             params = (run_id,)
-        return pd.read_sql_query(q + " ORDER BY i.generator, i.case_id, i.seed", self._conn, params=params)
+        return pd.read_sql_query(f"{query} ORDER BY {order}", self._conn, params=params)
 
 
 def _json_default(obj: Any) -> Any:

@@ -118,3 +118,12 @@ def test_plan_sweep_expands_into_one_generator_per_value(tmp_path):
     cfg.write_text("dataset: synthetic\ngenerators: [{name: mbq, sweep: {injection_fraction: 0.2}}]\n")
     with pytest.raises(EvalkitError, match="sweep"):
         load_plan(str(cfg))
+
+
+def test_load_backend_shares_one_instance_whether_defaults_are_named_or_not():
+    from evalkit.features.base import load_backend
+    from evalkit.registry import FEATURES
+
+    klt = FEATURES.get("klt")
+    assert load_backend("klt") is load_backend("klt", **klt.defaults)
+    assert load_backend("klt") is not load_backend("klt", win_size=klt.defaults["win_size"] + 2)

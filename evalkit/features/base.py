@@ -36,9 +36,13 @@ _LOADED: dict[tuple, FeatureBackend] = {}
 
 
 def load_backend(name: str, device: str = "cpu", dtype: str = "float32", **options: Any) -> FeatureBackend:
-    key = (name, device, dtype, tuple(sorted(options.items())))
+    """One instance per process for each distinct configuration; options are completed with
+    the backend's defaults first, so naming a default explicitly or not shares one model."""
+    cls = FEATURES.get(name)
+    full = {**cls.defaults, **options}
+    key = (name, device, dtype, tuple(sorted(full.items(), key=lambda kv: kv[0])))
     if key not in _LOADED:
-        _LOADED[key] = FEATURES.get(name)(device=device, dtype=dtype, **options)
+        _LOADED[key] = cls(device=device, dtype=dtype, **options)
     return _LOADED[key]
 
 

@@ -34,6 +34,10 @@ class _CoTrackerBase(TrackerBackend):
     checkpoint: ClassVar[str]
     url: ClassVar[str]
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.weights_id = f"torch.hub:{HUB_REPO}:{cls.hub_ref}/{cls.entry}:{cls.checkpoint}"
+
     def __init__(self, device: str = "cpu", dtype: str = "float32", **options) -> None:
         super().__init__(device=device, dtype=dtype, **options)
         import torch
@@ -107,7 +111,6 @@ class CoTracker3(_CoTrackerBase):
     hub_ref = "main"
     entry = "cotracker3_offline"
     checkpoint = "scaled_offline.pth"
-    weights_id = f"torch.hub:{HUB_REPO}:main/cotracker3_offline:scaled_offline.pth"
     url = "https://huggingface.co/facebook/cotracker3/resolve/main/scaled_offline.pth"
 
 
@@ -117,5 +120,4 @@ class CoTracker1(_CoTrackerBase):
     hub_ref = "v1.0"
     entry = "cotracker_w8"
     checkpoint = "cotracker_stride_4_wind_8.pth"
-    weights_id = f"torch.hub:{HUB_REPO}:v1.0/cotracker_w8:cotracker_stride_4_wind_8.pth"
     url = "https://dl.fbaipublicfiles.com/cotracker/cotracker_stride_4_wind_8.pth"

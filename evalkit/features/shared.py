@@ -8,14 +8,11 @@ import numpy as np
 from ..cases import Case
 from ..errors import InvalidInputError
 from ..video import Video
-from ..registry import FEATURES
 from .base import FeatureBackend, FeatureContext
 
 
 def backend(ctx: FeatureContext, name: str, **options: Any) -> FeatureBackend:
-    """``ctx.backend`` with the backend's defaults filled in, so that naming a default option
-    explicitly or not loads the same model instance (load_backend keys on the options)."""
-    return ctx.backend(name, **{**FEATURES.get(name).defaults, **options})
+    return ctx.backend(name, **options)
 
 
 def frame_embeddings(ctx: FeatureContext, backend_name: str, video: Video, **options: Any) -> np.ndarray:
