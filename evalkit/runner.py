@@ -10,16 +10,13 @@ item with their reason; the rest of the run continues.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import traceback
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
+from .artifacts import load_videos, save_videos
 from .cases import Case, Generation, StageTimings
 from .errors import EvalkitError
 from .features.base import FeatureContext
@@ -29,7 +26,6 @@ from .plan import Plan
 from .provenance import collect
 from .registry import DATASETS, FEATURES, GENERATORS, METRICS
 from .store import ResultsStore
-from .video import Video
 from .weights import weights_revision
 
 log = logging.getLogger(__name__)
@@ -71,39 +67,11 @@ def generation_key(case: Case, generator_config: dict, seed: int) -> str:
     return stable_hash("generation", case.content_hash(), generator_config, seed)
 
 
-# -- generation artifacts: lossless npz, one array per video ------------------------------------
-
-def save_generation(gen: Generation, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    for i, v in enumerate(gen.videos):
-        arrays[f"frames_{i}"] = v.frames
-        arrays[f"fps_{i}"] = np.float64(v.fps)
-        arrays[f"origin_{i}"] = np.str_(v.origin)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        # an .npz is a zip of .npy files; deflate level 1 is ~4x faster than savez_compressed's
-        # default and frames compress nearly as well
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            for name, arr in arrays.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
-                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
+# -- generation artifacts (evalkit.artifacts) --------------------------------------------------
 
 def load_generation(record: dict[str, Any], root: Path) -> Generation:
-    path = root / record["artifact"]
-    try:
-        with np.load(path) as z:
-            n = sum(1 for k in z.files if k.startswith("frames_"))
-            videos = tuple(Video(z[f"frames_{i}"], float(z[f"fps_{i}"]), str(z[f"origin_{i}"])) for i in range(n))
-    except (OSError, KeyError, ValueError) as exc:
-        raise EvalkitError(f"{path}: unreadable generation artifact ({exc})") from None
-    return Generation(videos, StageTimings(record["inversion"], record["optimization"], record["inference"]),
+    return Generation(load_videos(root / record["artifact"]),
+                      StageTimings(record["inversion"], record["optimization"], record["inference"]),
                       int(record["peak_memory_bytes"] or 0), record.get("extras") or {})
 
 
@@ -193,7 +161,7 @@ def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metr
         try:
             generation = gen(case, seed)
             artifact = f"artifacts/{gkey}.npz"
-            save_generation(generation, store.root / artifact)
+            save_videos(generation.videos, store.root / artifact)
             t = generation.timings
             store.put_generation(gkey, case_id=case.case_id, generator=gen.label(), seed=seed,
                                  status="ok", artifact=artifact, timings=(t.inversion, t.optimization, t.inference),

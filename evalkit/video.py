@@ -217,27 +217,3 @@ def _write_frame_folder(video: Video, p: Path) -> Path:
         shutil.rmtree(p)
     os.replace(tmp, p)
     return p
-
-
-def save_npz(video: Video, path: str | os.PathLike) -> Path:
-    """Lossless, atomic storage of a Video (the runner's generation artifacts)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=p.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, frames=video.frames, fps=np.float64(video.fps), origin=np.str_(video.origin))
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return p
-
-
-def load_npz(path: str | os.PathLike) -> Video:
-    try:
-        with np.load(path) as z:
-            return Video(z["frames"], float(z["fps"]), str(z["origin"]))
-    except (OSError, KeyError, ValueError) as exc:
-        raise VideoReadError(f"{path}: unreadable artifact ({exc})") from None

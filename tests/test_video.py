@@ -1,10 +1,10 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from evalkit.errors import InvalidInputError, VideoReadError
-from evalkit.video import Video, load_npz, read_masks, read_video, save_npz, write_video
+from evalkit.artifacts import load_videos, save_videos
+from evalkit.video import Video, read_masks, read_video, write_video
 
 
 def moving_square(t=12, h=64, w=80, seed=0) -> Video:
@@ -47,7 +47,7 @@ def test_frame_folder_round_trip_is_exact(tmp_path):
 
 def test_npz_round_trip_is_exact(tmp_path):
     v = moving_square()
-    back = load_npz(save_npz(v, tmp_path / "v.npz"))
+    back, = load_videos(save_videos([v], tmp_path / "v.npz"))
     np.testing.assert_array_equal(back.frames, v.frames)
     assert back.fingerprint() == v.fingerprint()
 

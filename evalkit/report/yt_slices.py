@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import VideoReadError
+from ..artifacts import load_videos
 from ..video import Video
 
 MARK = (255, 220, 0)  # the yellow line of the paper's figure
@@ -113,14 +113,5 @@ def animation_bytes(video: Video, *, width: int = 128, max_frames: int = 24, qua
 
 
 def load_artifact_videos(path: str | Path) -> list[Video]:
-    """Videos of a generation artifact: the runner's ``frames_<i>`` layout or save_npz's ``frames``."""
-    p = Path(path)
-    try:
-        with np.load(p) as z:
-            if "frames" in z.files:
-                return [Video(z["frames"], float(z["fps"]) if "fps" in z.files else 8.0, str(p))]
-            n = sum(1 for k in z.files if k.startswith("frames_"))
-            return [Video(z[f"frames_{i}"], float(z[f"fps_{i}"]) if f"fps_{i}" in z.files else 8.0, str(p))
-                    for i in range(n)]
-    except (OSError, KeyError, ValueError) as exc:
-        raise VideoReadError(f"{p}: unreadable generation artifact ({exc})") from None
+    """Videos of a generation artifact (see evalkit.artifacts)."""
+    return list(load_videos(path))
