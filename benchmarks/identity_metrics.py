@@ -198,7 +198,7 @@ def main(argv=None) -> int:
 
     from evalkit.cases import MultiShotCase
     from evalkit.features.base import FeatureContext, load_backend
-    from evalkit.features.random_init import install_random_models
+    from evalkit.testing.random_models import install_random_models
     from evalkit.registry import METRICS
 
     report = {"argv": sys.argv, "device": args.device, "dtype": args.dtype, "size": args.size,

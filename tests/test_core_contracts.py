@@ -7,7 +7,7 @@ import pytest
 from evalkit.cases import FileVideo, FrameRange, Generation, InlineVideo, MotionTransferCase, StageTimings
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.hashing import stable_hash
-from evalkit.plan import ComponentSpec, load_plan, split_components
+from evalkit.run.plan import ComponentSpec, load_plan, split_components
 from evalkit.registry import Registry, UnknownNameError
 from evalkit.video import Video, write_video
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
-from evalkit.plan import ComponentSpec, Plan
-from evalkit.runner import run_plan
-from evalkit.store import ResultsStore
+from evalkit.run.plan import ComponentSpec, Plan
+from evalkit.run.runner import run_plan
+from evalkit.run.store import ResultsStore
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,7 +75,7 @@ def test_failures_are_recorded_and_the_rest_completes(tmp_path):
 
 def _runner_process(out: Path, counter: Path) -> subprocess.Popen:
     code = ("import sys; sys.path.insert(0, %r); import plugins_for_tests; "
-            "from evalkit.plan import Plan, ComponentSpec; from evalkit.runner import run_plan; "
+            "from evalkit.run.plan import Plan, ComponentSpec; from evalkit.run.runner import run_plan; "
             "run_plan(Plan(ComponentSpec('test-squares', {'n': 12}), "
             "(ComponentSpec('test-copy', {'sleep': 0.15}),), (ComponentSpec('test-brightness'),)), %r)"
             % (str(HERE), str(out)))
@@ -128,7 +128,7 @@ def test_metric_key_follows_the_weights_on_disk(tmp_path, monkeypatch):
     """Random-weight test models and real weights under one hub id must not share values."""
     from evalkit.cases import InlineVideo, MotionTransferCase
     from evalkit.registry import METRICS
-    from evalkit.runner import metric_key
+    from evalkit.run.keys import metric_key
 
     metric = METRICS.get("identity-leakage")()
     case = MotionTransferCase("c", InlineVideo(plugins_for_tests.square_video(0)), "p")

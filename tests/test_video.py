@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from evalkit.errors import InvalidInputError, VideoReadError
-from evalkit.artifacts import load_videos, save_videos
+from evalkit.run.artifacts import load_videos, save_videos
 from evalkit.video import Video, read_masks, read_video, write_video
 
 

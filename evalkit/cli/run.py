@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import EvalkitError
-from ..plan import load_plan, split_components
+from ..run.plan import load_plan, split_components
 from .app import app, fail
 
 
@@ -39,8 +39,8 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..report.tables import render_markdown, summary_table
-    from ..runner import run_plan
-    from ..store import ResultsStore
+    from ..run.runner import run_plan
+    from ..run.store import ResultsStore
 
     console = Console(stderr=True)
     try:

@@ -51,7 +51,7 @@ def _config(size: str):
     """CLIPConfig of PickScore_v1 (ViT-H/14: vision 1280×32 layers, text 1024×24, projection
     1024), or a tiny one of the same class for tests."""
     from .hf_loading import import_transformers
-    from .random_init import _TINY_LAYERS
+    from ..testing.random_models import _TINY_LAYERS
 
     t = import_transformers()
     if size == "tiny":

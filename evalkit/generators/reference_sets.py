@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..cases import Generation, StageTimings
-from ..data.synthetic import SyntheticSpec, render
+from ..synthetic import SyntheticSpec, render
 from ..errors import InvalidInputError
 from ..hashing import stable_hash
 from ..registry import GENERATORS

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import EvalkitError
-from ..store import STORE_FILENAME, ResultsStore
+from ..run.store import STORE_FILENAME, ResultsStore
 
 DEFAULT_OUT = "runs"
 BASELINE_SCHEMA = 1

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..artifacts import load_videos
+from ..run.artifacts import load_videos
 from ..video import Video
 
 MARK = (255, 220, 0)  # the yellow line of the paper's figure
@@ -113,5 +113,5 @@ def animation_bytes(video: Video, *, width: int = 128, max_frames: int = 24, qua
 
 
 def load_artifact_videos(path: str | Path) -> list[Video]:
-    """Videos of a generation artifact (see evalkit.artifacts)."""
+    """Videos of a generation artifact (see evalkit.run.artifacts)."""
     return list(load_videos(path))

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evalkit.cli import _load_commands, app
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 _load_commands()
 # a reduced quick start (the README's runs the full default suite; see the slow test below)

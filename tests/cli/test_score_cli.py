@@ -6,7 +6,7 @@ import json
 from typer.testing import CliRunner
 
 from evalkit.cli import _load_commands, app
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import write_video
 
 _load_commands()

@@ -10,10 +10,10 @@ from evalkit.cases import Generation
 from evalkit.cli import _load_commands
 from evalkit.cli.app import app
 from evalkit.generators.base import Generator
-from evalkit.plan import ComponentSpec, Plan
+from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.registry import GENERATORS
-from evalkit.runner import run_plan
-from evalkit.store import ResultsStore
+from evalkit.run.runner import run_plan
+from evalkit.run.store import ResultsStore
 from evalkit.video import Video
 
 SMALL = "crop-resize:48x80"  # keeps runs fast; the conversion is part of each case's hash

@@ -9,8 +9,8 @@ from scipy import ndimage
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.registry import DATASETS
-from evalkit.data import synthetic
-from evalkit.data.synthetic import (MOTIONS, SyntheticMasks, SyntheticSource, SyntheticSpec, render)
+from evalkit import synthetic
+from evalkit.synthetic import MOTIONS, SyntheticMasks, SyntheticSource, SyntheticSpec, render
 
 
 def _bilinear(img: np.ndarray, pts: np.ndarray) -> np.ndarray:

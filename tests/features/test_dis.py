@@ -1,6 +1,6 @@
 import numpy as np
 
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import load_backend
 
 

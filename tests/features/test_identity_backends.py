@@ -20,7 +20,7 @@ IDS = {"dino-vitb16": "facebook/dino-vitb16", "dino-vits16": "facebook/dino-vits
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    from evalkit.features.random_init import install_random_models
+    from evalkit.testing.random_models import install_random_models
 
     return install_random_models(tmp_path_factory.getbasetemp() / "hf_home", IDS.values())
 

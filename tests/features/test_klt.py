@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import load_backend
 
 
@@ -30,7 +30,7 @@ def test_klt_grid_mask_and_static_video():
 def test_klt_motion_fidelity_needs_no_torch():
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
-        "from evalkit.data.synthetic import SyntheticSpec, render\n"
+        "from evalkit.synthetic import SyntheticSpec, render\n"
         "from evalkit.cases import Generation, InlineVideo, MotionTransferCase\n"
         "from evalkit.features.base import FeatureContext\n"
         "from evalkit.registry import METRICS, FEATURES\n"

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evalkit.data.synthetic import MOTIONS, SyntheticSpec, render
+from evalkit.synthetic import MOTIONS, SyntheticSpec, render
 from evalkit.features.masking import apply_mask, iou, otsu_mask
 from evalkit.video import read_masks
 

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.data.synthetic import SyntheticSpec, render  # noqa: E402
+from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.features import base  # noqa: E402
 

@@ -19,7 +19,7 @@ def _case(frames: np.ndarray) -> MotionTransferCase:
 
 @pytest.fixture(scope="module")
 def source() -> np.ndarray:
-    from evalkit.data.synthetic import SyntheticSpec, render
+    from evalkit.synthetic import SyntheticSpec, render
     return np.array(render(SyntheticSpec("translation", num_frames=8, height=64, width=80)).video.frames)
 
 
@@ -97,7 +97,7 @@ def test_recolor_rotates_hue_and_keeps_structure(source):
 
 
 def test_recolor_keeps_the_subject_mask():
-    from evalkit.data.synthetic import SyntheticSpec, render
+    from evalkit.synthetic import SyntheticSpec, render
     clip = render(SyntheticSpec("rotation", num_frames=4))
     out = gen("recolor")(_case(np.array(clip.video.frames)), 0).video.frames
     # the subject is still separable from the background by colour (at new colours)

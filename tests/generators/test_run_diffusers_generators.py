@@ -9,7 +9,7 @@ pytest.importorskip("diffusers")
 from typer.testing import CliRunner  # noqa: E402
 
 from evalkit.cli import _load_commands, app  # noqa: E402
-from evalkit.store import ResultsStore  # noqa: E402
+from evalkit.run.store import ResultsStore  # noqa: E402
 
 _load_commands()
 

@@ -15,7 +15,7 @@ from evalkit.video import Video
 
 @pytest.fixture(scope="module", autouse=True)
 def tiny_models(tmp_path_factory):
-    from evalkit.features.random_init import install_random_models
+    from evalkit.testing.random_models import install_random_models
 
     install_random_models(tmp_path_factory.getbasetemp() / "hf_home", ["openai/clip-vit-large-patch14"])
 

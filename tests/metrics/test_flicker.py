@@ -100,7 +100,7 @@ def test_spec_and_registration():
 
 
 def test_reference_generators_on_synthetic_clip():
-    from evalkit.data.synthetic import SyntheticSource, SyntheticSpec
+    from evalkit.synthetic import SyntheticSource, SyntheticSpec
     case = MotionTransferCase("syn", SyntheticSource(SyntheticSpec("translation", num_frames=8)), "p")
     ctx = FeatureContext()
     m = TemporalFlicker()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase, MultiShotCase
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import EvalkitError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.identity_leakage import IdentityLeakage, identity_leakage
@@ -14,7 +14,7 @@ from evalkit.registry import METRICS
 
 @pytest.fixture(scope="module", autouse=True)
 def tiny_models(tmp_path_factory):
-    from evalkit.features.random_init import install_random_models
+    from evalkit.testing.random_models import install_random_models
 
     install_random_models(tmp_path_factory.getbasetemp() / "hf_home", ["facebook/dino-vitb16"])
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase, MultiShotCase
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import FeatureContext
 from evalkit.features.shared import backend
 from evalkit.metrics.imaging_quality import ImagingQuality

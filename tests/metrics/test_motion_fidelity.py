@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.motion_fidelity import MotionFidelity, correlation_matrix, motion_fidelity, unit_steps

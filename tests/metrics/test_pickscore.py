@@ -14,7 +14,7 @@ from evalkit.cases import (
     MultiShotCase,
     PersonalizationCase,
 )
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import FeatureContext
 from evalkit.features.shared import backend
 from evalkit.metrics.pickscore import PREPROCESS, PickScore, pickscore_per_frame
@@ -117,7 +117,7 @@ def test_evalkit_run_smoke(tmp_path):
     from typer.testing import CliRunner
 
     from evalkit.cli import _load_commands, app
-    from evalkit.store import ResultsStore
+    from evalkit.run.store import ResultsStore
 
     _load_commands()
     result = CliRunner().invoke(app, ["run", "synthetic[num_frames=3,height=48,width=64]", "--generators", "copy",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
-from evalkit.data.synthetic import SyntheticSpec, render
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.background_consistency import BackgroundConsistency
@@ -17,7 +17,7 @@ from evalkit.video import Video
 
 @pytest.fixture(scope="module", autouse=True)
 def tiny_models(tmp_path_factory):
-    from evalkit.features.random_init import install_random_models
+    from evalkit.testing.random_models import install_random_models
 
     install_random_models(tmp_path_factory.getbasetemp() / "hf_home",
                           ["facebook/dino-vitb16", "openai/clip-vit-base-patch32"])

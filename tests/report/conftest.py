@@ -12,7 +12,7 @@ import pytest
 
 from evalkit.metrics.base import Metric, MetricSpec
 from evalkit.registry import FEATURES, METRICS
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 
 def _metric(name: str, **spec) -> type:

@@ -11,7 +11,7 @@ from evalkit.cli import _load_commands
 from evalkit.cli.app import app
 from evalkit.report.compare import bootstrap_ci, compare_runs, paired_test
 from evalkit.report.sources import load_run
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 
 CASES = [f"c{i}" for i in range(8)]

@@ -12,7 +12,7 @@ import pytest
 
 from evalkit.report.html_report import build_html_report
 from evalkit.report.sources import load_run
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from evalkit.report.leaderboard import build_leaderboard
 from evalkit.report.sources import load_run
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.report import plots
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 
 PNG = b"\x89PNG\r\n\x1a\n"

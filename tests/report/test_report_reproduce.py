@@ -11,7 +11,7 @@ from evalkit.cli import _load_commands
 from evalkit.cli.app import app
 from evalkit.report.reproduce import available_tables, load_table, parse_published, reproduce
 from evalkit.report.sources import load_run
-from evalkit.store import ResultsStore
+from evalkit.run.store import ResultsStore
 
 
 PAPERS = {"mbq": "motion_by_queries_paper.txt", "ditflow": "ditflow_paper.txt",

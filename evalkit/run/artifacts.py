@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import VideoReadError
-from .video import Video
+from ..errors import VideoReadError
+from ..video import Video
 
 
 def save_videos(videos: Sequence[Video], path: str | os.PathLike) -> Path:

@@ -1,7 +1,7 @@
 """PCK@α (percentage of correct keypoints) and TAP-Vid position accuracy: functional cores
 over predicted vs ground-truth points. Used to score a method's internal correspondences
 (V-Warper Fig. 4 / App. B.1) and to validate tracker and flow backends on the synthetic
-suite (evalkit.features.track_check). Not a registered metric: it scores points, not
+suite (evalkit.checks.trackers). Not a registered metric: it scores points, not
 generations.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 PACKAGES = ("numpy", "opencv-python-headless", "av", "scikit-image", "torch", "torchvision", "transformers",
             "diffusers", "open_clip_torch", "huggingface_hub", "pandas")

@@ -17,16 +17,15 @@ from typing import Any, Callable
 
 
 from .artifacts import load_videos, save_videos
-from .cases import Case, Generation, StageTimings
-from .errors import EvalkitError
-from .features.base import FeatureContext
-from .hashing import stable_hash
-from .metrics.base import Metric
+from ..cases import Case, Generation, StageTimings
+from ..errors import EvalkitError
+from ..features.base import FeatureContext
+from ..metrics.base import Metric
 from .plan import Plan
 from .provenance import collect
-from .registry import DATASETS, FEATURES, GENERATORS, METRICS
+from ..registry import DATASETS, GENERATORS, METRICS
+from .keys import generation_key, metric_key
 from .store import ResultsStore
-from .weights import weights_revision
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +53,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def metric_key(generation_key: str, case: Case, metric: Metric) -> str:
-    backends = []
-    for name in metric.feature_backends():
-        cls = FEATURES.get(name)
-        weights_id = cls.weights_id if isinstance(cls.weights_id, str) else None
-        backends.append((name, cls.version, weights_id, weights_revision(weights_id)))
-    return stable_hash("metric", generation_key, case.content_hash(), metric.config, backends)
-
-
-def generation_key(case: Case, generator_config: dict, seed: int) -> str:
-    return stable_hash("generation", case.content_hash(), generator_config, seed)
-
-
-# -- generation artifacts (evalkit.artifacts) --------------------------------------------------
+# -- generation artifacts (evalkit.run.artifacts) --------------------------------------------------
 
 def load_generation(record: dict[str, Any], root: Path) -> Generation:
     return Generation(load_videos(root / record["artifact"]),
@@ -116,7 +102,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items.
 
     ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
-    or n Ray tasks, see evalkit.dist) can share one plan and one store.
+    or n Ray tasks, see evalkit.run.dist) can share one plan and one store.
     """
     index, count = shard
     if not 0 <= index < count:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .hf_loading import clip_tokenizer_from_bpe, import_transformers
+from ..features.hf_loading import clip_tokenizer_from_bpe, import_transformers
 
 # initializer_range 0.2 (not 0.02): tiny random nets then map different images to clearly
 # different features, so known-answer tests can tell "same" from "different"

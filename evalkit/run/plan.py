@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from .errors import EvalkitError
-from .hashing import stable_hash
+from ..errors import EvalkitError
+from ..hashing import stable_hash
 
 # What `evalkit run SUITE` measures when no --metrics are given: the weight-free metrics,
 # so the default run needs no downloads.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import MissingDependencyError
+from ..errors import MissingDependencyError
 from .plan import Plan
 from .runner import RunSummary, run_plan
 

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from ..metrics.pck import pck, position_accuracy
+from .pck import pck, position_accuracy
 from ..video import Video
-from .base import load_backend
-from .tracking import FlowBackend, TrackerBackend
+from ..features.base import load_backend
+from ..features.tracking import FlowBackend, TrackerBackend
 
 
 def chain_flow(flow: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def check_backend(name: str, clips, device: str = "cpu", **options) -> list[Chec
 
 def check_backends(names=("klt", "dis"), motions=("translation", "rotation", "scaling", "pan", "fast"),
                    seed: int = 0, device: str = "cpu") -> list[dict]:
-    from ..data.synthetic import SyntheticSpec, render
+    from ..synthetic import SyntheticSpec, render
 
     clips = [render(SyntheticSpec(m, seed=seed)) for m in motions]
     return [asdict(r) for name in names for r in check_backend(name, clips, device)]

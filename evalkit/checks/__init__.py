@@ -1,0 +1,1 @@
+"""Validation of feature backends against exact ground truth (not per-video metrics)."""

@@ -1,0 +1,1 @@
+"""Run execution: plan, runner, results store, artifacts, provenance, cache keys, Ray."""
