@@ -16,7 +16,7 @@ from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # tests/ (plugins_for_tests)
 
 
 def plan(gen_opts=None, metric_opts=None, **dataset_opts) -> Plan:
