@@ -21,6 +21,10 @@ class Generator(Configurable):
         super().__init__(**options)
         self.device = device
 
+    def load(self) -> None:
+        """Load weights and models. The runner calls it once per process, before the first item,
+        and times it as its own stage (``load``), never part of a generation's timings."""
+
     def generate(self, case: Case, seed: int) -> Generation:
         raise NotImplementedError
 

@@ -12,7 +12,8 @@ import pytest
 
 from evalkit.errors import MissingWeightsError
 from evalkit.features.base import load_backend
-from evalkit.features.pickscore import MODEL_ID, PROCESSOR_ID, install_random_pickscore
+from evalkit.features.pickscore import MODEL_ID, PROCESSOR_ID
+from evalkit.testing.random_pickscore import install_random_pickscore
 from evalkit.registry import FEATURES
 
 

@@ -24,7 +24,7 @@ from evalkit.video import Video
 
 @pytest.fixture(scope="module", autouse=True)
 def tiny_models(tmp_path_factory):
-    from evalkit.features.pickscore import install_random_pickscore
+    from evalkit.testing.random_pickscore import install_random_pickscore
 
     install_random_pickscore(tmp_path_factory.getbasetemp() / "hf_home")
 
