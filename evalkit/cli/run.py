@@ -17,6 +17,13 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     return [part for v in values for part in split_components(v)]
 
 
+def _loads(summary) -> str:
+    """Each generator's load stage in this process ("none" when every generation was cached)."""
+    parts = [f"{label} failed ({summary.load_failures[label]})" if label in summary.load_failures else f"{label} {seconds:.1f} s"
+             for label, seconds in summary.loads.items()]
+    return ", ".join(parts) or "none"
+
+
 @app.command()
 def run(
     suite_or_config: str = typer.Argument(..., help="a dataset name (see `evalkit list datasets`) or a YAML run config"),
@@ -62,7 +69,7 @@ def run(
         raise fail(str(exc))
     console.print(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
                   f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
-                  f"{summary.failed} failed; {elapsed:.1f} s; store {summary.store_path}")
+                  f"{summary.failed} failed; load: {_loads(summary)}; {elapsed:.1f} s; store {summary.store_path}")
     store = ResultsStore(out)
     try:
         typer.echo(render_markdown(summary_table(store.results(summary.run_id))))

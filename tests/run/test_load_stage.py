@@ -72,7 +72,7 @@ def test_a_failing_load_fails_every_item_of_that_generator_only(tmp_path):
     summary = run_plan(plan(broken, ComponentSpec("test-copy")), tmp_path)
     label = GENERATORS.get("test-slow-load")(**broken.options).label()
     assert LOAD_CALLS == [label]   # not retried per item
-    loads, gens, results = tables(tmp_path, summary.run_id)
+    loads, _, results = tables(tmp_path, summary.run_id)
     failed = results[results.generator.str.startswith("test-slow-load")]
     assert len(failed) == 3 and (failed["status"] == "failed").all()
     assert failed["error"].str.contains("load failed: no weights at /nowhere").all()
@@ -80,3 +80,26 @@ def test_a_failing_load_fails_every_item_of_that_generator_only(tmp_path):
     row = loads.set_index("generator").loc[label]
     assert row["status"] == "failed" and "no weights at /nowhere" in row["error"]
     assert summary.failed == 3 and summary.generated == 6
+
+
+@GENERATORS.register("test-flaky-load")
+class FlakyLoad(SlowLoad):
+    """Fails to load while BROKEN is set: an environment problem, not a property of the items."""
+    defaults = {"load_seconds": 0.0, "fail": ""}
+    BROKEN = True
+
+    def load(self):
+        if FlakyLoad.BROKEN:
+            raise MissingWeightsError("weights not downloaded yet")
+        super().load()
+
+
+def test_items_of_a_failed_load_are_retried_by_the_next_run(tmp_path):
+    FlakyLoad.BROKEN = True
+    first = run_plan(plan(ComponentSpec("test-flaky-load")), tmp_path)
+    assert first.failed == 3 and "weights not downloaded yet" in first.load_failures["test-flaky-load"]
+    FlakyLoad.BROKEN = False
+    second = run_plan(plan(ComponentSpec("test-flaky-load")), tmp_path)   # no --retry-failed
+    assert (second.generated, second.failed) == (3, 0)
+    loads, _, results = tables(tmp_path, second.run_id)
+    assert (results["status"] == "ok").all() and list(loads["status"]) == ["ok"]   # the latest load

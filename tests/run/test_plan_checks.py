@@ -42,8 +42,8 @@ def test_default_metrics_keep_only_those_for_the_case_kind():
 @pytest.mark.parametrize("generators,metrics,named", [
     (["vanilla"], None, "generator 'vanilla' accepts motion-transfer cases; dataset 'multishot-story' has multi-shot"),
     (["synthetic-shots", "vanilla"], None, "generator 'vanilla'"),
-    (["synthetic-shots"], ["motion-fidelity"], "metric 'motion-fidelity' scores motion-transfer cases; "
-                                               "dataset 'multishot-story' has multi-shot"),
+    (["synthetic-shots"], ["motion-fidelity"],
+     "metric 'motion-fidelity' scores motion-transfer cases; dataset 'multishot-story' has multi-shot"),
 ])
 def test_kind_mismatch_is_an_error_at_plan_time(generators, metrics, named):
     with pytest.raises(EvalkitError) as err:
