@@ -19,7 +19,8 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
 
 def _loads(summary) -> str:
     """Each generator's load stage in this process ("none" when every generation was cached)."""
-    parts = [f"{label} failed ({summary.load_failures[label]})" if label in summary.load_failures else f"{label} {seconds:.1f} s"
+    failed = summary.load_failures
+    parts = [f"{label} failed ({failed[label]})" if label in failed else f"{label} {seconds:.1f} s"
              for label, seconds in summary.loads.items()]
     return ", ".join(parts) or "none"
 
@@ -28,9 +29,11 @@ def _loads(summary) -> str:
 def run(
     suite_or_config: str = typer.Argument(..., help="a dataset name (see `evalkit list datasets`) or a YAML run config"),
     generators: Optional[list[str]] = typer.Option(None, "--generators", "-g",
-                                                   help="comma-separated; name[key=value,...] sets options"),
+                                                   help="comma-separated; name[key=value,...] sets options (default: "
+                                                        "the weight-free generators of the suite's case kind)"),
     metrics: Optional[list[str]] = typer.Option(None, "--metrics", "-m",
-                                                help="comma-separated; e.g. motion-fidelity[backend=klt]"),
+                                                help="comma-separated; e.g. motion-fidelity[backend=klt] (default: "
+                                                     "temporal-flicker, motion-fidelity[klt] where they apply)"),
     out: str = typer.Option("runs", "--out", "-o", help="folder of the results store and artifacts"),
     root: Optional[str] = typer.Option(None, "--root", help="data root of the dataset (DAVIS, DreamBooth, ...)"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default 0)"),
