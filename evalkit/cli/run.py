@@ -17,13 +17,23 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     return [part for v in values for part in split_components(v)]
 
 
+def _loads(summary) -> str:
+    """Each generator's load stage in this process ("none" when every generation was cached)."""
+    failed = summary.load_failures
+    parts = [f"{label} failed ({failed[label]})" if label in failed else f"{label} {seconds:.1f} s"
+             for label, seconds in summary.loads.items()]
+    return ", ".join(parts) or "none"
+
+
 @app.command()
 def run(
     suite_or_config: str = typer.Argument(..., help="a dataset name (see `evalkit list datasets`) or a YAML run config"),
     generators: Optional[list[str]] = typer.Option(None, "--generators", "-g",
-                                                   help="comma-separated; name[key=value,...] sets options"),
+                                                   help="comma-separated; name[key=value,...] sets options (default: "
+                                                        "the weight-free generators of the suite's case kind)"),
     metrics: Optional[list[str]] = typer.Option(None, "--metrics", "-m",
-                                                help="comma-separated; e.g. motion-fidelity[backend=klt]"),
+                                                help="comma-separated; e.g. motion-fidelity[backend=klt] (default: "
+                                                     "temporal-flicker, motion-fidelity[klt] where they apply)"),
     out: str = typer.Option("runs", "--out", "-o", help="folder of the results store and artifacts"),
     root: Optional[str] = typer.Option(None, "--root", help="data root of the dataset (DAVIS, DreamBooth, ...)"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default 0)"),
@@ -62,7 +72,7 @@ def run(
         raise fail(str(exc))
     console.print(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
                   f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
-                  f"{summary.failed} failed; {elapsed:.1f} s; store {summary.store_path}")
+                  f"{summary.failed} failed; load: {_loads(summary)}; {elapsed:.1f} s; store {summary.store_path}")
     store = ResultsStore(out)
     try:
         typer.echo(render_markdown(summary_table(store.results(summary.run_id))))

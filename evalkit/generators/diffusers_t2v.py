@@ -7,8 +7,6 @@ one-step denoising and timing code below. Pipelines are loaded once per process
 """
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,6 +15,7 @@ import numpy as np
 from ..cases import Generation, MotionTransferCase, StageTimings
 from ..errors import EvalkitError, MissingDependencyError
 from ..registry import GENERATORS
+from ..timing import stage_timer  # the one stage timer (mbq imports it from here too)
 from ..video import Video
 from .base import Generator
 
@@ -129,23 +128,6 @@ def load_pipeline(spec: BackboneSpec, model_path: str | None, dtype: str, device
 
 def denoiser(pipe):
     return pipe.unet if hasattr(pipe, "unet") and getattr(pipe, "unet", None) is not None else pipe.transformer
-
-
-@contextlib.contextmanager
-def stage_timer(device: str, out: dict, name: str):
-    """Wall seconds of a stage; CUDA-synchronised on both ends."""
-    import torch
-
-    cuda = str(device).startswith("cuda") and torch.cuda.is_available()
-    if cuda:
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        if cuda:
-            torch.cuda.synchronize()
-        out[name] = out.get(name, 0.0) + time.perf_counter() - t0
 
 
 @dataclass

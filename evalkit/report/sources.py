@@ -29,13 +29,16 @@ class RunNotFoundError(EvalkitError):
 
 @dataclass
 class RunData:
-    """One run's results, generations (timings, artifacts) and run record (plan, provenance)."""
+    """One run's results, generations (timings, artifacts), generator loads and run record
+    (plan, provenance): everything a report needs, read once, so reports never reopen a store."""
     run_id: str
     results: pd.DataFrame
     generations: pd.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
     origin: str = ""
     root: Path | None = None   # folder artifacts are relative to, when from a store
+    loads: pd.DataFrame = field(default_factory=pd.DataFrame)   # the load stage: LoadRow columns
+    extras: dict[str, dict] = field(default_factory=dict)       # generation key -> generator extras
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -46,19 +49,8 @@ class RunData:
         return self.info.get("plan", {}) or {}
 
     def generation_extras(self) -> dict[str, dict]:
-        """generation_key -> the extras the generator recorded (from the store; {} for a baseline)."""
-        if self.root is None or "generation_key" not in self.results:
-            return {}
-        store = ResultsStore(self.root)
-        try:
-            out = {}
-            for key in self.results["generation_key"].dropna().unique():
-                rec = store.generation(key)
-                if rec is not None:
-                    out[key] = rec.get("extras") or {}
-            return out
-        finally:
-            store.close()
+        """generation_key -> the extras the generator recorded ({} for a baseline)."""
+        return self.extras
 
     @property
     def label(self) -> str:
@@ -105,7 +97,8 @@ def _from_store(store_path: Path, run_id: str | None) -> RunData:
             known = ", ".join(store.runs()["run_id"].tolist()[-10:]) or "none"
             raise RunNotFoundError(f"{store_path}: {exc.args[0]} (runs: {known})") from None
         return RunData(run_id, store.results(run_id), store.generations(run_id), info,
-                       origin=str(store_path), root=store.root)
+                       origin=str(store_path), root=store.root, loads=store.loads(run_id),
+                       extras=store.generation_extras(run_id))
     finally:
         store.close()
 
@@ -114,7 +107,7 @@ def _from_store(store_path: Path, run_id: str | None) -> RunData:
 
 def baseline_document(run: RunData, name: str) -> dict[str, Any]:
     """A self-contained JSON-able record of a run: results, generation timings, provenance."""
-    results = run.results.drop(columns=["generation_key", "metric_key"], errors="ignore")
+    results = run.results.drop(columns=["generation_key", "metric_key"], errors="ignore")   # store-local
     gens = run.generations.drop(columns=["key"], errors="ignore")
     return {
         "schema": BASELINE_SCHEMA,
@@ -125,6 +118,7 @@ def baseline_document(run: RunData, name: str) -> dict[str, Any]:
         "run": {k: v for k, v in run.info.items() if k != "run_id"},
         "results": json.loads(results.to_json(orient="records")),
         "generations": json.loads(gens.to_json(orient="records")),
+        "loads": json.loads(run.loads.drop(columns=["process"], errors="ignore").to_json(orient="records")),
     }
 
 
@@ -143,4 +137,4 @@ def load_baseline(path: Path) -> RunData:
     gens = pd.DataFrame.from_records(doc.get("generations", []))
     info = {"run_id": doc["run_id"], **doc.get("run", {})}
     return RunData(doc["run_id"], results, gens, info, origin=f"baseline {doc.get('name')} ({path})",
-                   root=None)
+                   root=None, loads=pd.DataFrame.from_records(doc.get("loads", [])))

@@ -1,1 +1,2 @@
-"""Run execution: plan, runner, results store, artifacts, provenance, cache keys, Ray."""
+"""Run execution: plan, runner, load stage, results store and its typed rows, artifacts, provenance,
+cache keys, Ray."""

@@ -2,6 +2,11 @@
 
 A component is written ``name`` or ``name[key=value,key=value]`` on the command line, or as
 ``{name: ..., key: value}`` in YAML. Values are parsed as YAML scalars (``steps=50`` is an int).
+
+Defaults are resolved when the plan is loaded, so they are part of the plan and of its run
+id: without ``--generators`` every weight-free generator that accepts the dataset's case
+kind, without ``--metrics`` those of :data:`DEFAULT_METRICS` that score it. A generator or
+metric that applies to none of the dataset's case kinds is an error before anything runs.
 """
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ import yaml
 
 from ..errors import EvalkitError
 from ..hashing import stable_hash
+from ..registry import DATASETS, GENERATORS, METRICS
 
-# What `evalkit run SUITE` measures when no --metrics are given: the weight-free metrics,
-# so the default run needs no downloads.
+# What `evalkit run SUITE` measures when no --metrics are given (those of them that score the
+# suite's case kind): the weight-free metrics, so the default run needs no downloads.
 DEFAULT_METRICS = ("temporal-flicker", "motion-fidelity[backend=klt]")
 
 
@@ -118,7 +124,52 @@ def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metr
     dataset = ComponentSpec.parse(cfg["dataset"])
     if root:
         dataset = ComponentSpec(dataset.name, {**dataset.options, "root": root})
+    kind = dataset_case_kind(dataset.name)
     gens = [g for item in (generators or cfg.get("generators") or []) for g in expand_sweep(item)]
-    mets = [ComponentSpec.parse(m) for m in (metrics or cfg.get("metrics") or DEFAULT_METRICS)]
-    return Plan(dataset, tuple(gens), tuple(mets), tuple(int(s) for s in (seeds or cfg.get("seeds") or [0])),
+    mets = [ComponentSpec.parse(m) for m in (metrics or cfg.get("metrics") or [])]
+    plan = Plan(dataset, tuple(gens or default_generators(kind)), tuple(mets or default_metrics(kind)),
+                tuple(int(s) for s in (seeds or cfg.get("seeds") or [0])),
                 limit if limit is not None else cfg.get("limit"))
+    check_plan(plan)
+    return plan
+
+
+def dataset_case_kind(name: str) -> str:
+    """The case kind a registered dataset produces, without loading any data."""
+    kind = getattr(DATASETS.get(name), "case_kind", None)
+    if not isinstance(kind, str):
+        raise EvalkitError(f"dataset {name!r} declares no case_kind")
+    return kind
+
+
+def default_generators(kind: str) -> list[ComponentSpec]:
+    """Every registered weight-free (reference) generator that accepts ``kind`` cases, by name."""
+    names = [n for n, cls in GENERATORS.items() if cls.weight_free and kind in cls.case_kinds]
+    if not names:
+        raise EvalkitError(f"no weight-free generator accepts {kind} cases; pass --generators")
+    return [ComponentSpec(n) for n in names]
+
+
+def default_metrics(kind: str) -> list[ComponentSpec]:
+    """The default metrics that score ``kind`` cases."""
+    specs = [ComponentSpec.parse(m) for m in DEFAULT_METRICS]
+    specs = [m for m in specs if kind in METRICS.get(m.name).spec.case_kinds]
+    if not specs:
+        raise EvalkitError(f"none of the default metrics ({', '.join(DEFAULT_METRICS)}) scores {kind} cases; "
+                           f"pass --metrics")
+    return specs
+
+
+def check_plan(plan: Plan) -> None:
+    """Every generator and metric must apply to the dataset's case kind: a mismatch would
+    otherwise run nothing for that pair and look like an empty result."""
+    kind = dataset_case_kind(plan.dataset.name)
+    if not plan.generators:
+        raise EvalkitError("the plan names no generators")
+    problems = [f"generator {g.name!r} accepts {'/'.join(kinds)} cases" for g in plan.generators
+                if kind not in (kinds := tuple(GENERATORS.get(g.name).case_kinds))]
+    problems += [f"metric {m.name!r} scores {'/'.join(kinds)} cases" for m in plan.metrics
+                 if kind not in (kinds := tuple(METRICS.get(m.name).spec.case_kinds))]
+    if problems:
+        raise EvalkitError(f"{'; '.join(problems)}; dataset {plan.dataset.name!r} has {kind} cases "
+                           f"(`evalkit list generators` / `evalkit list metrics` show the case kinds of each)")

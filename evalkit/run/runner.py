@@ -5,29 +5,30 @@ value by the hash of (generation key, case content, metric config, backend ident
 that is already in the store is never recomputed, so re-running a command resumes it, and a
 process killed at any moment loses at most the item in flight (every write is atomic).
 Failures (corrupt input, missing weights, a metric that cannot be computed) are recorded per
-item with their reason; the rest of the run continues.
+item with their reason; the rest of the run continues. The plan is checked and every
+component built before the store is opened, so a plan that cannot run leaves nothing behind.
 """
 from __future__ import annotations
 
-import logging
-import traceback
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-
-from .artifacts import load_videos, save_videos
 from ..cases import Case, Generation, StageTimings
 from ..errors import EvalkitError
 from ..features.base import FeatureContext
+from ..generators.base import Generator
 from ..metrics.base import Metric
-from .plan import Plan
-from .provenance import collect
 from ..registry import DATASETS, GENERATORS, METRICS
+from .artifacts import load_videos, save_videos
+from .failures import failure_reason
 from .keys import generation_key, metric_key
+from .loads import LOAD_FAILED, GeneratorLoads
+from .plan import Plan, check_plan
+from .provenance import collect
+from .rows import ResultRow
 from .store import ResultsStore
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,21 +40,13 @@ class RunSummary:
     computed: int = 0
     metrics_cached: int = 0
     failed: int = 0
+    loads: dict[str, float] = field(default_factory=dict)          # generator label -> load seconds
+    load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
 
     @property
     def recomputed_nothing(self) -> bool:
         return self.generated == 0 and self.computed == 0
 
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, EvalkitError):
-        return str(exc)
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-# -- generation artifacts (evalkit.run.artifacts) --------------------------------------------------
 
 def load_generation(record: dict[str, Any], root: Path) -> Generation:
     return Generation(load_videos(root / record["artifact"]),
@@ -61,39 +54,22 @@ def load_generation(record: dict[str, Any], root: Path) -> Generation:
                       int(record["peak_memory_bytes"] or 0), record.get("extras") or {})
 
 
-# -- the runner ---------------------------------------------------------------------------------
-
-def build_components(plan: Plan, device: str):
-    dataset_spec = plan.dataset
-    dataset = DATASETS.get(dataset_spec.name)(**dataset_spec.options)
+def build_components(plan: Plan, device: str) -> tuple[list[Case], list[Generator], list[Metric]]:
+    """The plan's cases and its generator and metric instances (nothing loaded yet)."""
+    check_plan(plan)
+    dataset = DATASETS.get(plan.dataset.name)(**plan.dataset.options)
     cases = dataset.cases()
     if plan.limit is not None:
         cases = cases[: plan.limit]
     if not cases:
-        raise EvalkitError(f"dataset {dataset_spec.name!r} produced no cases")
-    kinds = {c.kind for c in cases}
-    gen_specs = plan.generators or tuple(
-        _default_generators(kinds))
-    generators = [GENERATORS.get(g.name)(device=device, **g.options) for g in gen_specs]
+        raise EvalkitError(f"dataset {plan.dataset.name!r} produced no cases")
+    generators = [GENERATORS.get(g.name)(device=device, **g.options) for g in plan.generators]
     metrics = []
     for m in plan.metrics:
         opts = dict(m.options)
         backend = opts.pop("backend", None)
-        metric = METRICS.get(m.name)(backend=backend, device=device, **opts)
-        if not kinds & set(metric.spec.case_kinds):
-            log.warning("metric %s does not apply to %s cases; skipped", m.name, sorted(kinds))
-            continue
-        metrics.append(metric)
-    return dataset, cases, generators, metrics
-
-
-def _default_generators(kinds: set[str]):
-    from .plan import ComponentSpec
-
-    names = [n for n, cls in GENERATORS.items() if cls.weight_free and kinds & set(cls.case_kinds)]
-    if not names:
-        raise EvalkitError(f"no weight-free generator accepts {sorted(kinds)} cases; pass --generators")
-    return [ComponentSpec(n) for n in names]
+        metrics.append(METRICS.get(m.name)(backend=backend, device=device, **opts))
+    return cases, generators, metrics
 
 
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
@@ -107,14 +83,14 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     index, count = shard
     if not 0 <= index < count:
         raise EvalkitError(f"invalid shard {index}/{count}")
-    out = Path(out)
+    cases, generators, metrics = build_components(plan, device)
     store = ResultsStore(out)
     try:
-        _, cases, generators, metrics = build_components(plan, device)
         run_id = plan.run_id
         seeds = list(plan.seeds)
         store.start_run(run_id, plan.to_dict(), collect(device, seeds))
         summary = RunSummary(run_id, store.path)
+        loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
         ctx = FeatureContext(device=device)
         items = [(c, g, s) for c in cases for g in generators for s in seeds if c.kind in g.case_kinds]
         items = items[index::count]
@@ -122,9 +98,10 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
             if progress:
                 progress(f"{case.case_id} × {gen.label()} (seed {seed})", i, len(items))
             _run_item(store, run_id, case, gen, seed, [m for m in metrics if case.kind in m.spec.case_kinds],
-                      ctx, summary, retry_failed)
+                      ctx, summary, retry_failed, loads)
         if progress:
             progress("done", len(items), len(items))
+        summary.loads, summary.load_failures = loads.seconds, loads.failures
         store.finish_run(run_id, "complete" if _all_results_present(store, run_id, cases, generators, metrics, seeds)
                          else "partial")
         return summary
@@ -138,25 +115,42 @@ def _all_results_present(store: ResultsStore, run_id: str, cases, generators, me
     return len(store.results(run_id)) >= expected
 
 
-def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metrics: list[Metric],
-              ctx: FeatureContext, summary: RunSummary, retry_failed: bool) -> None:
+def _needs_generating(record: dict[str, Any] | None, retry_failed: bool) -> bool:
+    """Not cached, or a failure to retry: asked to, or one of a load (says nothing about the item)."""
+    return record is None or (record["status"] != "ok"
+                              and (retry_failed or (record["error"] or "").startswith(LOAD_FAILED)))
+
+
+def _generate(store: ResultsStore, gkey: str, case: Case, gen: Generator, seed: int,
+              summary: RunSummary, loads: GeneratorLoads) -> Generation | None:
+    """Generate one item into the store (its artifact and its row); None when it failed."""
+    record = {"case_id": case.case_id, "generator": gen.label(), "seed": seed}
+    summary.generated += 1
+    load_error = loads.ensure(gen)
+    try:
+        if load_error:
+            raise EvalkitError(LOAD_FAILED + load_error)
+        generation = gen(case, seed)
+        artifact = f"artifacts/{gkey}.npz"
+        save_videos(generation.videos, store.root / artifact)
+        t = generation.timings
+        store.put_generation(gkey, **record, status="ok", artifact=artifact,
+                             timings=(t.inversion, t.optimization, t.inference),
+                             peak_memory_bytes=generation.peak_memory_bytes, extras=dict(generation.extras))
+        return generation
+    except Exception as exc:  # recorded per item; the run goes on
+        store.put_generation(gkey, **record, status="failed", error=failure_reason(exc))
+        summary.failed += 1
+        return None
+
+
+def _run_item(store: ResultsStore, run_id: str, case: Case, gen: Generator, seed: int, metrics: list[Metric],
+              ctx: FeatureContext, summary: RunSummary, retry_failed: bool, loads: GeneratorLoads) -> None:
     gkey = generation_key(case, gen.config, seed)
     record = store.generation(gkey)
     generation: Generation | None = None
-    if record is None or (retry_failed and record["status"] != "ok"):
-        try:
-            generation = gen(case, seed)
-            artifact = f"artifacts/{gkey}.npz"
-            save_videos(generation.videos, store.root / artifact)
-            t = generation.timings
-            store.put_generation(gkey, case_id=case.case_id, generator=gen.label(), seed=seed,
-                                 status="ok", artifact=artifact, timings=(t.inversion, t.optimization, t.inference),
-                                 peak_memory_bytes=generation.peak_memory_bytes, extras=dict(generation.extras))
-        except Exception as exc:  # recorded per item; the run goes on
-            store.put_generation(gkey, case_id=case.case_id, generator=gen.label(), seed=seed,
-                                 status="failed", error=_reason(exc))
-            summary.failed += 1
-        summary.generated += 1
+    if _needs_generating(record, retry_failed):
+        generation = _generate(store, gkey, case, gen, seed, summary, loads)
         record = store.generation(gkey)
     else:
         summary.generations_cached += 1
@@ -164,15 +158,15 @@ def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metr
     store.add_run_item(run_id, case.case_id, case.kind, case.category, gen.label(), seed, gkey)
 
     for metric in metrics:
-        mkey = metric_key(gkey, case, metric)
-        row = {"run_id": run_id, "case_id": case.case_id, "case_kind": case.kind, "category": case.category,
-               "generator": gen.label(), "generator_config": _json(gen.config), "seed": seed,
-               "metric": metric.column, "metric_name": metric.spec.name, "backend": metric.backend or "",
-               "metric_config": _json(metric.config), "generation_key": gkey, "metric_key": mkey}
+        row = ResultRow(run_id=run_id, case_id=case.case_id, case_kind=case.kind, category=case.category,
+                        generator=gen.label(), generator_config=_json(gen.config), seed=seed,
+                        metric=metric.column, metric_name=metric.spec.name, backend=metric.backend or "",
+                        metric_config=_json(metric.config), generation_key=gkey,
+                        metric_key=metric_key(gkey, case, metric))
         if record["status"] != "ok":
-            store.add_result({**row, "metric_key": ""})
+            store.add_result(replace(row, metric_key=""))
             continue
-        cached = store.metric_value(mkey)
+        cached = store.metric_value(row.metric_key)
         if cached is not None and not (retry_failed and cached["status"] != "ok"):
             store.add_result(row)
             summary.metrics_cached += 1
@@ -181,15 +175,13 @@ def _run_item(store: ResultsStore, run_id: str, case: Case, gen, seed: int, metr
             if generation is None:
                 generation = load_generation(record, store.root)
             result = metric(case, generation, ctx)
-            store.put_metric(mkey, status="ok", value=float(result.value), details=dict(result.details),
+            store.put_metric(row.metric_key, status="ok", value=float(result.value), details=dict(result.details),
                              result_row=row)
         except Exception as exc:
-            store.put_metric(mkey, status="failed", error=_reason(exc), result_row=row)
+            store.put_metric(row.metric_key, status="failed", error=failure_reason(exc), result_row=row)
             summary.failed += 1
         summary.computed += 1
 
 
 def _json(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, sort_keys=True, default=str)

@@ -6,11 +6,15 @@ Tables
   seed); the frames live in an atomically written artifact file beside the store.
 - ``metric_values``: cache of metric values keyed by the hash of (generation key, case,
   metric config incl. backend identity).
-- ``results``: one row per run × case × generator × seed × metric pointing at a cached value
-  (or carrying the failure reason).
+- ``results``: one :class:`~evalkit.run.rows.ResultRow` per run × case × generator × seed ×
+  metric, pointing at a cached value (or at the failed generation).
+- ``run_items``: one row per run × case × generator × seed (the run's generations).
+- ``loads``: one :class:`~evalkit.run.rows.LoadRow` per run × generator × device × shard.
 
-Every write is one committed transaction (WAL journal), so killing the process at any
-moment leaves a consistent store; a key that exists is never recomputed.
+The file carries its schema version (``PRAGMA user_version``); opening a store of another
+version is one clear error rather than a wrong query later. Every write is one committed
+transaction (WAL journal), so killing the process at any moment leaves a consistent store;
+a key that exists is never recomputed.
 """
 from __future__ import annotations
 
@@ -19,31 +23,40 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, created REAL, updated REAL, status TEXT,
-    plan TEXT, provenance TEXT);
-CREATE TABLE IF NOT EXISTS generations (
-    key TEXT PRIMARY KEY, case_id TEXT, generator TEXT, seed INTEGER, status TEXT, error TEXT,
-    artifact TEXT, inversion REAL, optimization REAL, inference REAL, peak_memory_bytes INTEGER,
-    extras TEXT, created REAL);
-CREATE TABLE IF NOT EXISTS metric_values (
-    key TEXT PRIMARY KEY, status TEXT, value REAL, error TEXT, details TEXT, created REAL);
-CREATE TABLE IF NOT EXISTS results (
-    run_id TEXT, case_id TEXT, case_kind TEXT, category TEXT, generator TEXT, generator_config TEXT,
-    seed INTEGER, metric TEXT, metric_name TEXT, backend TEXT, metric_config TEXT,
-    generation_key TEXT, metric_key TEXT,
-    PRIMARY KEY (run_id, case_id, generator, seed, metric));
-CREATE TABLE IF NOT EXISTS run_items (
-    run_id TEXT, case_id TEXT, case_kind TEXT, category TEXT, generator TEXT, seed INTEGER,
-    generation_key TEXT, PRIMARY KEY (run_id, case_id, generator, seed));
-"""
+from ..errors import EvalkitError
+from .rows import LoadRow, ResultRow, Row
+
+#: 0 is the unversioned layout written before the version existed; 2 added ``loads``.
+STORE_SCHEMA_VERSION = 2
 
 STORE_FILENAME = "evalkit.sqlite"
+
+
+def _table(name: str, row: type[Row]) -> str:
+    return f"CREATE TABLE {name} ({row.sql_columns()}, PRIMARY KEY ({', '.join(row.KEY)}))"
+
+
+SCHEMA = (
+    ("CREATE TABLE runs (run_id TEXT PRIMARY KEY, created REAL, updated REAL, status TEXT, plan TEXT, "
+     "provenance TEXT)"),
+    ("CREATE TABLE generations (key TEXT PRIMARY KEY, case_id TEXT, generator TEXT, seed INTEGER, "
+     "status TEXT, error TEXT, artifact TEXT, inversion REAL, optimization REAL, inference REAL, "
+     "peak_memory_bytes INTEGER, extras TEXT, created REAL)"),
+    ("CREATE TABLE metric_values (key TEXT PRIMARY KEY, status TEXT, value REAL, error TEXT, details TEXT, "
+     "created REAL)"),
+    _table("results", ResultRow),
+    ("CREATE TABLE run_items (run_id TEXT, case_id TEXT, case_kind TEXT, category TEXT, generator TEXT, "
+     "seed INTEGER, generation_key TEXT, PRIMARY KEY (run_id, case_id, generator, seed))"),
+    _table("loads", LoadRow),
+)
+
+
+class StoreVersionError(EvalkitError):
+    pass
 
 
 class ResultsStore:
@@ -55,9 +68,38 @@ class ResultsStore:
         self.path = path
         self.root = path.parent
         self._conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        """Check the version of an existing store; give a fresh file the current schema."""
+        try:
+            found = self._version()
+        except sqlite3.DatabaseError as exc:
+            raise EvalkitError(f"{self.path}: not an evalkit results store ({exc})") from None
+        if found is not None and found != STORE_SCHEMA_VERSION:
+            written = " (unversioned: written before stores carried a version)" if found == 0 else ""
+            raise StoreVersionError(
+                f"{self.path}: results store schema version {found}{written}; this evalkit reads version "
+                f"{STORE_SCHEMA_VERSION}. Run into a new --out folder, or read this store with the evalkit "
+                f"version that wrote it.")
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA)
+        if found is None:
+            with self.transaction() as c:
+                if self._version() is None:   # not created meanwhile by another shard's process
+                    for statement in SCHEMA:
+                        c.execute(statement)
+                    c.execute(f"PRAGMA user_version = {STORE_SCHEMA_VERSION}")
+
+    def _version(self) -> int | None:
+        """The file's schema version; None for a fresh (empty) file."""
+        if self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            return None
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self._conn.close()
@@ -137,35 +179,33 @@ class ResultsStore:
         return {"status": row[0], "value": row[1], "error": row[2], "details": json.loads(row[3] or "{}")}
 
     def put_metric(self, key: str, *, status: str, value: float | None = None, error: str = "",
-                   details: dict | None = None, result_row: dict[str, Any] | None = None) -> None:
+                   details: dict | None = None,
+                   result_row: ResultRow | Mapping[str, Any] | None = None) -> None:
         """Cache a metric value and (in the same transaction) the run's result row pointing at it."""
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO metric_values VALUES (?,?,?,?,?,?)",
                       (key, status, value, error, json.dumps(details or {}, default=_json_default),
                        time.time()))
             if result_row is not None:
-                self._insert_result(c, result_row)
+                _insert(c, "results", _result_row(result_row))
 
-    def add_result(self, row: dict[str, Any]) -> None:
+    def add_result(self, row: ResultRow | Mapping[str, Any]) -> None:
         with self.transaction() as c:
-            self._insert_result(c, row)
+            _insert(c, "results", _result_row(row))
 
-    @staticmethod
-    def _insert_result(c: sqlite3.Connection, row: dict[str, Any]) -> None:
-        cols = ("run_id", "case_id", "case_kind", "category", "generator", "generator_config", "seed",
-                "metric", "metric_name", "backend", "metric_config", "generation_key", "metric_key")
-        c.execute(f"INSERT OR REPLACE INTO results ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-                  tuple(row[k] for k in cols))
+    # -- load stage -----------------------------------------------------------------------
+    def put_load(self, row: LoadRow) -> None:
+        with self.transaction() as c:
+            _insert(c, "loads", row)
 
     # -- views for reports ------------------------------------------------------------------
     def results(self, run_id: str | None = None) -> pd.DataFrame:
-        """One row per case × generator × seed × metric: value (NaN when failed), status, error."""
-        q = ("SELECT r.run_id, r.case_id, r.case_kind, r.category, r.generator, r.generator_config, r.seed, "
-             "r.metric, r.metric_name, r.backend, r.metric_config, "
+        """The ResultRow columns, then the outcome: status, value (NaN unless ok), error, details."""
+        q = (f"SELECT {', '.join('r.' + c for c in ResultRow.columns())}, "
              "CASE WHEN g.status != 'ok' THEN 'failed' ELSE COALESCE(m.status, 'pending') END AS status, "
              "CASE WHEN g.status = 'ok' AND m.status = 'ok' THEN m.value END AS value, "
              "CASE WHEN g.status != 'ok' THEN 'generation failed: ' || g.error ELSE COALESCE(m.error, '') END "
-             "AS error, COALESCE(m.details, '{}') AS details, r.generation_key, r.metric_key "
+             "AS error, COALESCE(m.details, '{}') AS details "
              "FROM results r JOIN generations g ON g.key = r.generation_key "
              "LEFT JOIN metric_values m ON m.key = r.metric_key")
         df = self._query(q, "r", run_id, "r.generator, r.metric, r.case_id, r.seed")
@@ -180,6 +220,17 @@ class ResultsStore:
              "FROM run_items i JOIN generations g ON g.key = i.generation_key")
         return self._query(q, "i", run_id, "i.generator, i.case_id, i.seed")
 
+    def loads(self, run_id: str | None = None) -> pd.DataFrame:
+        """One row per generator × device × shard that loaded (the latest load of each)."""
+        q = f"SELECT {', '.join(LoadRow.columns())} FROM loads"
+        return self._query(q, "loads", run_id, "generator, device, shard")
+
+    def generation_extras(self, run_id: str) -> dict[str, dict]:
+        """generation key -> the extras its generator recorded, for every generation of a run."""
+        rows = self._conn.execute("SELECT g.key, g.extras FROM run_items i JOIN generations g "
+                                  "ON g.key = i.generation_key WHERE i.run_id = ?", (run_id,))
+        return {key: json.loads(extras or "{}") for key, extras in rows}
+
     def _query(self, query: str, table: str, run_id: str | None, order: str) -> pd.DataFrame:
         """``query`` restricted to one run (when given) and ordered."""
         params: tuple = ()
@@ -187,6 +238,18 @@ class ResultsStore:
             query += f" WHERE {table}.run_id = ?"
             params = (run_id,)
         return pd.read_sql_query(f"{query} ORDER BY {order}", self._conn, params=params)
+
+
+def _insert(c: sqlite3.Connection, table: str, row: Row) -> None:
+    """Insert a typed row (replacing the row of the same key)."""
+    cols = row.columns()
+    c.execute(f"INSERT OR REPLACE INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+              row.values())
+
+
+def _result_row(row: ResultRow | Mapping[str, Any]) -> ResultRow:
+    """A mapping (fixtures that fill a store without the runner) must hold exactly the fields."""
+    return row if isinstance(row, ResultRow) else ResultRow(**row)
 
 
 def _json_default(obj: Any) -> Any:

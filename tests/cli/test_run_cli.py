@@ -1,6 +1,7 @@
 """`evalkit run` end to end on the synthetic suite: the issue's acceptance criteria."""
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,9 @@ def test_run_prints_leaderboard_and_second_run_recomputes_nothing(tmp_path):
     second_s = time.perf_counter() - start
     assert second.exit_code == 0
     assert "0 generated" in second.output and "0 metric values computed" in second.output
+    first_line, second_line = (" ".join(r.output.split()) for r in (first, second))   # rich wraps lines
+    assert re.search(r"load: copy \d+\.\d+ s, ", first_line)   # each generator's load stage
+    assert "load: none" in second_line                          # all cached: nothing loaded
     assert second_s < first_s / 10
     assert second.stdout == first.stdout  # the same leaderboard
 
@@ -58,6 +62,17 @@ def test_unknown_plugin_is_one_clear_line(tmp_path):
     result = CliRunner().invoke(app, ["run", "synthetic", "--generators", "copyy", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "did you mean copy" in result.output
+
+
+def test_kind_mismatch_is_one_error_line_and_leaves_no_store(tmp_path):
+    """Defect: `vanilla` on a multi-shot suite used to run and record 0 items."""
+    for extra in (["--generators", "vanilla"], ["--metrics", "motion-fidelity"]):
+        result = CliRunner().invoke(app, ["run", "multishot-story", *extra, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "multi-shot" in lines[0]
+        assert extra[1] in lines[0]
+        assert not (tmp_path / "out").exists()
 
 
 def test_sigkill_mid_run_then_rerun_gives_identical_numbers(tmp_path):

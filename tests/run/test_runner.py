@@ -144,3 +144,16 @@ def test_metric_key_follows_the_weights_on_disk(tmp_path, monkeypatch):
     assert len({missing, rev_a, metric_key("g", case, metric)}) == 3
     seg = METRICS.get("set-consistency")()
     assert "clipseg-rd64" in seg.feature_backends()
+
+
+def test_a_cpu_run_needs_no_torch(tmp_path):
+    """The core (and its load stage's timer) runs with torch unimportable."""
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
+            "from evalkit.run.plan import load_plan; from evalkit.run.runner import run_plan\n"
+            "plan = load_plan('synthetic[motions=translation,num_frames=6,height=48,width=64]', "
+            "generators=['copy', 'static'], metrics=['temporal-flicker'])\n"
+            "s = run_plan(plan, %r)\n"
+            "print(s.generated, s.failed, sorted(s.loads))\n" % str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[-2] == "2 0 ['copy', 'static']"
