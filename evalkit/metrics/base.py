@@ -43,6 +43,8 @@ class MetricSpec:
     inputs: tuple[str, ...] = ("generated",)  # what it reads (keys of INPUTS), all required
     backends: tuple[str, ...] = ()   # feature backends it can use; the first is the default
     boolean: bool = False            # per-video True/False, aggregated as a fraction
+    per_video: bool = True           # defined per video: a set's value is the mean over its shots,
+                                     # listed in details["per_video"]; False: one value per generation
     report_scale: float = 1.0        # 100 where papers report ×100
     unit: str = ""
 
@@ -101,6 +103,11 @@ class Metric(Configurable):
             result = MetricResult(float(result))
         if not math.isfinite(result.value):
             raise EvalkitError(f"{self.spec.name} produced a non-finite value ({result.value})")
+        if case.kind == "multi-shot" and self.spec.per_video:
+            per_video = result.details.get("per_video")
+            if per_video is None or len(per_video) != len(generation.videos):
+                raise EvalkitError(f"{self.spec.name}: a per-video metric must list one value per shot in "
+                                   f"details['per_video'] ({len(generation.videos)} shots)")
         return result
 
 

@@ -6,17 +6,16 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, MultiShotCase
+from evalkit.errors import EvalkitError
 from evalkit.features.base import FeatureContext
+from evalkit.metrics.base import Metric, MetricResult, MetricSpec
 from evalkit.registry import GENERATORS, METRICS
 from evalkit.synthetic import SyntheticSpec, render
 
-#: metrics defined on a set of shots as a whole, not per video
-SET_LEVEL = {"set-consistency", "runtime"}
-#: per-video metrics scored here with weight-free backends or tiny random real models
+#: per-video metrics scored here with weight-free backends or tiny random real models (the
+#: others pin details["per_video"] in their own tests; Metric.__call__ checks it for all)
 CHEAP = {"temporal-flicker": {}, "dynamic-degree": {"backend": "dis"}, "clip-text": {}, "clip-score": {},
          "clip-temporal-consistency": {}, "background-consistency": {}, "subject-consistency": {}}
-#: the rest of the per-video metrics pin details["per_video"] in their own test files
-OWN_TESTS = {"aesthetic-quality", "imaging-quality", "pickscore"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,9 +30,22 @@ def shot(motion: str, seed: int = 0):
     return render(SyntheticSpec(motion, seed=seed, num_frames=8, height=64, width=80)).video
 
 
-def test_every_multi_shot_metric_is_covered_here_or_in_its_own_tests():
-    multi = {n for n, cls in METRICS.items() if "multi-shot" in cls.spec.case_kinds}
-    assert multi - SET_LEVEL == set(CHEAP) | OWN_TESTS
+def test_only_set_level_metrics_are_not_per_video():
+    assert {n for n, cls in METRICS.items() if not cls.spec.per_video} == {"set-consistency", "runtime"}
+    assert set(CHEAP) <= {n for n, cls in METRICS.items() if "multi-shot" in cls.spec.case_kinds}
+
+
+def test_a_per_video_metric_without_per_shot_values_fails_the_item():
+    class ForgetsShots(Metric):
+        spec = MetricSpec(name="forgets-shots", higher_is_better=True, value_range=(0.0, 1.0),
+                          case_kinds=("multi-shot",), reference="tests")
+
+        def compute(self, case, generation, ctx):
+            return MetricResult(1.0)
+
+    case, gen = MultiShotCase("set", "a disc", ("a", "b")), Generation((shot("fast"), shot("static")))
+    with pytest.raises(EvalkitError, match="one value per shot"):
+        ForgetsShots()(case, gen, FeatureContext())
 
 
 @pytest.mark.parametrize("name", sorted(CHEAP))
