@@ -68,6 +68,11 @@ def test_score_accepts_a_dit_pair_and_aligns_it_by_time(tmp_path):
     assert out["inputs"]["generated"]["fps"] == 16.0 and out["inputs"]["generated"]["frames"] == 27
     assert out["value"] >= 0.95
     assert out["details"]["time_alignment"]["generated"]["used"] == list(range(0, 26, 2))
+    # frame folders carry no fps: --fps for the generated video, --source-fps for the source
+    folders = ["-s", str(write_video(src, tmp_path / "src")), "-g", str(write_video(gen, tmp_path / "gen"))]
+    res = runner.invoke(app, ["score", "motion-fidelity", *folders, "--fps", "16", "--source-fps", "8",
+                              "--backend", "klt", "-o", "grid_size=12", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["value"] >= 0.95, res.output
 
 
 def test_score_requires_exactly_the_inputs_the_spec_lists(tmp_path):
