@@ -21,24 +21,41 @@ class UnknownNameError(EvalkitError, KeyError):
         return str(self.args[0])
 
 
+def _check_kebab(kind: str, name: str) -> None:
+    if name != name.lower() or " " in name or "_" in name:
+        raise ValueError(f"{kind} name {name!r} must be kebab-case")
+
+
 class Registry(Generic[T]):
-    def __init__(self, kind: str, package: str) -> None:
+    """``name_of``: where a plugin states its own name (metrics: ``spec.name``). Such a
+    registry takes the name from the plugin, so it is written once; a name given to
+    ``register`` as well must agree, checked when the plugin module is imported."""
+
+    def __init__(self, kind: str, package: str, name_of: Callable[[T], str | None] | None = None) -> None:
         self.kind = kind
         self.package = package
+        self.name_of = name_of
         self._entries: dict[str, T] = {}
         self._discovered = False
 
-    def register(self, name: str) -> Callable[[T], T]:
-        if name != name.lower() or " " in name or "_" in name:
-            raise ValueError(f"{self.kind} name {name!r} must be kebab-case")
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        if name is not None:
+            _check_kebab(self.kind, name)
 
         def decorator(obj: T) -> T:
-            existing = self._entries.get(name)
+            own = self.name_of(obj) if self.name_of else None
+            if own is not None and name is not None and own != name:
+                raise ValueError(f"{self.kind} registered as {name!r} states its name as {own!r}")
+            key = name if name is not None else own
+            if key is None:
+                raise ValueError(f"{self.kind} {obj!r}: no name (pass one to register)")
+            _check_kebab(self.kind, key)
+            existing = self._entries.get(key)
             if existing is not None and existing is not obj:
-                raise ValueError(f"{self.kind} {name!r} is already registered by {existing!r}")
-            self._entries[name] = obj
+                raise ValueError(f"{self.kind} {key!r} is already registered by {existing!r}")
+            self._entries[key] = obj
             if isinstance(obj, type):
-                obj.registry_name = name  # type: ignore[attr-defined]
+                obj.registry_name = key  # type: ignore[attr-defined]
             return obj
 
         return decorator
@@ -77,5 +94,9 @@ class Registry(Generic[T]):
 
 DATASETS: Registry = Registry("dataset", "evalkit.data")
 GENERATORS: Registry = Registry("generator", "evalkit.generators")
-METRICS: Registry = Registry("metric", "evalkit.metrics")
+def _spec_name(cls) -> str | None:
+    return getattr(getattr(cls, "spec", None), "name", None)
+
+
+METRICS: Registry = Registry("metric", "evalkit.metrics", name_of=_spec_name)
 FEATURES: Registry = Registry("feature backend", "evalkit.features")

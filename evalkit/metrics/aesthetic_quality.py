@@ -19,7 +19,7 @@ from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings
 from ..registry import METRICS
 from ..weights import resolve_checkpoint, weights_dirs
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 HEAD_FILE = "sa_0_4_vit_l_14_linear.pth"
 HEAD_URL = "https://github.com/LAION-AI/aesthetic-predictor/raw/main/sa_0_4_vit_l_14_linear.pth"
@@ -57,11 +57,11 @@ def aesthetic_scores(features: np.ndarray, weight: np.ndarray, bias: float) -> n
     return (features.astype(np.float64) @ weight + bias) / 10.0  # VBench divides by 10
 
 
-@METRICS.register("aesthetic-quality")
+@METRICS.register()
 class AestheticQuality(Metric):
     spec = MetricSpec(
         name="aesthetic-quality", higher_is_better=True, value_range=(0.0, 1.0),
-        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench aesthetic_quality.py; LAION-AI/aesthetic-predictor (sa_0_4_vit_l_14_linear)",
         backends=("clip-vit-l14",), report_scale=100.0)
     defaults = {"head": ""}
@@ -86,4 +86,4 @@ class AestheticQuality(Metric):
                 raise InvalidInputError(f"aesthetic head expects {weight.shape[0]}-d CLIP features, "
                                         f"{self.backend} gives {feats.shape[1]}")
             scores.append(float(np.mean(aesthetic_scores(feats, weight, bias))))
-        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
+        return per_video_result(case, scores)

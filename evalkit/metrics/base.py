@@ -1,9 +1,11 @@
 """The metric contract: a frozen spec of facts, and ``compute(case, generation, ctx)``.
 
 Each metric is one file in ``evalkit/metrics`` that registers itself with
-``@METRICS.register("name")``. A metric returns one finite value per item (plus optional
-details); anything that cannot be computed raises an EvalkitError whose message becomes
-the item's recorded failure reason. Aggregation is the report layer's job.
+``@METRICS.register()``: the registry reads the name from ``spec.name``, its one source.
+A metric returns one finite value per item (plus optional details); anything that cannot
+be computed raises an EvalkitError whose message becomes the item's recorded failure reason.
+On a multi-shot case, a metric defined per video puts one value per shot in
+``details["per_video"]`` (shot order; ``per_video_result``). Aggregation is the report layer's job.
 """
 from __future__ import annotations
 
@@ -11,23 +13,45 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
+
 from ..cases import Case, Generation
 from ..configurable import Configurable
 from ..errors import EvalkitError
 from ..features.base import FeatureContext
 
+#: what a metric may read from a case and its generation (``MetricSpec.inputs``)
+INPUTS = {
+    "generated": "the generated video (one per shot in a multi-shot set)",
+    "shots": "a multi-shot set of generated videos (at least two)",
+    "source": "the source video",
+    "source-mask": "the source's subject mask (first frame)",
+    "prompt": "the text prompt (one per shot in a multi-shot set)",
+    "subject": "the subject text (e.g. 'a girl')",
+    "reference-images": "reference images of the subject",
+    "timings": "the generation's stage timings (recorded by `evalkit run`)",
+}
+
 
 @dataclass(frozen=True)
 class MetricSpec:
-    name: str
+    name: str                        # the registry name (read by @METRICS.register())
     higher_is_better: bool           # no default: every metric states its direction
     value_range: tuple[float, float]
     case_kinds: tuple[str, ...]      # kinds of Case it scores
     reference: str                   # where the definition comes from (paper, repo file)
+    inputs: tuple[str, ...] = ("generated",)  # what it reads (keys of INPUTS), all required
     backends: tuple[str, ...] = ()   # feature backends it can use; the first is the default
-    boolean: bool = False            # per-item True/False, aggregated as a fraction
+    boolean: bool = False            # per-video True/False, aggregated as a fraction
+    per_video: bool = True           # defined per video: a set's value is the mean over its shots,
+                                     # listed in details["per_video"]; False: one value per generation
     report_scale: float = 1.0        # 100 where papers report ×100
     unit: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [i for i in self.inputs if i not in INPUTS]
+        if unknown or not self.inputs:
+            raise ValueError(f"metric {self.name}: inputs {self.inputs} must be some of {tuple(INPUTS)}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,11 @@ class Metric(Configurable):
         return {**super().config, "backend": self.backend}
 
     @property
+    def inputs(self) -> tuple[str, ...]:
+        """The inputs this configuration reads: the spec's, plus any an option switches on."""
+        return self.spec.inputs
+
+    @property
     def column(self) -> str:
         """Report column name: the metric name plus its backend and non-default options."""
         return self.label(self.backend or "")
@@ -74,4 +103,17 @@ class Metric(Configurable):
             result = MetricResult(float(result))
         if not math.isfinite(result.value):
             raise EvalkitError(f"{self.spec.name} produced a non-finite value ({result.value})")
+        if case.kind == "multi-shot" and self.spec.per_video:
+            per_video = result.details.get("per_video")
+            if per_video is None or len(per_video) != len(generation.videos):
+                raise EvalkitError(f"{self.spec.name}: a per-video metric must list one value per shot in "
+                                   f"details['per_video'] ({len(generation.videos)} shots)")
         return result
+
+
+def per_video_result(case: Case, scores: list[float], **details: Any) -> MetricResult:
+    """Mean over a generation's videos; on a multi-shot case one value per shot in
+    ``details["per_video"]`` (shot order), the contract the report's per-shot tables read."""
+    if case.kind == "multi-shot":
+        details["per_video"] = [float(s) for s in scores]
+    return MetricResult(float(np.mean(scores)), details)

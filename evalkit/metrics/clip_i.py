@@ -24,10 +24,11 @@ class ReferenceSimilarity(Metric):
         return MetricResult(mean_cross_similarity(frames, refs), {"references": len(refs)})
 
 
-@METRICS.register("clip-i")
+@METRICS.register()
 class ClipI(ReferenceSimilarity):
     spec = MetricSpec(
         name="clip-i", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
+        inputs=("generated", "reference-images"),
         reference="Ruiz et al. 2023 (DreamBooth CLIP-I); V-Warper Table 1",
         backends=("clip-vit-b32", "clip-vit-l14"))
     preprocess = "clip"

@@ -10,7 +10,7 @@ from ..cases import Case, Generation
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, require_frames
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 from .clip_text import PREPROCESS
 
 
@@ -18,11 +18,11 @@ def consecutive_similarity(features: np.ndarray) -> float:
     return float(np.mean(np.sum(features[1:] * features[:-1], axis=1)))
 
 
-@METRICS.register("clip-temporal-consistency")
+@METRICS.register()
 class ClipTemporalConsistency(Metric):
     spec = MetricSpec(
         name="clip-temporal-consistency", higher_is_better=True, value_range=(-1.0, 1.0),
-        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="Motion by Queries Table 1 (Temp. C.); LMP (Cons.)",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)
 
@@ -31,4 +31,4 @@ class ClipTemporalConsistency(Metric):
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
             scores.append(consecutive_similarity(frame_embeddings(ctx, self.backend, video, preprocess=PREPROCESS)))
-        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
+        return per_video_result(case, scores)

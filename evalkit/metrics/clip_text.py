@@ -15,7 +15,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, text_embeddings
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 PREPROCESS = "vbench-clip"  # shares frame features with background consistency
 
@@ -38,11 +38,11 @@ def frame_text_cosines(frames: np.ndarray, text: np.ndarray) -> np.ndarray:
     return frames @ text
 
 
-@METRICS.register("clip-text")
+@METRICS.register()
 class ClipText(Metric):
     spec = MetricSpec(
         name="clip-text", higher_is_better=True, value_range=(-1.0, 1.0),
-        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
         reference="Radford et al. 2021; Motion by Queries Table 1 (Text, x100: 28.8); DiTFlow IQ (0.31)",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)
 
@@ -56,4 +56,4 @@ class ClipText(Metric):
         for video, text in zip(generation.videos, texts):
             frames = frame_embeddings(ctx, self.backend, video, preprocess=PREPROCESS)
             scores.append(float(np.mean(self.per_frame(frame_text_cosines(frames, text)))))
-        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
+        return per_video_result(case, scores)

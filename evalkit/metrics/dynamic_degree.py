@@ -3,7 +3,9 @@
 Per video: optical flow between consecutive (sub-sampled) frames; a pair's score is the
 mean of its top 5 % flow magnitudes; the video is dynamic (1.0) when at least
 ``count_num = round(4·n/16)`` pairs score above ``thres = 6·min(H, W)/256``.
-Definition and deviations: docs/metrics.md "Dynamic Degree", docs/metrics/motion.md.
+A multi-shot set (Motion by Queries Table 3) gets one decision per shot: the value is the
+fraction of dynamic shots, the decisions are ``details["per_video"]`` (shot order).
+Definition: ../shared/docs/metrics.md "Dynamic Degree"; deviations: docs/metrics/motion.md.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..registry import METRICS
 from ..video import Video
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 CONTAINER_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
 
@@ -62,11 +64,11 @@ def is_dynamic(scores, thres: float, count_num: int) -> bool:
     return sum(s > thres for s in scores) >= count_num
 
 
-@METRICS.register("dynamic-degree")
+@METRICS.register()
 class DynamicDegree(Metric):
     spec = MetricSpec(
         name="dynamic-degree", higher_is_better=True, value_range=(0.0, 1.0),
-        case_kinds=("motion-transfer", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench (Huang et al. 2024), Vchitect/VBench vbench/dynamic_degree.py",
         backends=("raft", "dis"), boolean=True, report_scale=100.0)
     # subsample: auto = video files and in-memory videos at ~8 fps, frame folders untouched
@@ -109,4 +111,12 @@ class DynamicDegree(Metric):
             "backend_weights": backend.weights_id or "weight-free"})
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        return self.score_video(generation.video, ctx)
+        if case.kind != "multi-shot":
+            return self.score_video(generation.video, ctx)
+        shots = []
+        for i, video in enumerate(generation.videos):
+            try:
+                shots.append(self.score_video(video, ctx))
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{case.case_id} shot {i}: {exc}") from None
+        return per_video_result(case, [r.value for r in shots], shots=[dict(r.details) for r in shots])

@@ -13,7 +13,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..registry import METRICS
 from ..video import Video
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 
 def temporal_flicker(video: Video) -> float:
@@ -31,27 +31,27 @@ def temporal_flicker(video: Video) -> float:
     return (255.0 - mean_mae) / 255.0
 
 
-@METRICS.register("temporal-flicker")
+@METRICS.register()
 class TemporalFlicker(Metric):
-    """Multi-shot sets: the mean over shots of each shot's score (per-shot values in details)."""
+    """Multi-shot sets: the mean over shots of each shot's score (``details["per_video"]``)."""
     spec = MetricSpec(
         name="temporal-flicker",
         higher_is_better=True,
         value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        inputs=("generated",),
         reference="VBench temporal_flickering.py (Huang et al. 2024)",
         # Motion by Queries Table 1 reports T. Flick. x100 (e.g. 95.1); V-Warper Table A.1 raw (0.9774)
         report_scale=100.0,
     )
+    version = "2"  # 2: per-shot values under details["per_video"] (was "per_shot")
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        videos = generation.videos if case.kind == "multi-shot" else (generation.video,)
         scores = []
-        for i, video in enumerate(videos):
+        for i, video in enumerate(generation.videos):
             try:
                 scores.append(temporal_flicker(video))
             except InvalidInputError as exc:
                 shot = f" shot {i}" if case.kind == "multi-shot" else ""
                 raise InvalidInputError(f"{case.case_id}{shot}: {exc}") from None
-        details = {"per_shot": scores} if case.kind == "multi-shot" else {}
-        return MetricResult(float(np.mean(scores)), details)
+        return per_video_result(case, scores)

@@ -12,16 +12,16 @@ from ..cases import Case, Generation
 from ..features.base import FeatureContext
 from ..features.shared import backend
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 MUSIQ_SCALE = 100.0  # VBench: average_score / 100
 
 
-@METRICS.register("imaging-quality")
+@METRICS.register()
 class ImagingQuality(Metric):
     spec = MetricSpec(
         name="imaging-quality", higher_is_better=True, value_range=(0.0, 1.0),
-        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench imaging_quality.py (MUSIQ, Ke et al. 2021; pyiqa musiq_spaq_ckpt-358bb6af.pth)",
         backends=("musiq",), report_scale=100.0)
     defaults = {"preprocess": "longer"}
@@ -33,4 +33,4 @@ class ImagingQuality(Metric):
         for video in generation.videos:
             per_frame = ctx.features(model, video, "musiq", lambda v=video: model.score(v.frames))
             scores.append(float(np.mean(per_frame)) / MUSIQ_SCALE)
-        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
+        return per_video_result(case, scores)

@@ -1,9 +1,10 @@
 """Motion Fidelity (Yatim et al. 2024, "Space-Time Diffusion Features for Zero-Shot
 Text-Driven Motion Transfer"; used by Motion by Queries, DiTFlow, LMP).
 
-Functional core on track arrays (numpy, no torch) plus the registered metric, which tracks
-a grid of the source's and the generated video's first frames and compares the tracks'
-per-step directions. Definition: docs/metrics.md "Motion Fidelity".
+Functional core on track arrays (numpy, no torch) plus the registered metric, which pairs
+the two videos' frames by time (``time_alignment``), tracks a grid of each first frame and
+compares the tracks' per-step directions. Definition: ../shared/docs/metrics.md "Motion
+Fidelity"; implementation choices: docs/metrics/motion.md.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..features.base import FeatureContext
 from ..features.tracking import Tracks, mask_box
 from ..registry import METRICS
 from .base import Metric, MetricResult, MetricSpec
+from .time_alignment import TIME_ALIGNED, align_in_time
 
 EPS = 1e-6  # steps shorter than this count as no motion (cosine 0, never NaN)
 VARIANTS = ("symmetric", "dmt_official")
@@ -60,32 +62,37 @@ def motion_fidelity(source: np.ndarray, generated: np.ndarray, variant: str = "s
 
 
 def align(source, generated):
-    """Same frame count (truncate to the shorter) and the source's resolution, as the
-    reference scripts expect; returns (source, generated, notes)."""
-    notes = []
-    t = min(source.num_frames, generated.num_frames)
-    if source.num_frames != generated.num_frames:
-        notes.append(f"truncated to {t} frames (source {source.num_frames}, generated {generated.num_frames})")
-    source, generated = source.truncate(t), generated.truncate(t)
+    """Frames paired by time (``time_alignment``) and the generated video at the source's
+    resolution, as the reference scripts score both; returns (source, generated, alignment, notes)."""
+    alignment = align_in_time(source, generated)
+    source, generated = alignment.apply(source, generated)
+    notes = alignment.notes()
     if generated.size != source.size:
         notes.append(f"generated resized {generated.height}x{generated.width} -> {source.height}x{source.width}")
         generated = generated.resize(*source.size)
-    return source, generated, notes
+    return source, generated, alignment, notes
 
 
-@METRICS.register("motion-fidelity")
+@METRICS.register()
 class MotionFidelity(Metric):
     spec = MetricSpec(
         name="motion-fidelity", higher_is_better=True, value_range=(-1.0, 1.0),
-        case_kinds=("motion-transfer",),
+        case_kinds=("motion-transfer",), inputs=("generated", "source"),
         reference="Yatim et al. 2024 (DMT), diffusion-motion-transfer motion_fidelity_score.py; "
                   "symmetric form: Motion by Queries Sec. 3",
         backends=("cotracker3", "cotracker1", "klt"), report_scale=100.0)
-    defaults = {"variant": "symmetric", "use_mask": False, "grid_size": 55}
-    choices = {"variant": VARIANTS, "use_mask": (False, True)}
+    # protocol: how the two videos' frames are paired; a reference's own frame handling
+    # (e.g. DiTFlow: track the full videos, then slice the tracks) is another choice here
+    defaults = {"variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
+    choices = {"variant": VARIANTS, "use_mask": (False, True), "protocol": (TIME_ALIGNED,)}
+    version = "2"  # 2: frames paired by time, not truncated to the shorter video
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.spec.inputs + (("source-mask",) if self.options["use_mask"] else ())
 
     def compute(self, case: MotionTransferCase, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        source, generated, notes = align(ctx.source_video(case), generation.video)
+        source, generated, alignment, notes = align(ctx.source_video(case), generation.video)
         mask = None
         if self.options["use_mask"]:
             if case.source_mask is None:
@@ -114,4 +121,5 @@ class MotionFidelity(Metric):
                                 self.options["variant"])
         return MetricResult(value, {"frames": source.num_frames, "source_tracks": p.num_points,
                                     "generated_tracks": q.num_points, "notes": notes,
+                                    "time_alignment": alignment.details(),
                                     "backend_weights": backend.weights_id or "weight-free"})

@@ -15,7 +15,7 @@ from ..cases import Case, Generation
 from ..features.base import FeatureContext
 from ..features.shared import backend, frame_embeddings, text_embeddings
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 from .clip_text import prompts_per_video
 
 PREPROCESS = "clip"  # what the reference CLIPProcessor does (the backend's only preset)
@@ -28,11 +28,11 @@ def pickscore_per_frame(frames: np.ndarray, text: np.ndarray, logit_scale: float
     return logit_scale * (frames.astype(np.float64) @ text.astype(np.float64))
 
 
-@METRICS.register("pickscore")
+@METRICS.register()
 class PickScore(Metric):
     spec = MetricSpec(
         name="pickscore", higher_is_better=True, value_range=(-MAX_LOGIT_SCALE, MAX_LOGIT_SCALE),
-        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
         reference="Kirstain et al. 2023 (Pick-a-Pic, PickScore_v1 reward); LMP Table 1 (Pick., raw: 20.69)",
         backends=("pickscore",), report_scale=1.0)
 
@@ -44,7 +44,4 @@ class PickScore(Metric):
         for video, text in zip(generation.videos, texts):
             frames = frame_embeddings(ctx, self.backend, video, preprocess=PREPROCESS)
             scores.append(float(np.mean(pickscore_per_frame(frames, text, scale))))
-        details = {"logit_scale": scale}
-        if len(scores) > 1:
-            details["per_video"] = scores
-        return MetricResult(float(np.mean(scores)), details)
+        return per_video_result(case, scores, logit_scale=scale)

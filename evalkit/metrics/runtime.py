@@ -11,11 +11,12 @@ from ..registry import METRICS
 from .base import Metric, MetricResult, MetricSpec
 
 
-@METRICS.register("runtime")
+@METRICS.register()
 class Runtime(Metric):
     spec: ClassVar[MetricSpec] = MetricSpec(
         name="runtime", higher_is_better=False, value_range=(0.0, float("inf")),
-        case_kinds=tuple(CASE_KINDS), reference="Motion by Queries Table 2 (runtime comparison)",
+        case_kinds=tuple(CASE_KINDS), inputs=("timings",), per_video=False,
+        reference="Motion by Queries Table 2 (runtime comparison)",
         unit="s")
     weight_free: ClassVar[bool] = True
 

@@ -14,7 +14,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, require_frames
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 
 def vbench_consistency(features: np.ndarray) -> float:
@@ -36,14 +36,14 @@ class VBenchConsistency(Metric):
             require_frames(video, 2, self.spec.name)
             feats = frame_embeddings(ctx, self.backend, video, preprocess=self.preprocess)
             scores.append(vbench_consistency(feats))
-        return MetricResult(float(np.mean(scores)), {"per_video": scores} if len(scores) > 1 else {})
+        return per_video_result(case, scores)
 
 
-@METRICS.register("subject-consistency")
+@METRICS.register()
 class SubjectConsistency(VBenchConsistency):
     spec = MetricSpec(
         name="subject-consistency", higher_is_better=True, value_range=(0.0, 1.0),
-        case_kinds=("motion-transfer", "multi-shot", "personalization"),
+        case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench subject_consistency.py (Huang et al. 2024); Motion by Queries Tables 1, 3",
         backends=("dino-vitb16",), report_scale=100.0)
     preprocess = "vbench-dino"

@@ -76,7 +76,7 @@ def test_multi_shot_is_the_mean_over_shots():
     blink = V(np.stack([np.zeros((4, 4, 3)), np.full((4, 4, 3), 255)]))
     case = MultiShotCase("ms", "a girl", ("a", "b"))
     res = TemporalFlicker()(case, Generation((still, blink)), FeatureContext())
-    assert res.value == 0.5 and res.details["per_shot"] == [1.0, 0.0]
+    assert res.value == 0.5 and res.details["per_video"] == [1.0, 0.0]
     with pytest.raises(InvalidInputError, match="ms shot 1"):
         TemporalFlicker()(case, Generation((still, V(np.zeros((1, 4, 4, 3))))), FeatureContext())
 

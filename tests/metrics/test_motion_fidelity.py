@@ -7,6 +7,7 @@ from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.motion_fidelity import MotionFidelity, correlation_matrix, motion_fidelity, unit_steps
 from evalkit.registry import METRICS
+from evalkit.video import Video
 
 
 def _line(start, step, t=5):
@@ -131,3 +132,28 @@ def test_mask_of_another_size_is_resized_and_a_one_row_mask_is_an_error():
     with pytest.raises(InvalidInputError, match="bounding box is empty"):
         metric(MotionTransferCase("c", InlineVideo(clip.video), "t", source_mask=Masks(line)),
                Generation((clip.video,)), FeatureContext())
+
+
+def there_and_back(seed: int, n: int, fps: float) -> Video:
+    """A camera pan that turns back halfway: 2n+1 frames at ``fps`` (frames 0..n, then n-1..0)."""
+    clip = render(SyntheticSpec("pan", seed=seed, num_frames=n + 1, fps=fps)).video
+    return clip.with_frames(clip.frames[np.r_[0:n + 1, n - 1:-1:-1]], note="there-and-back")
+
+
+def dit_pair(n: int = 12, f: float = 8.0, seed_src: int = 0, seed_gen: int = 1) -> tuple[Video, Video]:
+    """Source: n frames at f fps. Generated: exactly the same motion (another subject and
+    texture) in 2n+1 frames at 2f fps, the DiT rule of Motion by Queries App. A.1.1."""
+    source = there_and_back(seed_src, n, 2 * f).subsample(0, 2 * n - 1, 2)
+    return source, there_and_back(seed_gen, n, 2 * f)
+
+
+@pytest.mark.parametrize("variant", ["symmetric", "dmt_official"])
+def test_dit_frame_rule_pair_is_aligned_by_time_not_truncated(variant):
+    source, generated = dit_pair()
+    assert (source.num_frames, source.fps, generated.num_frames, generated.fps) == (12, 8.0, 25, 16.0)
+    res = _score(source, generated, variant=variant)
+    assert res.value >= 0.95          # truncation compared the first half with the whole motion (~0.1)
+    ta = res.details["time_alignment"]
+    assert ta["source"]["used"] == list(range(12)) and ta["generated"]["used"] == list(range(0, 24, 2))
+    assert ta["generated"]["fps"] == 16.0 and ta["rule"] and res.details["frames"] == 12
+    assert any("generated" in n and "25 frames" in n for n in res.details["notes"])
