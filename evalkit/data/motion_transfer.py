@@ -9,17 +9,76 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
-from .manifest import ManifestDataset, parse_list
+from .manifest import FrameRangeSpec, ManifestDataset, ManifestHeader, ManifestModel, parse_list
 from .probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
+
+MOTION_TRANSFER_CATEGORIES = ("same-subject", "different-subject")
+
+
+class MotionTarget(ManifestModel):
+    id: str = ""
+    prompt: str = Field(min_length=1)
+    subject: str = ""
+    category: str = ""
+
+
+class MotionTransferItem(ManifestModel):
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)   # path relative to the data root (mp4 or frame folder)
+    origin: str = ""                    # where the video comes from (dataset + id), no URL needed
+    masks: str | None = None            # optional mask folder/image relative to the root
+    frame_range: FrameRangeSpec | None = None
+    fps: float | None = Field(None, gt=0)  # frame folders only
+    source_prompt: str = ""
+    source_subject: str = ""
+    targets: list[MotionTarget] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id_chars(cls, v: str) -> str:
+        if "/" in v or v.strip() != v:
+            raise ValueError(f"item id {v!r} must not contain '/' or surrounding spaces")
+        return v
+
+
+class MotionTransferManifest(ManifestHeader):
+    categories: tuple[str, ...] = MOTION_TRANSFER_CATEGORIES
+    items: list[MotionTransferItem] = Field(min_length=1)
+
+
+def item_problems(items: Any, categories: tuple[str, ...], what: str = "items") -> list[str]:
+    """Duplicate item / target ids and unknown target categories in raw manifest ``items``."""
+    problems = []
+    seen: set = set()
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict):
+            continue
+        label = f"{what}.{i} ({item.get('id')})"
+        if item.get("id") in seen:
+            problems.append(f"{label}: duplicate item id")
+        seen.add(item.get("id"))
+        targets = item.get("targets")
+        targets = targets if isinstance(targets, list) else []
+        tids = [t.get("id") for t in targets if isinstance(t, dict) and t.get("id")]
+        if len(set(tids)) != len(tids):
+            problems.append(f"{label}: duplicate target ids")
+        for j, t in enumerate(targets):
+            cat = t.get("category") if isinstance(t, dict) else None
+            if cat and cat not in categories:
+                problems.append(f"{label}.targets.{j}: unknown category {cat!r} (known: {', '.join(categories)})")
+    return problems
 
 
 @DATASETS.register("motion-transfer")
 class MotionTransfer(ManifestDataset):
     case_kind = "motion-transfer"
     manifest_kind = "motion-transfer"
+    schema = MotionTransferManifest
     description = "source videos × target prompts from a manifest (Motion-Inversion style)"
     root_hint = "the folder the manifest's source paths are relative to"
     defaults = {
@@ -37,6 +96,12 @@ class MotionTransfer(ManifestDataset):
         self.categories = self.select("categor(y/ies)", parse_list(self.options["categories"]),
                                       list(m.categories))
         self.transforms = parse_transforms(self.options["transforms"])
+
+    @classmethod
+    def cross_checks(cls, data: dict) -> list[str]:
+        cats = data.get("categories", MOTION_TRANSFER_CATEGORIES)
+        cats = tuple(cats) if isinstance(cats, (list, tuple)) else MOTION_TRANSFER_CATEGORIES
+        return item_problems(data.get("items"), cats)
 
     def _path(self, rel: str) -> Path:
         p = Path(rel).expanduser()
