@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import EvalkitError, ManifestError
+from ..errors import EvalkitError
 from ..registry import DATASETS
 from .app import app, fail
 
@@ -26,17 +26,15 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def build_dataset(name_or_manifest: str, root: Optional[Path], options: dict):
-    """A dataset from a registered name or from a manifest (its ``kind`` picks the loader)."""
+    """A dataset from a registered name or from a manifest (its ``kind`` picks the loader
+    among the registered manifest datasets)."""
     if name_or_manifest in DATASETS:
         return DATASETS.get(name_or_manifest)(root=root, **options)
-    from ..data.manifest import find_manifest, read_manifest_data
+    from ..data.manifest import dataset_for_kind, find_manifest, read_manifest_data
 
     path = find_manifest(name_or_manifest)
-    kind = read_manifest_data(path).get("kind")
-    if not isinstance(kind, str) or kind not in DATASETS:
-        raise ManifestError(f"{path}: manifest kind {kind!r} names no registered dataset "
-                            f"(known: {', '.join(DATASETS.names())})")
-    return DATASETS.get(kind)(root=root, manifest=str(path), **options)
+    dataset = dataset_for_kind(read_manifest_data(path).get("kind"), path)
+    return dataset(root=root, manifest=str(path), **options)
 
 
 @data_app.command("check")

@@ -11,19 +11,42 @@ an author writing inclusive ends would not produce. See docs/datasets.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
-from .manifest import DAVIS_CATEGORIES, ManifestDataset, as_bool, find_subroot, parse_list
+from .manifest import (FrameRangeSpec, ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot,
+                       parse_list)
 from .probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
+
+DAVIS_CATEGORIES = ("caption", "subject", "scene")
+
+
+class DavisSequence(ManifestModel):
+    caption: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    scene: str = Field(min_length=1)
+    frame_range: FrameRangeSpec
+    # optional subject words (for CLIPSeg-style metrics); DiTFlow does not give them
+    source_subject: str = ""
+    target_subjects: dict[Literal["caption", "subject", "scene"], str] = {}
+
+
+class DavisManifest(ManifestHeader):
+    frame_range_end: Literal["exclusive", "inclusive"] = "exclusive"
+    resolution: str = "480p"
+    fps: float = Field(24.0, gt=0)  # DAVIS frame rate
+    sequences: dict[str, DavisSequence] = Field(min_length=1)
 
 
 @DATASETS.register("davis-motion-transfer")
 class DavisMotionTransfer(ManifestDataset):
     case_kind = "motion-transfer"
     manifest_kind = "davis-motion-transfer"
+    schema = DavisManifest
     description = "DiTFlow DAVIS: 50 sequences × caption/subject/scene prompts (150 cases)"
     root_hint = "your DAVIS folder holding JPEGImages/ and Annotations/, or mp4 files with source=mp4"
     defaults = {

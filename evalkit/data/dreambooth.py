@@ -10,14 +10,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from ..cases import ImageFiles, PersonalizationCase
 from ..errors import ManifestError, VideoReadError
 from ..registry import DATASETS
 from ..video import FRAME_SUFFIXES
-from .manifest import ManifestDataset, as_bool, find_subroot, parse_list
+from .manifest import ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot, parse_list
 from .probe import ProbeError, image_size
+
+
+class DreamBoothSubject(ManifestModel):
+    class_noun: str = Field(min_length=1)
+    live: bool = False  # live subjects (cats, dogs) use the "live" prompt templates
+
+
+class DreamBoothManifest(ManifestHeader):
+    subject_token: str = "sks"
+    subjects: dict[str, DreamBoothSubject] = Field(min_length=1)
+    # template sets: name -> {"object": [...], "live": [...]}; placeholders {token} {class_noun}
+    prompt_sets: dict[str, dict[Literal["object", "live"], list[str]]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _templates(self) -> "DreamBoothManifest":
+        problems = []
+        for set_name, groups in self.prompt_sets.items():
+            for group in ("object", "live"):
+                templates = groups.get(group)
+                if not templates:
+                    problems.append(f"prompt_sets.{set_name}: missing or empty {group!r} templates")
+                    continue
+                for i, t in enumerate(templates):
+                    if "{token}" not in t or "{class_noun}" not in t:
+                        problems.append(f"prompt_sets.{set_name}.{group}.{i}: template {t!r} must contain "
+                                        "{token} and {class_noun}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,7 @@ def _positive_int_or_none(value: Any, name: str) -> int | None:
 class DreamBoothPersonalization(ManifestDataset):
     case_kind = "personalization"
     manifest_kind = "dreambooth-personalization"
+    schema = DreamBoothManifest
     description = "DreamBooth: 30 subjects × 25 official prompt templates (selectable subsets)"
     root_hint = "your DreamBooth dataset/ folder with one sub-folder per subject"
     defaults = {

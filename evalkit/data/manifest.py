@@ -5,21 +5,26 @@ at the repository root. :func:`datasets_dir` finds that folder: ``$EVALKIT_DATAS
 else the checkout's ``datasets/`` next to the package, else the copy an installed wheel
 carries as ``evalkit/_datasets`` (see pyproject's package-dir mapping).
 
-Each dataset kind declares a pydantic schema here; :func:`load_manifest` reports every
-schema problem at once (one line each, naming the offending entry).
+This module holds only what every manifest shares: finding files, the common header, reading
+and validating with one error formatter, and :class:`ManifestDataset`. Each dataset module
+owns its schema (a :class:`ManifestHeader` subclass) and its cross checks; a manifest's
+``kind`` is resolved through the registered dataset classes, so adding a manifest dataset
+is one module plus one YAML file. Validation reports every schema problem at once (one
+line each, naming the offending entry).
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..cases import FrameRange
 from ..errors import ManifestError
+from ..registry import DATASETS
 from .base import Dataset
 
 MANIFEST_VERSION = 1
@@ -90,13 +95,14 @@ def find_subroot(root: Path, candidates: tuple[str, ...], marker) -> Path:
     return root
 
 
-# -- schemas ----------------------------------------------------------------------------------
+# -- schema building blocks ---------------------------------------------------------------------
 
-class _Model(BaseModel):
+class ManifestModel(BaseModel):
+    """Base of every manifest model: unknown fields are errors (a typo never drops data)."""
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FrameRangeSpec(_Model):
+class FrameRangeSpec(ManifestModel):
     """``start``, ``end``, ``step`` as written in the manifest; ``end`` exclusive unless the
     manifest says ``frame_range_end: inclusive``."""
     start: int = Field(0, ge=0)
@@ -114,7 +120,8 @@ class FrameRangeSpec(_Model):
         return FrameRange(self.start, end, self.step)
 
 
-class ManifestHeader(_Model):
+class ManifestHeader(ManifestModel):
+    """The fields every manifest has; a dataset's schema subclasses it."""
     version: Literal[1]
     kind: str
     name: str = ""
@@ -124,179 +131,7 @@ class ManifestHeader(_Model):
     citation: str = ""
 
 
-# davis-motion-transfer ---------------------------------------------------------------------
-
-DAVIS_CATEGORIES = ("caption", "subject", "scene")
-
-
-class DavisSequence(_Model):
-    caption: str = Field(min_length=1)
-    subject: str = Field(min_length=1)
-    scene: str = Field(min_length=1)
-    frame_range: FrameRangeSpec
-    # optional subject words (for CLIPSeg-style metrics); DiTFlow does not give them
-    source_subject: str = ""
-    target_subjects: dict[Literal["caption", "subject", "scene"], str] = {}
-
-
-class DavisManifest(ManifestHeader):
-    kind: Literal["davis-motion-transfer"]
-    frame_range_end: Literal["exclusive", "inclusive"] = "exclusive"
-    resolution: str = "480p"
-    fps: float = Field(24.0, gt=0)  # DAVIS frame rate
-    sequences: dict[str, DavisSequence] = Field(min_length=1)
-
-
-# motion-transfer (generic) --------------------------------------------------------------
-
-MOTION_TRANSFER_CATEGORIES = ("same-subject", "different-subject")
-
-
-class MotionTarget(_Model):
-    id: str = ""
-    prompt: str = Field(min_length=1)
-    subject: str = ""
-    category: str = ""
-
-
-class MotionTransferItem(_Model):
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)   # path relative to the data root (mp4 or frame folder)
-    origin: str = ""                    # where the video comes from (dataset + id), no URL needed
-    masks: str | None = None            # optional mask folder/image relative to the root
-    frame_range: FrameRangeSpec | None = None
-    fps: float | None = Field(None, gt=0)  # frame folders only
-    source_prompt: str = ""
-    source_subject: str = ""
-    targets: list[MotionTarget] = Field(min_length=1)
-
-    @field_validator("id")
-    @classmethod
-    def _id_chars(cls, v: str) -> str:
-        if "/" in v or v.strip() != v:
-            raise ValueError(f"item id {v!r} must not contain '/' or surrounding spaces")
-        return v
-
-
-class MotionTransferManifest(ManifestHeader):
-    kind: Literal["motion-transfer"]
-    categories: tuple[str, ...] = MOTION_TRANSFER_CATEGORIES
-    items: list[MotionTransferItem] = Field(min_length=1)
-
-
-
-def _motion_transfer_cross_checks(data: dict) -> list[str]:
-    """Duplicate ids and unknown categories, read from the raw manifest so they are reported
-    together with field errors (pydantic skips model validators when a field fails)."""
-    problems = []
-    cats = data.get("categories", MOTION_TRANSFER_CATEGORIES)
-    cats = tuple(cats) if isinstance(cats, (list, tuple)) else MOTION_TRANSFER_CATEGORIES
-    items = data.get("items")
-    seen: set = set()
-    for i, item in enumerate(items if isinstance(items, list) else []):
-        if not isinstance(item, dict):
-            continue
-        label = f"items.{i} ({item.get('id')})"
-        if item.get("id") in seen:
-            problems.append(f"{label}: duplicate item id")
-        seen.add(item.get("id"))
-        targets = item.get("targets")
-        targets = targets if isinstance(targets, list) else []
-        tids = [t.get("id") for t in targets if isinstance(t, dict) and t.get("id")]
-        if len(set(tids)) != len(tids):
-            problems.append(f"{label}: duplicate target ids")
-        for j, t in enumerate(targets):
-            cat = t.get("category") if isinstance(t, dict) else None
-            if cat and cat not in cats:
-                problems.append(f"{label}.targets.{j}: unknown category {cat!r} (known: {', '.join(cats)})")
-    return problems
-
-
-CROSS_CHECKS = {"motion-transfer": _motion_transfer_cross_checks}
-
-
-# dreambooth-personalization ---------------------------------------------------------------
-
-class DreamBoothSubject(_Model):
-    class_noun: str = Field(min_length=1)
-    live: bool = False  # live subjects (cats, dogs) use the "live" prompt templates
-
-
-class DreamBoothManifest(ManifestHeader):
-    kind: Literal["dreambooth-personalization"]
-    subject_token: str = "sks"
-    subjects: dict[str, DreamBoothSubject] = Field(min_length=1)
-    # template sets: name -> {"object": [...], "live": [...]}; placeholders {token} {class_noun}
-    prompt_sets: dict[str, dict[Literal["object", "live"], list[str]]] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _templates(self) -> "DreamBoothManifest":
-        problems = []
-        for set_name, groups in self.prompt_sets.items():
-            for group in ("object", "live"):
-                templates = groups.get(group)
-                if not templates:
-                    problems.append(f"prompt_sets.{set_name}: missing or empty {group!r} templates")
-                    continue
-                for i, t in enumerate(templates):
-                    if "{token}" not in t or "{class_noun}" not in t:
-                        problems.append(f"prompt_sets.{set_name}.{group}.{i}: template {t!r} must contain "
-                                        "{token} and {class_noun}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-# multishot-story ------------------------------------------------------------------------------
-
-class StorySet(_Model):
-    id: str = Field(min_length=1)
-    subject: str = Field(min_length=1)   # subject description, prompt part 1 ("A girl")
-    subject_word: str = ""               # text for CLIPSeg (defaults to ``subject``)
-    style: str = ""                      # prompt part 3 ("Anime cartoon animation")
-    settings: list[str] = []             # prompt part 2, one per shot ...
-    prompts: list[str] = []              # ... or the full prompts, one per shot
-    category: str = ""
-
-    @model_validator(mode="after")
-    def _shots(self) -> "StorySet":
-        if bool(self.settings) == bool(self.prompts):
-            raise ValueError(f"set {self.id!r}: give exactly one of 'settings' or 'prompts'")
-        n = len(self.settings or self.prompts)
-        if n < 2:
-            raise ValueError(f"set {self.id!r}: a multi-shot set needs at least 2 shots, has {n}")
-        if any(not s.strip() for s in self.settings or self.prompts):
-            raise ValueError(f"set {self.id!r}: empty shot text")
-        return self
-
-
-class MultiShotManifest(ManifestHeader):
-    kind: Literal["multishot-story"]
-    # MbQ App. B.12: prompt = subject description + setting + style descriptor
-    prompt_template: str = "{subject} {setting}, {style}"
-    sets: list[StorySet] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique(self) -> "MultiShotManifest":
-        ids = [s.id for s in self.sets]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"duplicate set id(s): {', '.join(dup)}")
-        for field in ("{subject}", "{setting}"):
-            if field not in self.prompt_template:
-                raise ValueError(f"prompt_template must contain {field}")
-        return self
-
-
-SCHEMAS: dict[str, type[ManifestHeader]] = {
-    "davis-motion-transfer": DavisManifest,
-    "motion-transfer": MotionTransferManifest,
-    "dreambooth-personalization": DreamBoothManifest,
-    "multishot-story": MultiShotManifest,
-}
-
-
-# -- loading ----------------------------------------------------------------------------------
+# -- reading and validating ------------------------------------------------------------------
 
 def read_manifest_data(path: Path) -> dict[str, Any]:
     try:
@@ -325,28 +160,52 @@ def _format_error(err: dict) -> list[str]:
     return [f"{loc}: {m}" if loc else m for m in parts]
 
 
-def load_manifest(name_or_path: str | os.PathLike, kind: str | None = None) -> tuple[ManifestHeader, Path]:
-    """Read and validate a manifest; raise ManifestProblems listing every schema problem."""
-    path = find_manifest(name_or_path)
-    data = read_manifest_data(path)
-    got = data.get("kind")
-    if kind is not None and got != kind:
-        raise ManifestError(f"{path}: manifest kind {got!r} does not match dataset {kind!r}")
-    schema = SCHEMAS.get(got)
-    if schema is None:
-        raise ManifestError(f"{path}: unknown manifest kind {got!r} (known: {', '.join(SCHEMAS)})")
+def validate(data: dict[str, Any], path: Path, schema: type[ManifestHeader],
+             problems: list[str] = ()) -> ManifestHeader:
+    """``data`` as ``schema``; raise ManifestProblems with every schema problem plus ``problems``
+    (cross checks the caller ran on the raw data)."""
     if data.get("version") != MANIFEST_VERSION:
         raise ManifestError(f"{path}: manifest version {data.get('version')!r} is not supported "
                             f"(this evalkit reads version {MANIFEST_VERSION})")
-    problems = CROSS_CHECKS[got](data) if got in CROSS_CHECKS else []
+    problems = list(problems)
     try:
         manifest = schema.model_validate(data)
     except ValidationError as exc:
-        # model validators join several problems with "; " -> one line each
         problems = [line for err in exc.errors() for line in _format_error(err)] + problems
     if problems:
         raise ManifestProblems(str(path), problems)
-    return manifest, path
+    return manifest
+
+
+def manifest_datasets() -> dict[str, type["ManifestDataset"]]:
+    """The registered manifest datasets by the ``kind`` they read (the registry is the only table)."""
+    out: dict[str, type[ManifestDataset]] = {}
+    for _, cls in DATASETS.items():
+        if isinstance(cls, type) and issubclass(cls, ManifestDataset) and cls.manifest_kind:
+            out.setdefault(cls.manifest_kind, cls)
+    return out
+
+
+def dataset_for_kind(kind: Any, path: Path) -> type["ManifestDataset"]:
+    """The dataset class that reads manifests of ``kind`` (``path`` names the file in errors)."""
+    known = manifest_datasets()
+    if not isinstance(kind, str) or kind not in known:
+        raise ManifestError(f"{path}: unknown manifest kind {kind!r} (known: {', '.join(sorted(known))})")
+    return known[kind]
+
+
+def _kind_matches(data: dict[str, Any], path: Path, kind: str | None) -> None:
+    if kind is not None and data.get("kind") != kind:
+        raise ManifestError(f"{path}: manifest kind {data.get('kind')!r} does not match dataset {kind!r}")
+
+
+def load_manifest(name_or_path: str | os.PathLike, kind: str | None = None) -> tuple[ManifestHeader, Path]:
+    """Read and validate a manifest with the schema of the dataset its ``kind`` names (which
+    must be ``kind`` when given); raise ManifestProblems listing every schema problem."""
+    path = find_manifest(name_or_path)
+    data = read_manifest_data(path)
+    _kind_matches(data, path, kind)
+    return dataset_for_kind(data.get("kind"), path).validate_manifest(data, path), path
 
 
 def as_bool(value: Any, name: str) -> bool:
@@ -374,15 +233,34 @@ def parse_list(value: Any) -> list[str] | None:
 
 class ManifestDataset(Dataset):
     """A Dataset whose cases come from a manifest (option ``manifest``: a name in
-    ``datasets/`` or a path). The manifest is validated on construction; the data root is
-    the ``root`` argument or ``$EVALKIT_DATA_ROOT``."""
-    manifest_kind: str = ""
-    root_hint: str = "the data root"
+    ``datasets/`` or a path). A subclass names the ``manifest_kind`` it reads and its
+    ``schema``, and may add ``cross_checks``; registering it (``@DATASETS.register``) is all
+    it takes for ``load_manifest``, ``evalkit data check`` and ``evalkit run`` to find it.
+    The manifest is validated on construction; the data root is the ``root`` argument or
+    ``$EVALKIT_DATA_ROOT``."""
+    manifest_kind: ClassVar[str] = ""
+    schema: ClassVar[type[ManifestHeader]] = ManifestHeader
+    root_hint: ClassVar[str] = "the data root"
 
     def __init__(self, root: str | os.PathLike | None = None, **options: Any) -> None:
         super().__init__(root=root, **options)
         self.root = resolve_root(root)
-        self.manifest, self.manifest_path = load_manifest(self.options["manifest"], kind=self.manifest_kind)
+        self.manifest_path = find_manifest(self.options["manifest"])
+        data = read_manifest_data(self.manifest_path)
+        _kind_matches(data, self.manifest_path, self.manifest_kind)
+        self.manifest = self.validate_manifest(data, self.manifest_path)
+
+    @classmethod
+    def validate_manifest(cls, data: dict[str, Any], path: Path) -> Any:
+        """``data`` as this dataset's ``schema``, with its cross checks; every problem at once."""
+        return validate(data, path, cls.schema, cls.cross_checks(data))
+
+    @classmethod
+    def cross_checks(cls, data: dict[str, Any]) -> list[str]:
+        """Problems a field-by-field schema cannot see (duplicate ids, unknown categories), read
+        from the raw data so they are reported together with the field errors (pydantic skips
+        model validators when a field fails)."""
+        return []
 
     def require_root(self) -> Path:
         if self.root is None:

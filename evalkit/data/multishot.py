@@ -8,16 +8,57 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, model_validator
+
 from ..cases import MultiShotCase
 from ..errors import ManifestError
 from ..registry import DATASETS
-from .manifest import ManifestDataset, parse_list
+from .manifest import ManifestDataset, ManifestHeader, ManifestModel, parse_list
+
+
+class StorySet(ManifestModel):
+    id: str = Field(min_length=1)
+    subject: str = Field(min_length=1)   # subject description, prompt part 1 ("A girl")
+    subject_word: str = ""               # text for CLIPSeg (defaults to ``subject``)
+    style: str = ""                      # prompt part 3 ("Anime cartoon animation")
+    settings: list[str] = []             # prompt part 2, one per shot ...
+    prompts: list[str] = []              # ... or the full prompts, one per shot
+    category: str = ""
+
+    @model_validator(mode="after")
+    def _shots(self) -> "StorySet":
+        if bool(self.settings) == bool(self.prompts):
+            raise ValueError(f"set {self.id!r}: give exactly one of 'settings' or 'prompts'")
+        n = len(self.settings or self.prompts)
+        if n < 2:
+            raise ValueError(f"set {self.id!r}: a multi-shot set needs at least 2 shots, has {n}")
+        if any(not s.strip() for s in self.settings or self.prompts):
+            raise ValueError(f"set {self.id!r}: empty shot text")
+        return self
+
+
+class MultiShotManifest(ManifestHeader):
+    # MbQ App. B.12: prompt = subject description + setting + style descriptor
+    prompt_template: str = "{subject} {setting}, {style}"
+    sets: list[StorySet] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "MultiShotManifest":
+        ids = [s.id for s in self.sets]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate set id(s): {', '.join(dup)}")
+        for field in ("{subject}", "{setting}"):
+            if field not in self.prompt_template:
+                raise ValueError(f"prompt_template must contain {field}")
+        return self
 
 
 @DATASETS.register("multishot-story")
 class MultiShotStory(ManifestDataset):
     case_kind = "multi-shot"
     manifest_kind = "multishot-story"
+    schema = MultiShotManifest
     description = "story sets: N shots sharing a subject and style (MbQ App. B.12)"
     defaults = {
         "manifest": "multishot_story",

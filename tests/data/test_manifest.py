@@ -13,7 +13,8 @@ from evalkit.errors import ManifestError
 from evalkit.registry import DATASETS
 
 SHIPPED = {"ditflow_davis": "davis-motion-transfer", "motion_transfer_public": "motion-transfer",
-           "dreambooth": "dreambooth-personalization", "multishot_story": "multishot-story"}
+           "dreambooth": "dreambooth-personalization", "multishot_story": "multishot-story",
+           "webvid_sample": "webvid"}
 
 
 @pytest.mark.parametrize("name,kind", SHIPPED.items())
