@@ -55,8 +55,8 @@ def test_report_offers_the_unit():
     res = _multishot_results()
     per_set = summary_table(res)
     per_video = summary_table(res, over="videos")
-    assert per_set.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "0.0 ± 0.0"        # 0 of 30 sets
-    assert per_video.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "3.3 ± 1.5"      # 5 of 150 videos
+    assert per_set.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "0.000 ± 0.000"    # 0 of 30 sets
+    assert per_video.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "3.33 ± 1.47"    # 5 of 150 videos
     assert per_video.cells.loc["storyboard", "set-consistency ×100 ↑"] == per_set.cells.loc[
         "storyboard", "set-consistency ×100 ↑"]
     notes = "\n".join(per_video.footnotes)
