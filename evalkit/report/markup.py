@@ -67,8 +67,9 @@ def to_markdown(grid: Grid) -> str:
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
 _LATEX_UNICODE = {"↑": r"$\uparrow$", "↓": r"$\downarrow$", "×": r"$\times$", "±": r"$\pm$", "—": "---",
-                  "–": "--", "≤": r"$\leq$", "≥": r"$\geq$", "→": r"$\rightarrow$", "−": "-", "Δ": r"$\Delta$",
-                  "…": r"\ldots{}", "↳": r"$\hookrightarrow$"}
+                  "–": "--", "≤": r"$\leq$", "≥": r"$\geq$", "→": r"$\rightarrow$", "−": "-",
+                  "Δ": r"$\Delta$", "…": r"\ldots{}", "↳": r"$\hookrightarrow$", "τ": r"$\tau$",
+                  "√": r"$\surd$"}
 
 
 def latex_escape(text: str) -> str:

@@ -210,7 +210,8 @@ def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: st
                                   f"{base_row.label!r}", prefer=ctx.gens.backbone(gen))
         base_rows = g[g["generator"] == base] if base else g.iloc[0:0]
         if base_rows.empty:
-            cell.note = f"base row {base_row.label}: {why or f'no timings of {base}'} (--map {base_row.label}=GENERATOR)"
+            why = why or f"no timings of {base}"
+            cell.note = f"base row {base_row.label}: {why} (--map {base_row.label}=GENERATOR)"
             return
         inference = float(base_rows["inference"].mean())
         if inference <= 0:

@@ -73,7 +73,8 @@ class Reproduction:
             gens = list(dict.fromkeys(x.generator for x in cells if x.n))
             if gens:
                 lead = [""] if has_group else []
-                rows.append(tuple(lead + ["↳ evalkit " + ", ".join(f"`{g}`" for g in gens)] + [x.ours() for x in cells]))
+                method = "↳ evalkit " + ", ".join(f"`{g}`" for g in gens)
+                rows.append(tuple(lead + [method] + [x.ours() for x in cells]))
         return Grid(tuple((["group"] if has_group else []) + ["method"] + heads), tuple(rows),
                     keys=2 if has_group else 1)
 
@@ -111,5 +112,5 @@ class Reproduction:
         t = self.table
         notes = ([f"Ours: run {self.run.run_id}; ↳ rows: ours (Δ = ours − published) on the paper's scale."]
                  + self.error_bars() + [f"Setup difference: {d}" for d in self.differences])
-        return to_latex(dataclasses.replace(self.grid(), notes=tuple(notes)), caption=f"{t.paper}, {t.table}: published values and evalkit's.",
-                        label=f"tab:{t.id}")
+        return to_latex(dataclasses.replace(self.grid(), notes=tuple(notes)),
+                        caption=f"{t.paper}, {t.table}: published values and evalkit's.", label=f"tab:{t.id}")

@@ -91,6 +91,9 @@ def test_reproduce_mbq_table1(tmp_path, fake_metrics, fill):
     assert "backend klt" in md
     frame = rep.frame()
     assert frame[(frame.row == "Ours") & (frame.column == "leak")]["delta"].iloc[0] == pytest.approx(-4.6)
+    tex = rep.to_latex()    # the same grid through the LaTeX writer
+    assert r"$\hookrightarrow$ evalkit `mbq` & " in tex and r"34.0 $\pm$ 1.4 ($\Delta$ -4.6)" in tex
+    assert tex.count("{") == tex.count("}") and tex.count(r"\begin{") == tex.count(r"\end{")
 
 
 def test_reproduce_cli_and_map(tmp_path, fake_metrics, fill):
