@@ -104,7 +104,8 @@ def per_video(results: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     for column, items in ok.groupby("metric", sort=False):
         details = items["details"] if "details" in items else [None] * len(items)
         shots = [parse_config(d, what=f"details of {column}").get("per_video") for d in details]
-        multi = (items["case_kind"] == "multi-shot").to_numpy()
+        multi = (items["case_kind"] == "multi-shot").to_numpy() if "case_kind" in items else \
+            np.zeros(len(items), dtype=bool)
         has = [s is not None for s in shots]
         if not any(has):
             units[column] = "sets" if multi.any() else "videos"
@@ -119,6 +120,9 @@ def per_video(results: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
             if values is None:
                 rows.append(row.to_frame().T)
                 continue
+            if not isinstance(values, list) or not values:
+                raise EvalkitError(f"{column}: case {row['case_id']}: details['per_video'] must be a non-empty "
+                                   f"list of numbers, got {values!r}")
             rows.append(pd.DataFrame([{**row.to_dict(), "case_id": f"{row['case_id']}#{i}", "value": float(v)}
                                       for i, v in enumerate(values)]))
     out = pd.concat(rows, ignore_index=True) if rows else ok.iloc[0:0]
