@@ -19,6 +19,8 @@ def report(
     fmt: str = typer.Option("md", "--format", "-f", help="md | csv | html | latex"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write to this file instead of stdout"),
     by_category: bool = typer.Option(False, "--by-category", help="one row per case category × generator"),
+    over: str = typer.Option("cases", "--over", help="unit of the mean ± S.E.M.: cases (a multi-shot set is one "
+                                                      "case) | videos (every shot counts once)"),
     leaderboard: bool = typer.Option(False, "--leaderboard", help="rank the generators of all given runs"),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="comma-separated report columns to include"),
     pareto: Optional[str] = typer.Option(None, "--pareto", help="X,Y columns of the Pareto scatter (html)"),
@@ -34,6 +36,8 @@ def report(
 
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if over not in ("cases", "videos"):
+        raise fail(f"--over must be cases or videos, got {over!r}")
     if len(runs) > 1 and not leaderboard:
         raise fail("several runs given: add --leaderboard to rank them together")
     try:
@@ -57,17 +61,17 @@ def report(
         if leaderboard:
             lb = build_leaderboard(data, cols)
             text = {"md": lb.to_markdown, "html": lb.to_html, "csv": lambda: lb.ranked.to_csv(index=False),
-                    "latex": lambda: lb.ranked.to_latex(index=False)}[fmt]()
+                    "latex": lb.to_latex}[fmt]()
         elif fmt == "md":
-            text = render_markdown(summary_table(res, by_category=by_category), title=f"Run {run.run_id}")
+            text = render_markdown(summary_table(res, by_category=by_category, over=over), title=f"Run {run.run_id}")
         elif fmt == "csv":
-            text = render_csv(res, by_category=by_category)
+            text = render_csv(res, by_category=by_category, over=over)
         elif fmt == "latex":
             text = render_latex(res, by_category=by_category, caption=f"evalkit run {run.run_id}",
-                                label=f"tab:evalkit-{run.run_id}")
+                                label=f"tab:evalkit-{run.run_id}", over=over)
         else:
             text = html_report.build_html_report(run, by_category=True, pareto=pair, runtime_base=runtime_base,
-                                                 max_cases=max_cases)
+                                                 max_cases=max_cases, over=over)
         if plots_dir is not None:
             plots_dir.mkdir(parents=True, exist_ok=True)
             _write_plots(plots, run, plots_dir, pair, runtime_base)

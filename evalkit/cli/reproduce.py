@@ -9,46 +9,55 @@ import typer
 from ..errors import EvalkitError
 from .app import app, fail
 
+FORMATS = ("md", "csv", "latex")
+
 
 @app.command()
 def reproduce(
     table: str = typer.Argument(..., help="paper table id (e.g. mbq-table1; `all` lists them) or a YAML file"),
     run: Optional[str] = typer.Argument(None, help="DIR, DIR:RUN_ID, store.sqlite or a baseline .json; "
                                                    "omitted: print the published table only"),
-    mapping: Optional[list[str]] = typer.Option(None, "--map", help="ROW=GENERATOR: reproduce the paper row "
-                                                                     "ROW with the run's GENERATOR (repeatable)"),
-    fmt: str = typer.Option("md", "--format", help="md | csv"),
+    mapping: Optional[list[str]] = typer.Option(None, "--map", help="ROW=GENERATOR: reproduce the paper row ROW "
+                                                                     "with the run's GENERATOR (repeatable; a row "
+                                                                     "may take several, e.g. one per backbone)"),
+    fmt: str = typer.Option("md", "--format", help="md | csv | latex"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the output here"),
 ) -> None:
     """Print ours next to the published values with the deltas and what differs in setup."""
-    import pandas as pd
-
     from ..report.reproduce import available_tables, load_table, reproduce as run_reproduce
-    from ..report.sources import RunData, load_run
+    from ..report.sources import load_run
 
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     try:
         if table == "all":
             typer.echo("\n".join(available_tables()))
             return
         paper = load_table(table)
-        pairs = {}
+        pairs: dict[str, list[str]] = {}
         for m in mapping or []:
             if "=" not in m:
                 raise fail(f"--map {m!r}: expected ROW=GENERATOR")
             k, v = m.split("=", 1)
-            pairs[k.strip()] = v.strip()
-        data = load_run(run) if run else RunData("(none)", _empty_results(pd), pd.DataFrame(), {})
+            pairs.setdefault(k.strip(), []).append(v.strip())
+        data = load_run(run) if run else _no_run()
+        result = run_reproduce(paper, data, pairs)
     except EvalkitError as exc:
         raise fail(str(exc))
-    result = run_reproduce(paper, data, pairs)
-    text = result.to_markdown() if fmt == "md" else result.frame().to_csv(index=False)
+    text = {"md": result.to_markdown, "latex": result.to_latex,
+            "csv": lambda: result.frame().to_csv(index=False)}[fmt]()
     typer.echo(text, nl=False)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
 
 
-def _empty_results(pd):
-    return pd.DataFrame(columns=["run_id", "case_id", "case_kind", "category", "generator", "generator_config",
-                                 "seed", "metric", "metric_name", "backend", "metric_config", "status", "value",
-                                 "error", "details", "generation_key", "metric_key"])
+def _no_run():
+    import pandas as pd
+
+    from ..report.sources import RunData
+
+    columns = ["run_id", "case_id", "case_kind", "category", "generator", "generator_config", "seed", "metric",
+               "metric_name", "backend", "metric_config", "status", "value", "error", "details",
+               "generation_key", "metric_key"]
+    return RunData("(none)", pd.DataFrame(columns=columns), pd.DataFrame(), {})

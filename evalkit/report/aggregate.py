@@ -1,9 +1,13 @@
-"""Aggregation of a run's results: mean ± S.E.M. over cases per generator × metric column.
+"""Aggregation of a run's results: mean ± S.E.M. per generator × metric column.
 
-Conventions (docs/metrics.md, "Aggregation"):
-- Seeds of one case are averaged first, so n = number of cases and the S.E.M. is over cases,
-  as in every seed table.
-- Boolean metrics (``spec.boolean``) aggregate as the fraction of True items.
+Conventions (../shared/docs/metrics.md, "Aggregation"; docs/reports.md):
+- Seeds of one case are averaged first, so by default n = number of cases and the S.E.M. is
+  over cases, as in every seed table (a multi-shot set is one case).
+- ``over="videos"``: every video of a multi-shot set counts once (Motion by Queries Table 3
+  prints ± over its 150 videos, not its 30 sets). A metric records one value per shot in
+  ``details["per_video"]``; a column none of whose rows has them (a set-level metric such as
+  set-consistency) stays over cases and says so; a column where only some have them is an error.
+- Boolean metrics (``spec.boolean``) aggregate as the fraction of True items (videos).
 - Values are stored raw; ``scale`` carries the metric's ``report_scale`` for display.
 - Failed and pending items never enter a mean; they are counted.
 
@@ -11,7 +15,6 @@ Every metric fact (direction, boolean, scale) comes from the metric's registered
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -19,7 +22,11 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ..errors import EvalkitError
 from ..registry import METRICS, UnknownNameError
+from .definitions import parse_config
+
+OVER = ("cases", "videos")
 
 
 @dataclass(frozen=True)
@@ -85,15 +92,63 @@ def per_case(results: pd.DataFrame, keys: tuple[str, ...] = ("generator", "metri
     return ok.groupby(group, sort=False, dropna=False)["value"].mean().reset_index()
 
 
-def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",)) -> pd.DataFrame:
-    """Numeric summary: one row per (by…, metric) with mean, sem, n, n_failed, n_pending, facts.
+def per_video(results: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Successful items with every multi-shot video as its own unit, and the unit of each column.
 
-    ``by`` may include ``category`` (or any results column) for per-category tables.
+    A row whose ``details`` has ``per_video`` (one value per shot) becomes one row per shot, with
+    case_id ``<case>#<shot>`` (seeds of a shot are still averaged first). Columns: 'videos', or
+    'sets' where no row of the column has per-video values (the value is a set-level one).
     """
+    ok = results[results["status"] == "ok"]
+    rows, units = [], {}
+    for column, items in ok.groupby("metric", sort=False):
+        details = items["details"] if "details" in items else [None] * len(items)
+        shots = [parse_config(d, what=f"details of {column}").get("per_video") for d in details]
+        multi = (items["case_kind"] == "multi-shot").to_numpy() if "case_kind" in items else \
+            np.zeros(len(items), dtype=bool)
+        has = [s is not None for s in shots]
+        if not any(has):
+            units[column] = "sets" if multi.any() else "videos"
+            rows.append(items)
+            continue
+        lacking = [c for c, h, m in zip(items["case_id"], has, multi) if m and not h]
+        if lacking:
+            raise EvalkitError(f"{column}: multi-shot case(s) {', '.join(sorted(set(lacking))[:5])} record no "
+                               f"details['per_video'] while others do: cannot aggregate over videos")
+        units[column] = "videos"
+        for (_, row), values in zip(items.iterrows(), shots):
+            if values is None:
+                rows.append(row.to_frame().T)
+                continue
+            if not isinstance(values, list) or not values:
+                raise EvalkitError(f"{column}: case {row['case_id']}: details['per_video'] must be a non-empty "
+                                   f"list of numbers, got {values!r}")
+            rows.append(pd.DataFrame([{**row.to_dict(), "case_id": f"{row['case_id']}#{i}", "value": float(v)}
+                                      for i, v in enumerate(values)]))
+    out = pd.concat(rows, ignore_index=True) if rows else ok.iloc[0:0]
+    out["value"] = out["value"].astype(float)
+    return out, units
+
+
+def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over: str = "cases") -> pd.DataFrame:
+    """Numeric summary: one row per (by…, metric) with mean, sem, n, unit, n_failed, n_pending, facts.
+
+    ``by`` may include ``category`` (or any results column) for per-category tables; ``over`` is
+    the unit of the mean ± S.E.M.: ``cases`` (default) or ``videos`` (see the module doc).
+    """
+    if over not in OVER:
+        raise EvalkitError(f"aggregate over {over!r}: choose one of {', '.join(OVER)}")
     by = list(by)
     facts = facts_for(results) if len(results) else {}
     keys = tuple(by) + ("metric",)
-    cases = per_case(results, keys)
+    # what n counts per column: cases, sets (multi-shot cases) or videos
+    units = {c: "sets" if (g["case_kind"] == "multi-shot").all() else "cases"
+             for c, g in results.groupby("metric", sort=False)} if "case_kind" in results else {}
+    values = results
+    if over == "videos" and len(results):
+        values, per_column = per_video(results)
+        units.update(per_column)
+    cases = per_case(values, keys)
     rows: list[dict[str, Any]] = []
     for key, items in results.groupby(list(keys), sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -106,13 +161,13 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",)) -> pd.D
             vals = (vals > 0.5).astype(float)
         rows.append({**dict(zip(keys, key)),
                      "mean": float(vals.mean()) if vals.size else math.nan,
-                     "sem": sem(vals), "n": int(vals.size),
+                     "sem": sem(vals), "n": int(vals.size), "unit": units.get(key[-1], "cases"),
                      "n_items": int(len(items)),
                      "n_failed": int((items["status"] == "failed").sum()),
                      "n_pending": int((items["status"] == "pending").sum()),
                      "metric_name": f.metric_name, "higher_is_better": f.higher_is_better,
                      "boolean": f.boolean, "scale": f.scale})
-    cols = list(keys) + ["mean", "sem", "n", "n_items", "n_failed", "n_pending", "metric_name",
+    cols = list(keys) + ["mean", "sem", "n", "unit", "n_items", "n_failed", "n_pending", "metric_name",
                          "higher_is_better", "boolean", "scale"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -123,11 +178,3 @@ def decimals_for(scaled_values: Iterable[float]) -> int:
     vals = [abs(v) for v in scaled_values if v == v]
     top = max(vals) if vals else 0.0
     return 1 if top >= 10 else 2 if top > 1 else 3
-
-
-def metric_configs(results: pd.DataFrame) -> dict[str, dict]:
-    """Column -> its metric_config (first seen); used for footnotes and comparability checks."""
-    out: dict[str, dict] = {}
-    for col, cfg in results[["metric", "metric_config"]].drop_duplicates("metric").itertuples(index=False):
-        out[col] = json.loads(cfg) if isinstance(cfg, str) and cfg else (cfg or {})
-    return out

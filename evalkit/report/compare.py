@@ -3,13 +3,12 @@
 Results are paired by (case_id, generator, seed, metric); per generator × metric column the
 report gives the mean difference B − A, a paired bootstrap confidence interval of it (fixed
 seed) and a paired test (Wilcoxon signed-rank, or paired t). A regression is a difference
-whose whole interval lies beyond the tolerance on the metric's bad side (docs/metrics.md,
-"Aggregation"); the better direction comes from the metric's spec. Stage timings of the
+whose whole interval lies beyond the tolerance on the metric's bad side
+(../shared/docs/metrics.md, "Aggregation"); the better direction comes from the metric's spec. Stage timings of the
 generations are compared the same way (lower is better).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from .aggregate import column_facts
+from .definitions import config_key
+from .markup import Grid, to_markdown
 from .sources import RunData
 
 PAIR_KEYS = ["case_id", "generator", "seed"]
@@ -113,8 +114,8 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, settings: CompareSettings 
         both = g[g["_merge"] == "both"]
         only_a = int((g["_merge"] == "left_only").sum())
         only_b = int((g["_merge"] == "right_only").sum())
-        cfg_a = set(both["metric_config_a"].map(_canon))
-        cfg_b = set(both["metric_config_b"].map(_canon))
+        cfg_a = set(both["metric_config_a"].map(config_key))
+        cfg_b = set(both["metric_config_b"].map(config_key))
         extra = {"only_a": only_a, "only_b": only_b,
                  "failed_a": int((g["status_a"] == "failed").sum()),
                  "failed_b": int((g["status_b"] == "failed").sum())}
@@ -168,15 +169,6 @@ _COLUMNS = ["generator", "metric", "n_pairs", "mean_a", "mean_b", "diff", "ci_lo
             "tolerance", "higher_is_better", "verdict", "only_a", "only_b", "failed_a", "failed_b", "reason"]
 
 
-def _canon(cfg) -> str:
-    if isinstance(cfg, str):
-        try:
-            cfg = json.loads(cfg)
-        except ValueError:
-            return cfg
-    return json.dumps(cfg, sort_keys=True)
-
-
 @dataclass
 class Comparison:
     a: RunData
@@ -211,22 +203,26 @@ class Comparison:
                 out.append(f"{k}: {pa.get(k)} -> {pb.get(k)}")
         return out
 
-    def to_markdown(self) -> str:
-        t = self.table
-        lines = [f"# Comparison: A = {self.a.label}, B = {self.b.label}", "",
-                 f"Paired by case × generator × seed; difference B − A with a {self.settings.confidence:.0%} "
-                 f"paired bootstrap CI ({self.settings.resamples} resamples, seed {self.settings.seed}) and a "
-                 f"{'Wilcoxon signed-rank' if self.settings.test == 'wilcoxon' else 'paired t'} test. "
-                 "A regression: the CI lies beyond the tolerance on the bad side.", "",
-                 "| generator | metric | n | A | B | B − A | CI | p | verdict | note |",
-                 "|:---|:---|---:|---:|---:|---:|:---|---:|:---|:---|"]
-        for r in t.itertuples(index=False):
+    def grid(self) -> Grid:
+        rows = []
+        for r in self.table.itertuples(index=False):
             arrow = "" if r.higher_is_better is None or r.higher_is_better != r.higher_is_better else \
                 (" ↑" if r.higher_is_better else " ↓")
             ci = "" if r.ci_low is None or r.ci_low != r.ci_low else f"[{_g(r.ci_low)}, {_g(r.ci_high)}]"
-            lines.append(f"| {r.generator} | {r.metric}{arrow} | {r.n_pairs} | {_g(r.mean_a)} | {_g(r.mean_b)} | "
-                         f"{_g(r.diff, sign=True)} | {ci} | {_g(r.p_value)} | "
-                         f"{'**REGRESSION**' if r.verdict == 'REGRESSION' else r.verdict} | {r.reason or ''} |")
+            rows.append((r.generator, f"{r.metric}{arrow}", str(r.n_pairs), _g(r.mean_a), _g(r.mean_b),
+                         _g(r.diff, sign=True), ci, _g(r.p_value),
+                         "**REGRESSION**" if r.verdict == "REGRESSION" else r.verdict, r.reason or ""))
+        return Grid(("generator", "metric", "n", "A", "B", "B − A", "CI", "p", "verdict", "note"), tuple(rows),
+                    keys=2, align=tuple("llrrrrlrll"))
+
+    def to_markdown(self) -> str:
+        s = self.settings
+        lines = [f"# Comparison: A = {self.a.label}, B = {self.b.label}", "",
+                 f"Paired by case × generator × seed; difference B − A with a {s.confidence:.0%} paired bootstrap "
+                 f"CI ({s.resamples} resamples, seed {s.seed}) and a "
+                 f"{'Wilcoxon signed-rank' if s.test == 'wilcoxon' else 'paired t'} test. "
+                 "A regression: the CI lies beyond the tolerance on the bad side.", "",
+                 to_markdown(self.grid()).rstrip("\n")]
         diffs = self.setup_differences()
         if diffs:
             lines += ["", "Setup differences (provenance):"] + [f"- {d}" for d in diffs]

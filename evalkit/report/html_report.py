@@ -3,6 +3,12 @@
 Everything is inline (PNG plots and contact sheets as base64, videos as small animated GIFs),
 so the file can be mailed or attached to a CI job. Sections that cannot be built (no
 injection-fraction sweep, artifacts missing, source videos unavailable) say why instead.
+
+Generated videos come from the run's artifacts (RunData.generations). Source videos do not:
+the store keeps only what generators produced, and a case's source is defined by the dataset
+spec the plan records (its frames may live in ../shared/data, outside the run folder). So the
+galleries resolve sources through the plan's dataset spec, the one place the run names them,
+and say so in the report when that data is not reachable.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from ..errors import EvalkitError
 from ..video import Video
 from . import plots
 from .leaderboard import build_leaderboard
+from .markup import Grid, grid_of, to_html
 from .sources import RunData
 from .tables import render_html
 from .yt_slices import animation_bytes, contact_sheet, load_artifact_videos, png_bytes
@@ -70,10 +77,11 @@ def _provenance(run: RunData) -> str:
 
 
 def _source_videos(run: RunData, case_ids: Sequence[str]) -> tuple[dict[str, Video], str]:
-    """Source videos of the cases, rebuilt from the run's dataset spec; ({} , reason) if impossible."""
+    """Source videos of the cases from the plan's dataset spec (see the module doc for why);
+    ({}, reason) when the spec is missing or its data is not reachable from here."""
     spec = run.plan.get("dataset")
     if not isinstance(spec, dict) or "name" not in spec:
-        return {}, "the run records no dataset spec"
+        return {}, "source videos: the run records no dataset spec"
     try:
         from ..registry import DATASETS
 
@@ -86,7 +94,7 @@ def _source_videos(run: RunData, case_ids: Sequence[str]) -> tuple[dict[str, Vid
                 out[cid] = src.load()
         return out, ""
     except Exception as exc:  # a missing data root must not sink the whole report
-        return {}, f"source videos unavailable ({type(exc).__name__}: {exc})"
+        return {}, f"source videos of dataset {spec['name']!r} unavailable here ({type(exc).__name__}: {exc})"
 
 
 def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
@@ -155,30 +163,39 @@ def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | Non
         try:
             out.append("<h3>Runtime breakdown</h3>" + _img(
                 plots.runtime_plot(run.generations, base=runtime_base), "image/png", "runtime plot", "plot"))
-            rt = plots.runtime_data(run.generations, runtime_base).round(4)
-            out.append(rt.to_html(index=False, classes="evalkit-table"))
+            out.append(to_html(_runtime_grid(plots.runtime_data(run.generations, runtime_base), runtime_base)))
         except EvalkitError as exc:
             out.append(_note(str(exc)))
     return "\n".join(out)
 
 
+def _runtime_grid(data, base: str | None) -> Grid:
+    """Seconds per stage (2 decimals) and the overhead over the base's inference (×, 1 decimal)."""
+    rows = tuple((str(r["generator"]), *(f"{r[s]:.2f}" for s in (*plots.STAGES, "total")),
+                  f"×{r['overhead']:.1f}" if r["overhead"] == r["overhead"] else "—") for _, r in data.iterrows())
+    header = ("generator", *(f"{s} [s]" for s in (*plots.STAGES, "total")),
+              f"overhead (total / {base}'s inference)" if base else "overhead")
+    return Grid(header, rows)
+
+
 def build_html_report(run: RunData, *, title: str | None = None, by_category: bool = True,
                       pareto: tuple[str, str] | None = None, runtime_base: str | None = None,
-                      max_cases: int = 12, gif_width: int = 128, galleries: bool = True) -> str:
+                      max_cases: int = 12, gif_width: int = 128, galleries: bool = True, over: str = "cases") -> str:
     title = title or f"evalkit report — run {run.run_id}"
     res = run.results
     body = [f"<h1>{html.escape(title)}</h1>", "<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
     if res.empty:
         body.append(_note("the run has no results"))
     else:
-        body.append(render_html(res, title="All cases (mean ± S.E.M.; best bold, second underlined)"))
+        body.append(render_html(res, title=f"All cases (mean ± S.E.M. over {over}; best bold, second underlined)",
+                                over=over))
         cats = [c for c in res["category"].dropna().unique() if c]
         if by_category and len(cats) > 1:
-            body.append(render_html(res, by_category=True, title="By case category"))
+            body.append(render_html(res, by_category=True, title="By case category", over=over))
         failures = res[res["status"] == "failed"]
         if not failures.empty:
             f = failures.groupby(["generator", "metric", "error"]).size().reset_index(name="items")
-            body.append("<h3>Failures</h3>" + f.to_html(index=False, classes="evalkit-table"))
+            body.append("<h3>Failures</h3>" + to_html(grid_of(f, keys=2)))
         body.append(build_leaderboard([run]).to_html())
         body.append("<h2>Plots</h2>" + _plots(run, pareto, runtime_base))
     if galleries:

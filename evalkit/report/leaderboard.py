@@ -9,7 +9,6 @@ ties share the better rank), then the mean rank over the chosen metrics.
 from __future__ import annotations
 
 import html
-import json
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -17,8 +16,10 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from .aggregate import aggregate, column_facts, decimals_for
+from .definitions import Definition, checkpoint_of, config_key, parse_config
+from .markup import grid_of, to_html, to_latex, to_markdown
 from .sources import RunData
-from .tables import checkpoint_of, format_cell
+from .tables import format_cell
 
 WEIGHT_KEYS = ("backbone", "model", "weights", "checkpoint", "lora")
 
@@ -41,12 +42,13 @@ class Entry:
         out = {}
         for m in metrics:
             cfg = self.results.loc[self.results["metric"] == m, "metric_config"]
-            out[m] = _canon(cfg.iloc[0]) if len(cfg) else ""
+            out[m] = config_key(cfg.iloc[0]) if len(cfg) else ""
         return out
 
     def provenance(self) -> dict[str, str]:
         prov = self.run.provenance
-        gcfg = _cfg(self.results["generator_config"].iloc[0]) if len(self.results) else {}
+        gcfg = parse_config(self.results["generator_config"].iloc[0], what=f"generator_config of {self.generator}") \
+            if len(self.results) else {}
         weights = [f"{k}={v}" for k, v in sorted(gcfg.items()) if v and any(w in k for w in WEIGHT_KEYS)]
         backends = sorted({b for b in self.results["backend"].dropna() if b})
         weights += [f"{b}:{checkpoint_of(b)}" for b in backends]
@@ -56,17 +58,6 @@ class Entry:
                 "device": str(prov.get("device", "?"))}
 
 
-def _cfg(text) -> dict:
-    try:
-        return json.loads(text) if isinstance(text, str) and text else dict(text or {})
-    except (ValueError, TypeError):
-        return {}
-
-
-def _canon(text) -> str:
-    return json.dumps(_cfg(text), sort_keys=True)
-
-
 @dataclass
 class Leaderboard:
     metrics: list[str]
@@ -74,29 +65,27 @@ class Leaderboard:
     apart: pd.DataFrame     # generator, run, reason, provenance
 
     def to_markdown(self) -> str:
-        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", ""]
-        out += _md_table(self.ranked)
+        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", "",
+               to_markdown(grid_of(self.ranked, keys=2, fmt=_cell)).rstrip("\n")]
         if not self.apart.empty:
-            out += ["", "### Not ranked (not comparable with the leaderboard)", ""]
-            out += _md_table(self.apart)
+            out += ["", "### Not ranked (not comparable with the leaderboard)", "",
+                    to_markdown(grid_of(self.apart, keys=1, fmt=_cell)).rstrip("\n")]
         return "\n".join(out) + "\n"
+
+    def to_latex(self) -> str:
+        return to_latex(grid_of(self.ranked, keys=2, fmt=_cell),
+                        caption=f"Leaderboard, ranked on {', '.join(self.metrics)} (mean of per-metric ranks).")
 
     def to_html(self) -> str:
         parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html.escape(', '.join(self.metrics))} "
-                 "(mean of per-metric ranks).</p>", self.ranked.to_html(index=False, classes="evalkit-table",
-                                                                        escape=True)]
+                 "(mean of per-metric ranks).</p>", to_html(grid_of(self.ranked, keys=2, fmt=_cell))]
         if not self.apart.empty:
-            parts += ["<h3>Not ranked (not comparable)</h3>",
-                      self.apart.to_html(index=False, classes="evalkit-table", escape=True)]
+            parts += ["<h3>Not ranked (not comparable)</h3>", to_html(grid_of(self.apart, keys=1, fmt=_cell))]
         return "\n".join(parts)
 
 
-def _md_table(df: pd.DataFrame) -> list[str]:
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return lines
+def _cell(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = None) -> Leaderboard:
@@ -169,7 +158,6 @@ def _reason(e: Entry, metrics: Sequence[str], ref_cases: frozenset, ref_defs: di
             elif not ref_defs.get(m):
                 reasons.append(f"{m} not measured by the leaderboard")
             else:
-                a, b = _cfg(ref_defs[m]), _cfg(defs[m])
-                changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-                reasons.append(f"{m} definition differs ({', '.join(f'{k}: {a.get(k)!r} vs {b.get(k)!r}' for k in changed)})")
+                changed = Definition.of(ref_defs[m]).changes(Definition.of(defs[m]))
+                reasons.append(f"{m} definition differs ({', '.join(changed)})")
     return "; ".join(reasons) or "not comparable"

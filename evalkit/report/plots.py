@@ -6,7 +6,6 @@ Directions, scales and boolean-ness come from the metric specs (aggregate.column
 from __future__ import annotations
 
 import io
-import json
 import math
 from typing import Iterable, Mapping, Sequence
 
@@ -14,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EvalkitError
-from .aggregate import aggregate, column_facts, sem
+from .aggregate import aggregate, column_facts
+from .definitions import config_option
 
 STAGES = ("inversion", "optimization", "inference")
 
@@ -35,13 +35,6 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _option(cfg_json, key: str):
-    try:
-        return (json.loads(cfg_json) if isinstance(cfg_json, str) else cfg_json or {}).get(key)
-    except ValueError:
-        return None
-
-
 # -- identity–motion trade-off (Motion by Queries Fig. 2) ---------------------------------------
 
 def tradeoff_data(results: pd.DataFrame, columns: Sequence[str], *, x_option: str = "injection_fraction",
@@ -52,7 +45,7 @@ def tradeoff_data(results: pd.DataFrame, columns: Sequence[str], *, x_option: st
     generator reported in its generation extras is used (``extras``: generation_key -> extras).
     """
     df = results[(results["status"] == "ok") & results["metric"].isin(columns)].copy()
-    df["x"] = df["generator_config"].map(lambda c: _option(c, x_option))
+    df["x"] = df["generator_config"].map(lambda c: config_option(c, x_option))
     if extras:
         missing = df["x"].isna()
         df.loc[missing, "x"] = df.loc[missing, "generation_key"].map(
@@ -63,16 +56,12 @@ def tradeoff_data(results: pd.DataFrame, columns: Sequence[str], *, x_option: st
     df["x"] = df["x"].astype(float)
     # one curve per method (the generator's registry name) and category: a sweep stores one
     # generator entry per fraction, all with the same registry name in their config
-    df["method"] = [_option(c, "name") or g for c, g in zip(df["generator_config"], df["generator"])]
-    rows = []
-    for (method, x, grp, col), g in df.groupby(["method", "x", split, "metric"], sort=True):
-        facts = column_facts(col, g["metric_name"].iloc[0])
-        per_case = g.groupby("case_id")["value"].mean().to_numpy(float)
-        if facts.boolean:
-            per_case = (per_case > 0.5).astype(float)
-        rows.append({"method": method, "x": x, split: grp, "metric": col, "mean": per_case.mean() * facts.scale,
-                     "sem": sem(per_case) * facts.scale, "n": per_case.size, "scale": facts.scale})
-    return pd.DataFrame(rows)
+    df["method"] = [config_option(c, "name") or g for c, g in zip(df["generator_config"], df["generator"])]
+    agg = aggregate(df, by=("method", "x", split))
+    out = pd.DataFrame({"method": agg["method"], "x": agg["x"].astype(float), split: agg[split],
+                        "metric": agg["metric"], "mean": agg["mean"] * agg["scale"],
+                        "sem": agg["sem"] * agg["scale"], "n": agg["n"], "scale": agg["scale"]})
+    return out.sort_values(["method", "x", split, "metric"], kind="stable").reset_index(drop=True)
 
 
 def tradeoff_plot(results: pd.DataFrame, columns: Sequence[str], *, x_option: str = "injection_fraction",

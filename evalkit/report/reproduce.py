@@ -1,394 +1,234 @@
-"""Paper-table reproduction: published numbers (baselines/papers/*.yaml) next to a run's.
+"""Paper-table reproduction: published numbers (evalkit.report.paper_tables) next to a run's.
 
-A paper table is data: citation, table number, benchmark, and per column the evalkit metric
-(name, backend, options) plus the paper's scale (×100 or raw); per row the evalkit generator
-that reproduces it and its backbone. Published values are kept as the strings printed in the
-paper ("91.6 ± 0.9", "0.9550", "×1.2") so they render exactly as published.
+``reproduce(table, run, mapping)`` computes ours with the seed-table aggregation
+(:func:`evalkit.report.aggregate.aggregate`: mean ± S.E.M., seeds averaged, booleans as
+fractions) in the paper's unit (cases, or every video of a multi-shot set) and on the paper's
+scale, and lists every setup difference: backbone, metric backend (also where the paper names
+none), options, error-bar unit, benchmark, hardware and resolution of timings.
 
-``reproduce(table, run)`` computes ours the same way (mean ± S.E.M. over cases, seeds averaged,
-booleans as fractions, the paper's scale) and says plainly what differs in setup: backbone,
-metric backend, options, checkpoint, benchmark.
+Which generator reproduces a row: ``mapping[row label]`` (one or several run generators, e.g.
+the 5B and the 2B DiTFlow), else every run generator whose label or registry name is the row's
+``generator``. Where columns fix a backbone (DiTFlow Table 1), each column takes the candidate on
+that backbone, so both halves fill in one call. A runtime Overhead divides by the inference time
+of the generator reproducing the row's ``base_row``, resolved the same way.
 """
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from ..errors import EvalkitError
-from .aggregate import metric_spec, sem
+from .aggregate import aggregate, sem
+from .definitions import Definition, describe_backend, parse_config
+from .paper_tables import (RUNTIME, PaperColumn, PaperRow, PaperTable, PaperTableError, available_tables,
+                           load_table, parse_published)
+from .reproduction import Cell, Reproduction
 from .sources import RunData
-from .tables import checkpoint_of
 
-_NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
-
-
-class PaperTableError(EvalkitError):
-    pass
+__all__ = ["reproduce", "load_table", "available_tables", "parse_published", "Reproduction", "Cell",
+           "PaperTableError"]
 
 
-@dataclass(frozen=True)
-class PaperColumn:
-    key: str
-    label: str
-    higher_is_better: bool
-    metric: str | None                 # evalkit metric name, "runtime:<stage>", or None (not implemented)
-    paper_scale: float = 1.0
-    backend: str | None = None
-    options: dict = field(default_factory=dict)
-    group: str = ""
-    backbone: str | None = None        # column group's backbone (DiTFlow 5B / 2B): filters generators
-    category: tuple[str, ...] = ()     # case categories the column averages over; () = all
-    unit: str = ""
-    definition: str = ""
-
-
-@dataclass(frozen=True)
-class PaperRow:
-    label: str
-    values: dict
-    generator: str | None = None
-    backbone: str | None = None
-    group: str = ""
-    category: tuple[str, ...] = ()
-    base_generator: str | None = None
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class PaperTable:
-    id: str
-    paper: str
-    citation: str
-    table: str
-    caption: str
-    columns: tuple[PaperColumn, ...]
-    rows: tuple[PaperRow, ...]
-    task: str = ""
-    benchmark: str = ""
-    aggregation: str = ""
-    notes: tuple[str, ...] = ()
-    path: str = ""
-
-    def published(self, row_label: str, column_key: str, group: str | None = None) -> str:
-        for r in self.rows:
-            if r.label == row_label and (group is None or r.group == group):
-                return r.values.get(column_key, "")
-        raise KeyError(f"{self.id}: no row {row_label!r}")
-
-
-def parse_published(text: Any) -> tuple[float, float | None] | None:
-    """'97.0 ± 0.4' -> (97.0, 0.4); '78.8' -> (78.8, None); '×1.2' -> (1.2, None); '-' -> None."""
-    if text is None:
-        return None
-    nums = _NUM.findall(str(text))
-    if not nums:
-        return None
-    mean = float(nums[0])
-    return mean, (float(nums[1]) if len(nums) > 1 and "±" in str(text) else None)
-
-
-def _decimals(text: str) -> int:
-    nums = _NUM.findall(str(text))
-    return len(nums[0].split(".")[1]) if nums and "." in nums[0] else 0
-
-
-# -- loading -----------------------------------------------------------------------------------
-
-def papers_dir() -> Path:
-    """baselines/papers of the checkout (or $EVALKIT_BASELINES/papers, or ./baselines/papers)."""
-    env = os.environ.get("EVALKIT_BASELINES")
-    candidates = ([Path(env) / "papers"] if env else []) + [
-        Path.cwd() / "baselines" / "papers", Path(__file__).resolve().parents[2] / "baselines" / "papers"]
-    for c in candidates:
-        if c.is_dir():
-            return c
-    raise PaperTableError("no baselines/papers folder found (set EVALKIT_BASELINES to the baselines folder)")
-
-
-def available_tables() -> list[str]:
-    return sorted(p.stem for p in papers_dir().glob("*.yaml"))
-
-
-def _tuple(v) -> tuple[str, ...]:
-    if v is None:
-        return ()
-    return tuple(v) if isinstance(v, (list, tuple)) else (str(v),)
-
-
-def load_table(name_or_path: str | Path) -> PaperTable:
-    p = Path(name_or_path)
-    if not p.is_file():
-        p = papers_dir() / f"{name_or_path}.yaml"
-        if not p.is_file():
-            raise PaperTableError(f"unknown paper table {name_or_path!r} (known: {', '.join(available_tables())})")
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise PaperTableError(f"{p}: invalid YAML ({exc})") from None
-    try:
-        cols = tuple(PaperColumn(key=c["key"], label=c["label"], higher_is_better=bool(c["higher_is_better"]),
-                                 metric=c.get("metric"), paper_scale=float(c.get("paper_scale", 1)),
-                                 backend=c.get("backend"), options=dict(c.get("options") or {}),
-                                 group=c.get("group", ""), backbone=c.get("backbone"),
-                                 category=_tuple(c.get("category")), unit=c.get("unit", ""),
-                                 definition=c.get("definition", "")) for c in doc["columns"])
-        rows = tuple(PaperRow(label=str(r["label"]), values={k: str(v) for k, v in r["values"].items()},
-                              generator=r.get("generator"), backbone=r.get("backbone"), group=r.get("group", ""),
-                              category=_tuple(r.get("category")), base_generator=r.get("base_generator"),
-                              source=r.get("source", "")) for r in doc["rows"])
-        table = PaperTable(id=doc["id"], paper=doc["paper"], citation=doc["citation"], table=doc["table"],
-                           caption=doc.get("caption", ""), columns=cols, rows=rows, task=doc.get("task", ""),
-                           benchmark=doc.get("benchmark", ""), aggregation=doc.get("aggregation", ""),
-                           notes=tuple(doc.get("notes") or ()), path=str(p))
-    except (KeyError, TypeError) as exc:
-        raise PaperTableError(f"{p}: missing or malformed field {exc}") from None
-    keys = {c.key for c in cols}
-    for r in rows:
-        extra = set(r.values) - keys
-        if extra:
-            raise PaperTableError(f"{p}: row {r.label!r} has values for unknown columns {sorted(extra)}")
-    return table
-
-
-# -- computing ours ----------------------------------------------------------------------------
-
-def _norm(name: Any) -> str:
+def _norm(name) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
-def _cfg(text: Any) -> dict:
-    if isinstance(text, dict):
-        return text
-    try:
-        return json.loads(text) if text else {}
-    except ValueError:
-        return {}
+class _Generators:
+    """The run's generators: labels, registry names, backbones; which of them reproduce a row."""
+
+    def __init__(self, run: RunData, table: PaperTable, mapping: Mapping[str, str | Sequence[str]]):
+        res = run.results
+        self.labels = sorted(set(res["generator"]) | set(run.generations.get("generator", pd.Series(dtype=str))))
+        self.config = {g: parse_config(c, what=f"generator_config of {g}") for g, c in
+                       res[["generator", "generator_config"]].drop_duplicates("generator").itertuples(index=False)}
+        self.mapping = {k: [v] if isinstance(v, str) else list(v) for k, v in (mapping or {}).items()}
+        rows = table.row_labels()
+        for row, targets in self.mapping.items():
+            if row not in rows:
+                raise PaperTableError(f"--map {row}=…: {table.id} has no row {row!r} (rows: {', '.join(rows)})")
+            for t in targets:
+                if t not in self.labels:
+                    raise PaperTableError(f"--map {row}={t}: no generator {t!r} in run {run.run_id} "
+                                          f"(generators: {', '.join(self.labels) or 'none'})")
+        self.rows = {r.label: r for r in table.rows}
+
+    def backbone(self, gen: str) -> str | None:
+        return self.config.get(gen, {}).get("backbone")
+
+    def of_row(self, row: PaperRow) -> list[str]:
+        if row.label in self.mapping:
+            return self.mapping[row.label]
+        if not row.generator:
+            return []
+        return [g for g in self.labels if g == row.generator or self.config.get(g, {}).get("name") == row.generator]
+
+    def pick(self, candidates: list[str], what: str, *, require: str | None = None,
+             prefer: str | None = None) -> tuple[str | None, str]:
+        """The one candidate: on backbone ``require`` (a column's; a candidate without a backbone
+        fits any), then, among several, on ``prefer`` (the row's). (None, why) when none fits."""
+        if require:
+            fits = [g for g in candidates if not self.backbone(g) or _norm(self.backbone(g)) == _norm(require)]
+            if candidates and not fits:
+                return None, f"column is {require}"
+            candidates = fits
+        if len(candidates) > 1 and prefer:
+            candidates = [g for g in candidates if _norm(self.backbone(g) or "") == _norm(prefer)] or candidates
+        if len(candidates) > 1:
+            raise PaperTableError(f"{what}: generators {', '.join(candidates)} all match; choose one with "
+                                  f"--map ROW=GENERATOR")
+        return (candidates[0], "") if candidates else (None, "no generator")
 
 
 @dataclass
-class Cell:
-    row: str
-    group: str
-    column: str
-    published: str
-    ours_mean: float = math.nan
-    ours_sem: float = math.nan
-    n: int = 0
-    generator: str = ""
-    note: str = ""
-
-    @property
-    def delta(self) -> float:
-        pub = parse_published(self.published)
-        return self.ours_mean - pub[0] if pub and self.ours_mean == self.ours_mean else math.nan
-
-
-@dataclass
-class Reproduction:
+class _Context:
     table: PaperTable
     run: RunData
-    cells: list[Cell]
-    differences: list[str]
-    mapping: dict[str, str]
+    gens: _Generators
+    differences: list[str] = field(default_factory=list)
     measured_with: dict[str, str] = field(default_factory=dict)
 
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{**c.__dict__, "delta": c.delta} for c in self.cells])
+    def measured(self, col: PaperColumn, how: str) -> None:
+        """How ours was measured, once per column label (per heading where groups differ)."""
+        if self.measured_with.setdefault(col.label, how) != how:
+            self.measured_with.setdefault(col.heading, how)
 
-    def to_markdown(self) -> str:
-        t = self.table
-        out = [f"# {t.paper} — {t.table}", "", f"*{t.caption}*", "", f"Citation: {t.citation}",
-               f"Benchmark (paper): {t.benchmark}", f"Aggregation (paper): {t.aggregation}",
-               f"Ours: run {self.run.label}", ""]
-        heads = [f"{c.label}{' ↑' if c.higher_is_better else ' ↓'}" + (f" ({c.group})" if c.group else "")
-                 for c in t.columns]
-        has_group = any(r.group for r in t.rows)
-        out.append("| " + " | ".join((["group"] if has_group else []) + ["method"] + heads) + " |")
-        out.append("|" + "|".join([":---"] * (2 if has_group else 1) + ["---:"] * len(heads)) + "|")
-        by_key = {(c.row, c.group, c.column): c for c in self.cells}
-        for r in t.rows:
-            lead = ([r.group] if has_group else []) + [r.label]
-            out.append("| " + " | ".join(lead + [_md(r.values.get(c.key, "")) for c in t.columns]) + " |")
-            cells = [by_key.get((r.label, r.group, c.key)) for c in t.columns]
-            if any(x is not None and x.n for x in cells):
-                gen = next(x.generator for x in cells if x is not None and x.n)
-                lead = ([""] if has_group else []) + [f"↳ evalkit `{gen}`"]
-                out.append("| " + " | ".join(lead + [_ours(x) for x in cells]) + " |")
-        out.append("")
-        out.append("Published values are as printed in the paper; evalkit rows: ours (Δ = ours − published), "
-                   "on the paper's scale.")
-        if self.measured_with:
-            out += ["", "Ours measured with:"] + [f"- {k}: {v}" for k, v in self.measured_with.items()]
-        if self.differences:
-            out += ["", "**Setup differences (ours vs the paper):**"] + [f"- {d}" for d in self.differences]
-        if t.notes:
-            out += ["", "Notes on the published table:"] + [f"- {n}" for n in t.notes]
-        return "\n".join(out) + "\n"
+    def diff(self, msg: str) -> None:
+        if msg not in self.differences:
+            self.differences.append(msg)
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|") or " "
-
-
-def _ours(cell: Cell | None) -> str:
-    if cell is None or not cell.n:
-        return "" if cell is None or not cell.note else f"n/a ({cell.note})"
-    dec = max(_decimals(cell.published), 1) if parse_published(cell.published) else 3
-    s = f"{cell.ours_mean:.{dec}f}"
-    if cell.ours_sem == cell.ours_sem and cell.n > 1:
-        s += f" ± {cell.ours_sem:.{dec}f}"
-    d = cell.delta
-    if d == d:
-        s += f" (Δ {d:+.{dec}f})"
-    return s
-
-
-def _aggregate_values(df: pd.DataFrame, boolean: bool) -> tuple[float, float, int]:
-    per_case = df.groupby("case_id")["value"].mean().to_numpy(float)
-    if boolean:
-        per_case = (per_case > 0.5).astype(float)
-    if per_case.size == 0:
-        return math.nan, math.nan, 0
-    return float(per_case.mean()), sem(per_case), int(per_case.size)
-
-
-def _describe_config(cfg: dict) -> str:
-    backend = cfg.get("backend")
-    opts = ", ".join(f"{k}={v}" for k, v in sorted(cfg.items()) if k not in ("name", "version", "backend"))
-    return (f"{cfg.get('name', '?')} v{cfg.get('version', '?')}"
-            + (f", backend {backend} ({checkpoint_of(backend)})" if backend else "")
-            + (f", {opts}" if opts else ""))
-
-
-def _match_config(df: pd.DataFrame, col: PaperColumn) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of the metric config closest to the column's definition, plus what differs."""
-    configs = {c: _cfg(c) for c in df["metric_config"].unique()}
-
-    def score(cfg: dict) -> tuple[int, int]:
-        backend_ok = col.backend is None or cfg.get("backend") == col.backend
-        opts_ok = sum(cfg.get(k) == v for k, v in col.options.items())
-        return int(backend_ok), opts_ok
-
-    best = max(configs, key=lambda c: score(configs[c]))
-    cfg = configs[best]
-    diffs = []
-    if col.backend and cfg.get("backend") != col.backend:
-        diffs.append(f"backend {cfg.get('backend')} ({checkpoint_of(cfg.get('backend'))}) instead of "
-                     f"{col.backend} ({checkpoint_of(col.backend)})")
-    for k, v in col.options.items():
-        if cfg.get(k) != v:
-            diffs.append(f"option {k}={cfg.get(k)!r} instead of {v!r}")
-    return df[df["metric_config"] == best], diffs
-
-
-def reproduce(table: PaperTable, run: RunData, mapping: dict[str, str] | None = None) -> Reproduction:
-    """Ours next to the published values; ``mapping`` maps a row label to a run generator."""
-    mapping = dict(mapping or {})
-    res = run.results
-    gens_in_run = set(res["generator"]) | set(run.generations.get("generator", pd.Series(dtype=str)))
-    gen_cfg: dict[str, dict] = {}
-    for g, c in res[["generator", "generator_config"]].drop_duplicates("generator").itertuples(index=False):
-        gen_cfg[g] = _cfg(c)
+def reproduce(table: PaperTable, run: RunData,
+              mapping: Mapping[str, str | Sequence[str]] | None = None) -> Reproduction:
+    """Ours next to the published values; ``mapping``: row label -> run generator(s)."""
+    ctx = _Context(table, run, _Generators(run, table, mapping or {}))
     cells: list[Cell] = []
-    differences: list[str] = []
-    measured_with: dict[str, str] = {}
-
-    def diff(msg: str) -> None:
-        if msg not in differences:
-            differences.append(msg)
-
     for row in table.rows:
-        gen = mapping.get(row.label, row.generator)
-        matched = gen is not None and gen in gens_in_run
-        if matched:
-            run_backbone = gen_cfg.get(gen, {}).get("backbone")
-            if row.backbone and run_backbone and _norm(run_backbone) != _norm(row.backbone):
-                diff(f"{row.label}: paper backbone {row.backbone}; run's `{gen}` uses {run_backbone}")
-            elif row.backbone and not run_backbone:
-                diff(f"{row.label}: paper backbone {row.backbone}; run's `{gen}` has no backbone "
-                     f"(weight-free or unspecified)")
+        candidates = ctx.gens.of_row(row)
         for col in table.columns:
             cell = Cell(row.label, row.group, col.key, row.values.get(col.key, ""))
             cells.append(cell)
-            if not matched:
-                continue
-            cell.generator = gen
-            if col.metric is None:
-                cell.note = "no evalkit metric"
-                continue
-            if col.backbone:
-                run_backbone = gen_cfg.get(gen, {}).get("backbone")
-                if run_backbone and _norm(run_backbone) != _norm(col.backbone):
-                    cell.note = f"column is {col.backbone}"
-                    continue
-            cats = {c.lower() for c in (row.category or col.category)}
-            if col.metric.startswith("runtime:"):
-                _runtime_cell(cell, col, row, gen, run, cats, diff)
-                continue
-            spec = metric_spec(col.metric)
-            sub = res[(res["generator"] == gen) & (res["metric_name"] == col.metric) & (res["status"] == "ok")]
-            if cats:
-                sub = sub[sub["category"].str.lower().isin(cats)]
-            if sub.empty:
-                cell.note = "not measured in this run"
-                continue
-            sub, diffs = _match_config(sub, col)
-            label = f"{col.label} ({col.group})" if col.group else col.label
-            measured_with.setdefault(label, _describe_config(_cfg(sub["metric_config"].iloc[0])))
-            for d in diffs:
-                diff(f"{col.label} ({col.metric}): {d}")
-            mean, se, n = _aggregate_values(sub, bool(spec.boolean) if spec else False)
-            cell.ours_mean, cell.ours_sem, cell.n = mean * col.paper_scale, se * col.paper_scale, n
-    # benchmark and provenance facts stated plainly
-    plan_ds = run.plan.get("dataset")
-    ds_name = plan_ds.get("name") if isinstance(plan_ds, dict) else plan_ds
+            if candidates:
+                _fill(ctx, cell, row, col, candidates)
     if any(c.n for c in cells):
-        diff(f"benchmark: paper — {table.benchmark}; run — dataset {ds_name or 'unknown'}, "
-             f"{res['case_id'].nunique()} cases, seeds {sorted(set(res['seed'].tolist()))}")
+        res = run.results
+        plan_ds = run.plan.get("dataset")
+        ds_name = plan_ds.get("name") if isinstance(plan_ds, dict) else plan_ds
+        ctx.diff(f"benchmark: paper — {table.benchmark}; run — dataset {ds_name or 'unknown'}, "
+                 f"{res['case_id'].nunique()} cases, seeds {sorted(set(res['seed'].tolist()))}")
         prov = run.provenance
         if prov.get("device"):
-            diff(f"device: {prov.get('device')} (evalkit {prov.get('evalkit_version', '?')}, "
-                 f"commit {prov.get('git_commit', '?')})")
-    return Reproduction(table, run, cells, differences, mapping, measured_with)
+            ctx.diff(f"device: {prov.get('device')} (evalkit {prov.get('evalkit_version', '?')}, "
+                     f"commit {prov.get('git_commit', '?')})")
+    return Reproduction(table, run, cells, ctx.differences, ctx.gens.mapping, ctx.measured_with)
 
 
-def _runtime_cell(cell: Cell, col: PaperColumn, row: PaperRow, gen: str, run: RunData, cats: set,
-                  diff) -> None:
-    g = run.generations
+def _fill(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, candidates: list[str]) -> None:
+    gen, why = ctx.gens.pick(candidates, f"{ctx.table.id} row {row.label!r}, column {col.heading!r}",
+                             require=col.backbone, prefer=row.backbone)
+    if gen is None:
+        cell.note = why
+        return
+    cell.generator = gen
+    run_backbone = ctx.gens.backbone(gen)
+    if row.backbone and _norm(run_backbone or "") != _norm(row.backbone):
+        ctx.diff(f"{row.label}: paper backbone {row.backbone}; run's `{gen}` "
+                 + (f"uses {run_backbone}" if run_backbone else "has no backbone (weight-free or unspecified)"))
+    if col.metric is None:
+        cell.note = "no evalkit metric"
+        return
+    cats = {c.lower() for c in (row.category or col.category)}
+    if col.metric.startswith(RUNTIME):
+        _runtime(ctx, cell, row, col, gen, cats)
+        return
+    res = ctx.run.results
+    sub = res[(res["generator"] == gen) & (res["metric_name"] == col.metric) & (res["status"] == "ok")]
+    if cats:
+        sub = sub[sub["category"].str.lower().isin(cats)]
+    if sub.empty:
+        cell.note = "not measured in this run"
+        return
+    sub, definition = _closest_definition(sub, col)
+    ctx.measured(col, definition.describe())
+    for d in _setup_differences(col, definition):
+        ctx.diff(f"{col.label} ({col.metric}): {d}")
+    agg = aggregate(sub, by=("generator",), over=col.over).iloc[0]
+    cell.ours_mean, cell.ours_sem, cell.n = agg["mean"] * col.paper_scale, agg["sem"] * col.paper_scale, int(agg["n"])
+    cell.unit = agg["unit"]
+    if col.over == "videos" and cell.unit != "videos":
+        ctx.diff(f"{col.label} ({col.metric}): ± over {cell.unit}; the paper's over videos "
+                 f"(the run records no per-video values)")
+
+
+def _closest_definition(sub: pd.DataFrame, col: PaperColumn) -> tuple[pd.DataFrame, Definition]:
+    """The rows of the recorded metric definition closest to the column's setup."""
+    defs = {c: Definition.of(c) for c in sub["metric_config"].unique()}
+
+    def score(d: Definition) -> tuple[int, int]:
+        return (int(not col.backends or d.backend in col.backends),
+                sum(d.options.get(k) == v for k, v in col.options.items()))
+
+    best = max(defs, key=lambda c: score(defs[c]))
+    return sub[sub["metric_config"] == best], defs[best]
+
+
+def _setup_differences(col: PaperColumn, d: Definition) -> list[str]:
+    """Ours vs the paper's setup of the column: backend (stated or not), then options."""
+    out = []
+    ours = f"backend {describe_backend(d.backend)}" if d.backend else "no feature backend"
+    if col.backends and d.backend not in col.backends:
+        out.append(f"{ours}; paper: {col.setup or 'see the column definition'} "
+                   f"(evalkit backend {', '.join(col.backends)})")
+    elif not col.backends and d.backend:
+        out.append(f"{ours}; the paper does not name it: {col.setup or 'backend not stated'}")
+    out += [f"option {k}={d.options.get(k)!r} instead of {v!r}" for k, v in col.options.items()
+            if d.options.get(k) != v]
+    return out
+
+
+def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: str, cats: set) -> None:
+    g = ctx.run.generations
     if g.empty:
         cell.note = "no timings"
         return
     g = g[g["status"] == "ok"]
     if cats:
         g = g[g["category"].str.lower().isin(cats)]
-    stage = col.metric.split(":", 1)[1]
-    mine = g[g["generator"] == gen]
-    if mine.empty:
+    stage = col.metric[len(RUNTIME):]
+    mine = g[g["generator"] == gen].groupby("case_id")
+    if not len(mine):
         cell.note = "no timings"
         return
     if stage == "overhead":
-        base = row.base_generator
+        if row.base_row is None:
+            cell.note = "no base model"
+            return
+        base_row = ctx.gens.rows[row.base_row]
+        base, why = ctx.gens.pick(ctx.gens.of_row(base_row), f"{ctx.table.id} row {row.label!r}: base row "
+                                  f"{base_row.label!r}", prefer=ctx.gens.backbone(gen))
         base_rows = g[g["generator"] == base] if base else g.iloc[0:0]
         if base_rows.empty:
-            cell.note = f"base generator {base} not in run" if base else "no base generator"
+            why = why or f"no timings of {base}"
+            cell.note = f"base row {base_row.label}: {why} (--map {base_row.label}=GENERATOR)"
             return
-        inf = float(base_rows["inference"].mean())
-        if inf <= 0:
+        inference = float(base_rows["inference"].mean())
+        if inference <= 0:
             cell.note = f"base generator {base} has zero inference time"
             return
-        vals = mine["total"].to_numpy(float) / inf
-        cell.ours_mean, cell.ours_sem, cell.n = float(vals.mean()), sem(vals), int(vals.size)
-        return
-    vals = mine.groupby("case_id")[stage].mean().to_numpy(float)
+        vals = mine["total"].mean().to_numpy(float) / inference
+        ctx.measured(col, f"Sum / mean inference of `{base}` (row {base_row.label})")
+    else:
+        vals = mine[stage].mean().to_numpy(float)
     cell.ours_mean, cell.ours_sem, cell.n = float(np.mean(vals)), sem(vals), int(vals.size)
-    diff("runtime: paper measured on the paper's hardware/resolution; ours on "
-         f"{run.provenance.get('device', 'unknown device')} at the run's resolution")
+    prov = ctx.run.provenance
+    ctx.diff(f"runtime: paper measured on {ctx.table.hardware or 'the paper hardware (not stated)'} at "
+             f"{ctx.table.resolution or 'the paper resolution'}; ours on {prov.get('device', 'an unknown device')} "
+             f"at {_resolution(ctx.gens.config.get(gen, {}))}")
+
+
+def _resolution(cfg: dict) -> str:
+    w, h = cfg.get("width"), cfg.get("height")
+    return f"{w}×{h}" if w and h else "the generator's default resolution"
+

@@ -55,7 +55,10 @@ def test_html_structure(report_run):
     assert sum(s.startswith(("data:image/webp", "data:image/gif")) for s in imgs) == 2 * 3   # 2 cases × 3 gens
     assert '<td class="best">0.850 ± 0.029</td>' in doc   # copy fidelity: .80, .85, .90 -> sem .05/√3
     assert "By case category" in doc and "Leaderboard" in doc and "y–t slices" in doc
-    assert "×2.5" in doc or "2.5" in doc                               # copy overhead over static: 2.5 s / 1 s
+    # runtime table: copy's stages 0.5 + 0 + 2.0 s; overhead = 2.5 s / static's 1.0 s inference
+    assert ("<tr><th>copy</th><td>0.50</td><td>0.00</td><td>2.00</td><td>2.50</td><td>×2.5</td></tr>"
+            in doc)
+    assert "<tr><th>static</th><td>0.00</td><td>0.00</td><td>1.00</td><td>1.00</td><td>×1.0</td></tr>" in doc
 
 
 @pytest.mark.slow

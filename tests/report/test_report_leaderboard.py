@@ -33,3 +33,5 @@ def test_rank_and_apart(tmp_path, fake_metrics, fill):
     assert "fake-leak definition differs (version: '1' vs '2')" in apart.loc["other", "reason"]
     md = lb.to_markdown()
     assert "Not ranked" in md and "| 1 | good |" in md
+    tex = lb.to_latex()
+    assert r"1 & good & " in tex and r"13.3 $\pm$ 3.3" in tex and tex.count("{") == tex.count("}")

@@ -15,7 +15,7 @@ from evalkit.report.tables import (render_csv, render_html, render_latex, render
 
 def test_summary_cells_known_values(small_run):
     store, run = small_run
-    t = summary_table(store.results(run))
+    t = summary_table(store.results(run)).cells
     assert list(t.index) == ["copy", "noise", "static"]  # store order
     assert list(t.columns) == ["fake-dynamic ↑", "fake-fidelity[fake-klt] ↑", "fake-leak ×100 ↓"]
     # mean 0.8, sem = std([.9,.8,.7], ddof=1)/sqrt(3) = 0.1/sqrt(3) = 0.0577
@@ -30,7 +30,7 @@ def test_summary_cells_known_values(small_run):
 
 def test_by_category(small_run):
     store, run = small_run
-    t = summary_table(store.results(run), by_category=True)
+    t = summary_table(store.results(run), by_category=True).cells
     assert t.index.names == ["category", "generator"]
     assert t.loc[("Subject", "copy"), "fake-leak ×100 ↓"] == "60.0 (n=1)"  # no S.E.M. of one case
     assert t.loc[("Scene", "noise"), "fake-fidelity[fake-klt] ↑"].startswith("— (1/1 failed)")
@@ -38,7 +38,7 @@ def test_by_category(small_run):
 
 def test_footnotes_name_backend_and_checkpoint(small_run):
     store, run = small_run
-    notes = summary_table(store.results(run)).attrs["footnotes"]
+    notes = summary_table(store.results(run)).footnotes
     fid = next(n for n in notes if n.startswith("fake-fidelity"))
     assert "backend fake-klt (org/fake-checkpoint)" in fid
     assert any("boolean per video" in n for n in notes)
