@@ -7,7 +7,9 @@ Conventions (../shared/docs/metrics.md, "Aggregation"; docs/reports.md):
   prints ± over its 150 videos, not its 30 sets). A metric records one value per shot in
   ``details["per_video"]``; a column none of whose rows has them (a set-level metric such as
   set-consistency) stays over cases and says so; a column where only some have them is an error.
-- Boolean metrics (``spec.boolean``) aggregate as the fraction of True items (videos).
+- Boolean metrics (``spec.boolean``) aggregate as the fraction of True videos: each item is 0/1
+  (a multi-shot item already holds its fraction of True shots), seeds of a case are averaged like
+  any value (no majority vote), so with several seeds the fraction counts every generated video.
 - Values are stored raw; ``scale`` carries the metric's ``report_scale`` for display.
 - Failed and pending items never enter a mean; they are counted.
 
@@ -157,8 +159,6 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over
             sel &= (cases[k] == v).to_numpy()
         vals = cases.loc[sel, "value"].to_numpy(dtype=float)
         f = facts[key[-1]]
-        if f.boolean:
-            vals = (vals > 0.5).astype(float)
         rows.append({**dict(zip(keys, key)),
                      "mean": float(vals.mean()) if vals.size else math.nan,
                      "sem": sem(vals), "n": int(vals.size), "unit": units.get(key[-1], "cases"),

@@ -15,7 +15,8 @@ SETS, SHOTS = 30, 5
 
 def _multishot_results(drop_per_video: str | None = None) -> pd.DataFrame:
     """30 sets × 5 shots, as Motion by Queries Table 3: one dynamic shot in each of sets 0-4
-    (5 of 150 videos), so dynamic degree is 5/150 per video but 0 of 30 per set (0.2 ≤ 0.5)."""
+    (5 of 150 videos): dynamic degree is 5/150 either way, but its S.E.M. is over 150 videos
+    (1.47, the paper's ±1.5) or over 30 set fractions (1.38)."""
     rows = []
     for s in range(SETS):
         shots = [1.0 if (s < 5 and k == 0) else 0.0 for k in range(SHOTS)]
@@ -55,7 +56,8 @@ def test_report_offers_the_unit():
     res = _multishot_results()
     per_set = summary_table(res)
     per_video = summary_table(res, over="videos")
-    assert per_set.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "0.000 ± 0.000"    # 0 of 30 sets
+    # a set's value is its fraction of dynamic shots (5 sets at 0.2): mean 3.33, S.E.M. over 30 sets
+    assert per_set.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "3.33 ± 1.38"
     assert per_video.cells.loc["storyboard", "dynamic-degree ×100 ↑"] == "3.33 ± 1.47"    # 5 of 150 videos
     assert per_video.cells.loc["storyboard", "set-consistency ×100 ↑"] == per_set.cells.loc[
         "storyboard", "set-consistency ×100 ↑"]
