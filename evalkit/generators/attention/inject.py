@@ -1,7 +1,7 @@
 """Inject behaviour: replace Q, K and/or V of the acted-on rows with recorded ones."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
 from .controller import AttentionCall, Behaviour
@@ -21,7 +21,7 @@ class Inject(Behaviour):
     what: tuple[str, ...] = ("q",)
     key: Hashable | None = None
     active: Callable[[int], bool] = always
-    count: int = 0
+    count: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
         if not self.active(call.step):
