@@ -46,3 +46,24 @@ def test_a_new_family_and_backbone_plug_in_without_touching_the_generators(tiny_
     # no MbQ row for the new backbone: the DiT settings of the paper, named in the extras
     assert g.extras["backbone_settings"] == ARCHITECTURE_SETTINGS["dit"].source
     assert (g.extras["source_frame_repeat"], g.video.num_frames) == (1, 5)
+
+
+@pytest.mark.parametrize("family,backbone,size", [("wan", "wan2.1-1.3b", 32), ("cogvideox", "cogvideox-2b", 16),
+                                                  ("ltx", "ltx-video", 32), ("unet", "zeroscope", 32)])
+def test_family_contract_encode_then_one_differentiable_step(tiny_dirs, family, backbone, size):
+    import torch
+
+    gen = GENERATORS.get("vanilla")(backbone=backbone, model_path=tiny_dirs(family), steps=2, height=size, width=size)
+    fam = gen.family
+    assert type(fam) is family_class(family)
+    frames = tp.moving_square(9, (size, size))
+    lat = fam.encode_video(frames, 16.0)
+    assert (lat.num_frames, lat.height, lat.width, lat.fps) == (9, size, size, 16.0)
+    assert lat.grid[0] == (9 if family == "unet" else 3)  # U-Net: per-frame VAE; DiTs: 4× temporal
+    sched = fam.schedule(2, lat)
+    x = fam.noise_to(sched, lat.tensor, torch.randn_like(lat.tensor), 0).requires_grad_(True)
+    out = fam.denoise_once(lat.with_tensor(x), sched.timesteps[0], gen.embed("a dog"), grad=True)
+    assert out.shape == x.shape  # the prediction in the layout the family denoises
+    out.float().square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert fam.denoise_once(lat.with_tensor(x), sched.timesteps[0], gen.embed("a dog")).grad_fn is None

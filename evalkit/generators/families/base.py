@@ -119,8 +119,9 @@ class ModelFamily:
         sigma = sched.sigmas[index].to(x0.device, torch.float32)  # flow matching: x_t = (1-σ)x0 + σε
         return (1.0 - sigma) * x0 + sigma * noise
 
-    def denoise_once(self, latents: Latents, t, embeds: Embeds):
-        """One conditional forward pass of the denoiser (no CFG, no gradient) at timestep ``t``."""
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
+        """One conditional forward pass of the denoiser (no CFG) at timestep ``t``; with ``grad``,
+        differentiable in the latents (guidance methods optimise them through it)."""
         raise NotImplementedError
 
     def scheduler_step(self, sched, model_output, t, x):

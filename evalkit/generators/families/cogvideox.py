@@ -53,11 +53,11 @@ class CogVideoXFamily(ModelFamily):
         return Latents(z.permute(0, 2, 1, 3, 4).contiguous(), len(frames), frames.shape[1], frames.shape[2],
                        fps, grid)
 
-    def denoise_once(self, latents: Latents, t, embeds: Embeds):
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch
 
         pipe, model, x = self.pipe, self.denoiser, latents.tensor
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             if hasattr(pipe.scheduler, "scale_model_input"):
                 x = pipe.scheduler.scale_model_input(x, t)
             rope = (pipe._prepare_rotary_positional_embeddings(latents.height, latents.width, x.size(1), x.device)

@@ -80,14 +80,14 @@ class LTXFamily(ModelFamily):
         sched.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), mu=mu, device=self.device)
         return sched
 
-    def denoise_once(self, latents: Latents, t, embeds: Embeds):
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch
 
         pipe, model, x = self.pipe, self.denoiser, latents.tensor
         f, h, w = latents.grid
         rope_scale = (pipe.vae_temporal_compression_ratio / latents.fps, pipe.vae_spatial_compression_ratio,
                       pipe.vae_spatial_compression_ratio)
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             return model(hidden_states=x.to(model.dtype), encoder_hidden_states=embeds.embeds,
                          timestep=self.timestep_batch(t, x), encoder_attention_mask=embeds.mask, num_frames=f,
                          height=h, width=w, rope_interpolation_scale=rope_scale, return_dict=False)[0]

@@ -76,11 +76,11 @@ class UNetFamily(ModelFamily):
         z = z.permute(1, 0, 2, 3)[None].contiguous()   # [1, C, F, H, W]
         return Latents(z, len(frames), frames.shape[1], frames.shape[2], fps, tuple(z.shape[2:]))
 
-    def denoise_once(self, latents: Latents, t, embeds: Embeds):
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch
 
         model, x = self.denoiser, latents.tensor
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             return model(x.to(model.dtype), t, encoder_hidden_states=embeds.embeds, return_dict=False)[0]
 
     def scheduler_step(self, sched, model_output, t, x):

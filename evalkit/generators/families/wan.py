@@ -61,10 +61,10 @@ class WanFamily(ModelFamily):
         z = ((z - mean) / std).float()
         return Latents(z, len(frames), frames.shape[1], frames.shape[2], fps, tuple(z.shape[2:]))
 
-    def denoise_once(self, latents: Latents, t, embeds: Embeds):
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch
 
         model, x = self.denoiser, latents.tensor
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             return model(hidden_states=x.to(model.dtype), timestep=self.timestep_batch(t, x),
                          encoder_hidden_states=embeds.embeds, return_dict=False)[0]
