@@ -88,14 +88,14 @@ def build(model: str, tiny: bool, device: str):
 def make_generator(name: str, model: str, pipe, emb_shape, emb_dtype, device: str, **opts):
     import torch
 
-    from evalkit.generators.diffusers_t2v import Embeds
+    from evalkit.generators.families.base import Embeds
     from evalkit.registry import GENERATORS
 
     gen = GENERATORS.get(name)(backbone=model, device=device, **opts)
-    gen._pipe = pipe
     g = torch.Generator(device="cpu").manual_seed(1)
-    for prompt in ("target", "source", ""):  # cached random embeddings of the real shape
-        gen._embed_cache[prompt] = Embeds(torch.randn(emb_shape, generator=g).to(device, emb_dtype))
+    # the pipeline built above, with random prompt embeddings of the real shape (no text encoders)
+    gen.use_pipeline(pipe, {prompt: Embeds(torch.randn(emb_shape, generator=g).to(device, emb_dtype))
+                            for prompt in ("target", "source", "")})
     return gen
 
 
@@ -107,7 +107,8 @@ def measure(gen, case, device: str) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    _, timings, _, extras = gen.run(case, seed=0, output_type="latent")
+    run = gen.run(case, seed=0, output_type="latent")
+    timings, extras = run.timings, run.extras
     wall = time.perf_counter() - t0
     out = {"timings": timings, "wall_s": wall, "total_s": sum(timings.values()),
            "peak_memory_gib": (torch.cuda.max_memory_allocated() / 2**30) if cuda else 0.0}
@@ -115,7 +116,6 @@ def measure(gen, case, device: str) -> dict:
                                                           "recorded_at_steps", "recording_detail_s")})
     if "recorded_bytes" in out:
         out["recorded_gib"] = out["recorded_bytes"] / 2**30
-    gen.last_controller = None
     return out
 
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..generators.frame_repeat import repeat_frames, repeat_indices, repeat_note
 from ..hashing import stable_hash
 from ..video import Video
 
@@ -29,30 +30,24 @@ class Transform(Protocol):
 class RepeatFrames:
     """Repeat each frame ``repeat`` times, then the last frame ``pad_last`` more times; fps × repeat.
 
-    Motion by Queries App. A.1.1 (Wan 2.1): "repeat each frame twice and pad the last frame
-    one additional time", mapping 16→33 and 24→49 and doubling the frame rate so the
-    duration stays that of the source. ``wan-frames`` is this with (2, 1).
+    The rule of Motion by Queries App. A.1.1 (``wan-frames`` = (2, 1): 16→33, 24→49), implemented
+    once in :mod:`evalkit.generators.frame_repeat` and shared with the generators' own
+    ``source_frame_repeat``; a clip is repeated at most once (a second application is an error).
     """
     repeat: int = 2
     pad_last: int = 1
 
     def __post_init__(self) -> None:
-        if self.repeat < 1 or self.pad_last < 0:
-            raise InvalidInputError(f"repeat:{self.repeat}:{self.pad_last}: repeat must be >= 1, pad >= 0")
+        repeat_indices(1, self.repeat, self.pad_last)  # validates
 
     def spec(self) -> str:
-        return f"repeat:{self.repeat}:{self.pad_last}"
-
-    def indices(self, n: int) -> np.ndarray:
-        idx = np.repeat(np.arange(n), self.repeat)
-        return np.concatenate([idx, np.full(self.pad_last, n - 1, dtype=idx.dtype)])
+        return repeat_note(self.repeat, self.pad_last)
 
     def apply(self, video: Video) -> Video:
-        frames = video.frames[self.indices(video.num_frames)]
-        return video.with_frames(frames, fps=video.fps * self.repeat, note=self.spec())
+        return repeat_frames(video, self.repeat, self.pad_last)
 
     def apply_masks(self, masks: np.ndarray) -> np.ndarray:
-        return masks[self.indices(len(masks))]
+        return masks[repeat_indices(len(masks), self.repeat, self.pad_last)]
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,65 @@ Paper Sec. 3–4 and App. A.1:
   schedule (t = 1000 … 600 for k = 40 %), same noise for every level, one denoising step each,
   after a two-step re-noise/denoise consistency pass (Meiri et al.); inject Q_S(t) at step t;
 - DiT (``single``, Wan 2.1): Q from one low-noise step, injected at every step of the first
-  58–60 % of the schedule, blocks 20–30 only.
+  58–60 % of the schedule, blocks 20–30 only; source frames repeated (App. A.1.1).
 The paper does not give Wan's recording step: ``record_step_fraction`` (default 0.9, i.e. step 45
-of 50) is our choice. ``injection_fraction`` sweeps reproduce the analysis of Sec. 3 (Fig. 2);
-:func:`injection_sweep` expands one generator config over fractions.
+of 50) is our choice. The method's per-backbone settings are :data:`PAPER_SETTINGS`.
+``injection_fraction`` sweeps reproduce the analysis of Sec. 3 (Fig. 2); :func:`injection_sweep`
+expands one generator config over fractions.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
 from ..cases import MotionTransferCase
 from ..errors import EvalkitError
 from ..registry import GENERATORS
-from .diffusers_t2v import COMMON_DEFAULTS, BACKBONES, DTYPES, DiffusersT2V, stage_timer
+from .backbones import BACKBONES
+from .diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
+from .families import family_class
+from .families.base import Embeds, Latents
+from .loading import DTYPES
+from .timing import stage_timer
+
+
+@dataclass(frozen=True)
+class MbQSettings:
+    """Motion by Queries' settings for one backbone (paper App. A.1 / A.1.1)."""
+    record: str                         # "single" low-noise step (DiT) or "per-step" (U-Net, t=1000..600)
+    fraction: float                     # share of the steps injected
+    blocks: tuple[int, ...] | None      # None: all self-attention layers
+    consistency_steps: int = 0          # re-noise/denoise pass before extraction (Meiri et al.; U-Net)
+    source_frame_repeat: int = 1        # App. A.1.1 (evalkit.generators.frame_repeat)
+    source: str = ""                    # where the numbers come from
+
+
+_DIT_NOT_IN_PAPER = "not in the paper: Wan's DiT settings, all blocks"
+PAPER_SETTINGS: dict[str, MbQSettings] = {
+    # App. A.1.1: Q from blocks 20-30 (0-based 20..29 of the 30), injected for 58-60 % of the steps
+    "wan2.1-1.3b": MbQSettings("single", 0.6, tuple(range(20, 30)), source_frame_repeat=2, source="App. A.1.1"),
+    "cogvideox-2b": MbQSettings("single", 0.6, None, source_frame_repeat=2, source=_DIT_NOT_IN_PAPER),
+    "cogvideox-5b": MbQSettings("single", 0.6, None, source_frame_repeat=2, source=_DIT_NOT_IN_PAPER),
+    "ltx-video": MbQSettings("single", 0.4, None, source_frame_repeat=2,
+                             source="App. A.1.1: 40 %; V-moment matching not implemented"),
+    "zeroscope": MbQSettings("per-step", 0.4, None, consistency_steps=2,
+                             source="App. A.1: VideoCrafter2's U-Net settings"),
+}
+#: backbones without a row: the paper's settings for their architecture (recorded in extras)
+ARCHITECTURE_SETTINGS: dict[str, MbQSettings] = {
+    "unet": MbQSettings("per-step", 0.4, None, consistency_steps=2, source="App. A.1: U-Net default"),
+    "dit": MbQSettings("single", 0.6, None, source="App. A.1.1: DiT default (Wan's fraction, all blocks)"),
+}
 
 #: Fig. 2 x-axes: 0–40 % of the steps for the U-Net (VideoCrafter2), 0–60 % for Wan
 SWEEP_FRACTIONS = {"unet": (0.0, 0.1, 0.2, 0.3, 0.4), "dit": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)}
+
+
+def settings_for(backbone: str) -> MbQSettings:
+    if backbone in PAPER_SETTINGS:
+        return PAPER_SETTINGS[backbone]
+    return ARCHITECTURE_SETTINGS[family_class(BACKBONES[backbone].family).architecture]
 
 
 def injection_sweep(config: dict[str, Any], fractions: Iterable[float] | None = None) -> list[dict[str, Any]]:
@@ -30,7 +72,7 @@ def injection_sweep(config: dict[str, Any], fractions: Iterable[float] | None = 
     different-subject cases and score Motion Fidelity and Identity Leakage per fraction)."""
     if fractions is None:
         spec = BACKBONES.get(config.get("backbone", COMMON_DEFAULTS["backbone"]))
-        fractions = SWEEP_FRACTIONS["unet" if spec is not None and spec.family == "unet" else "dit"]
+        fractions = SWEEP_FRACTIONS["dit" if spec is None else family_class(spec.family).architecture]
     out = []
     for f in fractions:
         if not 0.0 <= float(f) <= 1.0:
@@ -39,123 +81,159 @@ def injection_sweep(config: dict[str, Any], fractions: Iterable[float] | None = 
     return out
 
 
+def parse_blocks(value) -> tuple[int, ...] | None:
+    """``"all"`` -> None; ``"20-29"`` / ``"1,3"`` / a list -> indices."""
+    if value == "all":
+        return None
+    if isinstance(value, str):
+        parts: list[int] = []
+        for piece in value.split(","):
+            lo, _, hi = piece.partition("-")
+            parts.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+        return tuple(parts)
+    return tuple(int(x) for x in value)
+
+
 class FeatureInjection(DiffusersT2V):
-    """Record attention features of the source, inject them into the target generation."""
+    """Record attention features of the source, inject them into the target generation.
+
+    Subclasses change what is injected (``inject_what``), their defaults, or the strategies:
+    :meth:`recorder` (the recording behaviour) and :meth:`target_behaviours` (what acts on
+    the target generation: the injection, then anything a variant adds).
+    """
     inject_what: ClassVar[tuple[str, ...]] = ("q",)
     defaults: ClassVar[dict[str, Any]] = {
         **COMMON_DEFAULTS,
-        "injection_fraction": None,     # None: backbone default (paper)
-        "blocks": None,                 # None: backbone default; "all" or a list of indices
-        "record": "auto",               # auto: backbone default ("single" DiT, "per-step" U-Net)
+        "injection_fraction": None,     # None: the method's setting for the backbone (PAPER_SETTINGS)
+        "blocks": None,                 # None: the method's setting; "all" or a list of indices
+        "record": "auto",               # auto: the method's setting ("single" DiT, "per-step" U-Net)
         "record_step_fraction": 0.9,    # single mode: record at this fraction of the schedule
         "passes": "cond",               # App. A.1: conditional pass only
         "record_prompt": "source",      # prompt of the recording pass: the case's source prompt or ""
         "record_seed": 0,               # seed of the recording noise (same for all levels)
+        "source_frame_repeat": None,    # None: the method's setting (App. A.1.1); 1 when the dataset repeats
     }
     choices: ClassVar[dict[str, tuple]] = {
-        "backbone": tuple(BACKBONES), "dtype": DTYPES, "record": ("auto", "single", "per-step"),
+        "dtype": DTYPES, "record": ("auto", "single", "per-step"),
         "passes": ("cond", "both"), "record_prompt": ("source", "empty")}
 
     # -- resolved options --------------------------------------------------------------
+    def settings(self) -> MbQSettings:
+        return settings_for(self.spec.name)
+
     def fraction(self) -> float:
         f = self.options["injection_fraction"]
-        f = self.spec.mbq_fraction if f is None else float(f)
+        f = self.settings().fraction if f is None else float(f)
         if not 0.0 <= f <= 1.0:
             raise EvalkitError(f"{self.registry_name}: injection_fraction={f} outside [0, 1]")
         return f
 
     def record_mode(self) -> str:
         mode = self.options["record"]
-        return self.spec.mbq_record if mode == "auto" else mode
+        return self.settings().record if mode == "auto" else mode
 
-    def default_blocks(self):
-        return self.spec.mbq_blocks
-
-    def blocks(self):
+    def blocks(self) -> tuple[int, ...] | None:
         b = self.options["blocks"]
-        if b is None:
-            return self.default_blocks()
-        if b == "all":
-            return None
-        if isinstance(b, str):  # "20-29" or "1,3"
-            parts = []
-            for piece in b.split(","):
-                lo, _, hi = piece.partition("-")
-                parts.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-            return tuple(parts)
-        return tuple(int(x) for x in b)
+        return self.settings().blocks if b is None else parse_blocks(b)
+
+    def frame_repeat(self) -> int:
+        r = self.options["source_frame_repeat"]
+        r = self.settings().source_frame_repeat if r is None else int(r)
+        if r < 1:
+            raise EvalkitError(f"{self.registry_name}: source_frame_repeat={r} must be >= 1")
+        return r
 
     def num_injected_steps(self) -> int:
         # "the first k steps": k = fraction × steps, rounded to the nearest step
         return int(math.floor(self.fraction() * int(self.opt("steps")) + 0.5))
 
+    def record_key(self) -> str | None:
+        """The store key: None (the step index) per step, one fixed key for a single recording."""
+        return None if self.record_mode() == "per-step" else "single"
+
+    # -- strategies ----------------------------------------------------------------------
+    def layers(self):
+        from .attention import block_filter, self_attention_layers
+
+        family = self.family
+        return block_filter(self_attention_layers(family.denoiser, type(family)), self.blocks())
+
+    def recorder(self, store):
+        from .attention import Record
+
+        return Record(store=store, what=self.inject_what, key=self.record_key(), layers=self.layers(),
+                      passes=self.options["passes"])
+
+    def target_behaviours(self, store, n_inject: int) -> list:
+        from .attention import Inject
+
+        return [Inject(store=store, what=self.inject_what, key=self.record_key(), layers=self.layers(),
+                       passes=self.options["passes"], active=lambda step: step < n_inject)]
+
     # -- the method --------------------------------------------------------------------
-    def make_controller(self):
-        from .attention import AttentionController, block_filter, self_attention_layers
-
-        names = self_attention_layers(self._denoiser(), self.spec.family)
-        return AttentionController(
-            layers=block_filter(names, self.blocks()), what=self.inject_what, passes=self.options["passes"])
-
-    def _denoiser(self):
-        from .diffusers_t2v import denoiser
-
-        return denoiser(self.pipe)
-
-    def record(self, case: MotionTransferCase, ctrl, n_inject: int):
-        """Fill ``ctrl.store`` from the source video; returns (frames count, fps)."""
+    def consistency_pass(self, x0: Latents, embeds: Embeds, noise_gen) -> Latents:
+        """Meiri et al. latent-space consistency (MbQ App. A.1): noise x0 by the last steps of the
+        schedule and denoise it back to a clean latent with the source prompt."""
         import torch
 
-        from .attention import controlled
+        n, family = self.settings().consistency_steps, self.family
+        if n <= 0:
+            return x0
+        sched = family.schedule(int(self.opt("steps")))
+        noise = torch.randn(x0.tensor.shape, generator=noise_gen, device="cpu").to(x0.tensor)
+        x = family.noise_to(sched, x0.tensor, noise, len(sched.timesteps) - n)
+        for t in sched.timesteps[-n:]:
+            eps = family.denoise_once(x0.with_tensor(x), t, embeds).to(x.dtype)
+            x = family.scheduler_step(sched, eps, t, x)
+        return x0.with_tensor(x)
 
-        frames, fps = self.source_frames(case)
-        self._fps_for_ltx = fps
-        detail: dict[str, float] = {}
-        self.record_detail = detail
+    def record(self, case: MotionTransferCase, store, n_inject: int) -> tuple[Latents, list[int], dict]:
+        """Fill ``store`` from the source video; returns (source latents, recorded steps, sub-timings)."""
+        import torch
+
+        from .attention import AttentionController, controlled
+
+        family, detail = self.family, {}
+        frames, fps = self.source_clip(case, self.frame_repeat())
         with stage_timer(self.device, detail, "vae_encode"):
-            x0 = self.encode_video(frames)
-        prompt = case.source_prompt if self.options["record_prompt"] == "source" else ""
-        emb = self.embed(prompt)
+            x0 = family.encode_video(frames, fps)
+        emb = self.embed(case.source_prompt if self.options["record_prompt"] == "source" else "")
         noise_gen = torch.Generator(device="cpu").manual_seed(int(self.options["record_seed"]))
-        with controlled(self._denoiser(), self.spec.family, ctrl):
-            ctrl.mode = "off"
-            x0 = self.consistency_pass(x0, emb, noise_gen, len(frames))
-            noise = torch.randn(x0.shape, generator=noise_gen, device="cpu").to(x0)
-            sched = self.schedule(seq_len=x0.shape[1] if self.spec.family == "ltx" else None)
-            steps = len(sched.timesteps)
-            if self.record_mode() == "per-step":
-                indices = list(range(n_inject))
-            else:
-                indices = [min(steps - 1, int(self.options["record_step_fraction"] * steps))] if n_inject else []
-            ctrl.mode = "record"
-            with stage_timer(self.device, detail, "record_passes"):
-                for i in indices:
-                    ctrl.key = i if self.record_mode() == "per-step" else "single"
-                    ctrl.reset(i)
-                    self.denoise_once(self.noise_to(sched, x0, noise, i), sched.timesteps[i], emb, len(frames))
-        ctrl.mode = "off"
-        return len(frames), fps, indices
+        x0 = self.consistency_pass(x0, emb, noise_gen)
+        noise = torch.randn(x0.tensor.shape, generator=noise_gen, device="cpu").to(x0.tensor)
+        sched = family.schedule(int(self.opt("steps")), x0)
+        steps = len(sched.timesteps)
+        if self.record_mode() == "per-step":
+            indices = list(range(n_inject))
+        else:
+            indices = [min(steps - 1, int(self.options["record_step_fraction"] * steps))] if n_inject else []
+        ctrl = AttentionController([self.recorder(store)])
+        with stage_timer(self.device, detail, "record_passes"), controlled(family.denoiser, type(family), ctrl):
+            for i in indices:
+                ctrl.start(step=i)
+                family.denoise_once(x0.with_tensor(family.noise_to(sched, x0.tensor, noise, i)),
+                                    sched.timesteps[i], emb)
+        return x0, indices, detail
 
-    def run(self, case: MotionTransferCase, seed: int, output_type: str = "np"):
+    def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
+        from .attention import AttentionController, FeatureStore, Inject
+
         timings: dict[str, float] = {}
         n_inject = self.num_injected_steps()
-        ctrl = self.make_controller()
+        store = FeatureStore()
         with stage_timer(self.device, timings, "inversion"):
-            num_frames, fps, recorded_at = self.record(case, ctrl, n_inject)
-        per_step = self.record_mode() == "per-step"
-        ctrl.mode = "inject"
-        ctrl.active = lambda step: step < n_inject
-        ctrl.key_for_step = (lambda step: step) if per_step else (lambda step: "single")
+            source, recorded_at, detail = self.record(case, store, n_inject)
+        behaviours = self.target_behaviours(store, n_inject)
         with stage_timer(self.device, timings, "inference"):
-            frames = self.sample(case.target_prompt, seed, num_frames=num_frames, controller=ctrl,
-                                 output_type=output_type)
+            frames = self.sample(case.target_prompt, seed, num_frames=source.num_frames, fps=source.fps,
+                                 controller=AttentionController(behaviours), output_type=output_type)
         extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": self.fraction(),
                   "injected_steps": n_inject, "recorded_at_steps": recorded_at,
-                  "recorded_bytes": ctrl.stored_bytes(), "recorded_tensors": len(ctrl.store),
-                  "injections": sum(1 for e in ctrl.events if e[2] == "inject"),
-                  "recording_detail_s": dict(self.record_detail)}
-        self.last_controller = ctrl  # for tests and diagnostics
-        return frames, timings, fps, extras
+                  "recorded_bytes": store.nbytes, "recorded_tensors": len(store),
+                  "injections": sum(b.count for b in behaviours if isinstance(b, Inject)),
+                  "source_frames": source.num_frames, "source_frame_repeat": self.frame_repeat(),
+                  "backbone_settings": self.settings().source, "recording_detail_s": detail}
+        return Run(frames, timings, source.fps, extras)
 
 
 @GENERATORS.register("mbq")

@@ -82,3 +82,19 @@ def test_transformed_file_sources(shared_data):
     m = TransformedMasks(FileMasks(ann, fr), ts).load()
     assert v.num_frames == 33 and v.fps == 48.0 and v.size == (240, 416)
     assert m.shape == (33, 240, 416) and m.any(axis=(1, 2)).all()
+
+
+def test_frame_repetition_applies_once_per_clip():
+    """One rule (evalkit.generators.frame_repeat), one application: ``wan-frames`` twice is an error."""
+    from evalkit.generators.frame_repeat import repeat_frames
+
+    once = parse_transform("wan-frames").apply(numbered(24))
+    assert once.num_frames == 49
+    assert np.array_equal(once.frames, repeat_frames(numbered(24), 2, 1).frames)
+    with pytest.raises(InvalidInputError, match="already frame-repeated"):
+        TransformedVideo(InlineVideo(numbered(24)), parse_transforms("wan-frames+wan-frames")).load()
+    # other conversions after the repetition keep its note: still refused
+    resized = Resize(4, 6).apply(once)
+    with pytest.raises(InvalidInputError, match="already frame-repeated"):
+        parse_transform("repeat:3:0").apply(resized)
+    assert parse_transform("repeat:1:0").apply(once) is once  # the identity is no repetition

@@ -17,7 +17,8 @@ def tiny_dirs(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("tiny_pipelines")
     made: dict[str, str] = {}
-    builders = {"wan": tp.tiny_wan, "cogvideox": tp.tiny_cogvideox, "unet": tp.tiny_unet_t2v}
+    builders = {"wan": tp.tiny_wan, "cogvideox": tp.tiny_cogvideox, "unet": tp.tiny_unet_t2v,
+                "ltx": tp.tiny_ltx}
 
     def get(family: str) -> str:
         if family not in made:

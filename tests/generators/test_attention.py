@@ -6,10 +6,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import tiny_pipelines as tp  # noqa: E402
+from observing import ObserveQ  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.attention import (AttentionController, block_filter, controlled,  # noqa: E402
-                                          self_attention_layers)
+from evalkit.generators.attention import (AttentionController, ExtendKV, FeatureStore, Inject,  # noqa: E402
+                                          Record, block_filter, controlled, self_attention_layers)
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +18,9 @@ def wan():
     return tp.tiny_wan().transformer.eval()
 
 
-def wan_inputs(batch=1, seed=0):
+def wan_inputs(batch=1, seed=0, frames=3):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, 16, 3, 4, 4, generator=g)  # 3 latent frames, 4×4 → 12 tokens
+    x = torch.randn(batch, 16, frames, 4, 4, generator=g)  # 3 latent frames, 4×4 → 12 tokens
     emb = torch.randn(batch, 7, 32, generator=g)
     t = torch.full((batch,), 500.0)
     return dict(hidden_states=x, timestep=t, encoder_hidden_states=emb, return_dict=False)
@@ -29,19 +30,35 @@ def test_wan_layers_are_the_self_attentions(wan):
     assert self_attention_layers(wan, "wan") == ["blocks.0.attn1", "blocks.1.attn1"]
     with pytest.raises(EvalkitError, match="out of range"):
         block_filter(self_attention_layers(wan, "wan"), [5])
+    with pytest.raises(EvalkitError, match="unknown model family"):
+        self_attention_layers(wan, "mamba")
 
 
-def test_controlled_is_bit_identical_when_off_and_restores_processors(wan):
+def test_controlled_is_bit_identical_without_behaviours_and_restores_processors(wan):
     before = dict(wan.attn_processors)
     with torch.no_grad():
         ref = wan(**wan_inputs())[0]
-        with controlled(wan, "wan", AttentionController()) as ctrl:
-            assert type(wan.attn_processors["blocks.0.attn1.processor"]).__name__ == "WanControlProcessor"
+        with controlled(wan, "wan", AttentionController()):
+            proc = wan.attn_processors["blocks.0.attn1.processor"]
+            assert type(proc).__name__ == "WanControlProcessor" and proc.layer == "blocks.0.attn1"
             assert type(wan.attn_processors["blocks.0.attn2.processor"]) is type(before["blocks.0.attn2.processor"])
             out = wan(**wan_inputs())[0]
     assert torch.equal(ref, out)
     assert all(wan.attn_processors[k] is p for k, p in before.items())
-    assert ctrl.events == []
+
+
+def test_processors_get_the_original_backend_explicitly(wan):
+    before = dict(wan.attn_processors)
+    try:
+        wan.set_attention_backend("native")
+        with controlled(wan, "wan", AttentionController()):
+            proc = wan.attn_processors["blocks.1.attn1.processor"]
+            assert str(proc.backend) == str(before["blocks.1.attn1.processor"]._attention_backend)
+            assert proc.backend is not None
+    finally:
+        wan.set_attn_processor(before)
+        for p in before.values():
+            p._attention_backend = None
 
 
 def test_processors_restored_after_an_error(wan):
@@ -53,26 +70,49 @@ def test_processors_restored_after_an_error(wan):
 
 
 def test_record_then_inject_replaces_q_of_selected_layer_only(wan):
-    names = self_attention_layers(wan, "wan")
-    ctrl = AttentionController(layers=block_filter(names, [1]), mode="record", key="single")
-    with torch.no_grad(), controlled(wan, "wan", ctrl):
+    layer1 = block_filter(self_attention_layers(wan, "wan"), [1])
+    store = FeatureStore()
+    with torch.no_grad(), controlled(wan, "wan", AttentionController([Record(store=store, key="single",
+                                                                            layers=layer1)])):
         wan(**wan_inputs(seed=1))
-        assert list(ctrl.store) == [("blocks.1.attn1", "q", "single")]
-        rec = ctrl.store[("blocks.1.attn1", "q", "single")]
-        assert (rec.layout, rec.rope_applied, tuple(rec.tensor.shape)) == ("BSHD", True, (1, 12, 2, 12))
-        ctrl.mode, ctrl.key_for_step, ctrl.observe = "inject", (lambda s: "single"), {}
-        ctrl.reset()
+    assert list(store) == [("blocks.1.attn1", "q", "single")]
+    rec = store[("blocks.1.attn1", "q", "single")]
+    assert (rec.layout, rec.rope_applied, tuple(rec.tensor.shape)) == ("BSHD", True, (1, 12, 2, 12))
+    assert store.nbytes == rec.tensor.numel() * 4
+    inject, observe = Inject(store=store, key="single", layers=layer1), ObserveQ(layers=layer1)
+    with torch.no_grad(), controlled(wan, "wan", AttentionController([inject, observe])):
         out = wan(**wan_inputs(seed=2))[0]
-    assert torch.equal(ctrl.observe[("blocks.1.attn1", 0)], rec.tensor)
+    assert torch.equal(observe.seen[("blocks.1.attn1", 0)], rec.tensor)
+    assert inject.count == 1
     with torch.no_grad():
         plain = wan(**wan_inputs(seed=2))[0]
     assert not torch.allclose(out, plain)
 
 
+def test_inject_of_another_shape_is_an_error_naming_the_layer(wan):
+    store = FeatureStore()
+    with torch.no_grad(), controlled(wan, "wan", AttentionController([Record(store=store)])):
+        wan(**wan_inputs(frames=3))
+    with pytest.raises(EvalkitError, match="blocks.0.attn1"):
+        with torch.no_grad(), controlled(wan, "wan", AttentionController([Inject(store=store)])):
+            wan(**wan_inputs(frames=2))
+
+
+def test_per_step_keys_follow_the_controller_step(wan):
+    store = FeatureStore()
+    ctrl = AttentionController([Record(store=store, layers=block_filter(self_attention_layers(wan, "wan"), [0]))])
+    with torch.no_grad(), controlled(wan, "wan", ctrl):
+        for step in (4, 7):
+            ctrl.start(step=step)
+            wan(**wan_inputs(seed=step))
+    assert sorted(store) == [("blocks.0.attn1", "q", 4), ("blocks.0.attn1", "q", 7)]
+    assert not torch.equal(store[("blocks.0.attn1", "q", 4)].tensor, store[("blocks.0.attn1", "q", 7)].tensor)
+
+
 def test_extended_attention_with_a_batch_of_one_equals_plain_attention(wan):
     with torch.no_grad():
         plain = wan(**wan_inputs())[0]
-        with controlled(wan, "wan", AttentionController(extend_kv=True, passes="both")):
+        with controlled(wan, "wan", AttentionController([ExtendKV(passes="both")])):
             ext = wan(**wan_inputs())[0]
     assert torch.equal(plain, ext)
 
@@ -81,25 +121,39 @@ def test_extended_attention_shares_tokens_across_the_batch(wan):
     inputs = wan_inputs(batch=2)
     with torch.no_grad():
         plain = wan(**inputs)[0]
-        with controlled(wan, "wan", AttentionController(extend_kv=True, passes="both")):
+        with controlled(wan, "wan", AttentionController([ExtendKV(passes="both")])):
             ext = wan(**inputs)[0]
         # two identical items: each attends to two copies of the same keys = plain attention
         same = {**inputs, "hidden_states": inputs["hidden_states"][:1].repeat(2, 1, 1, 1, 1),
                 "encoder_hidden_states": inputs["encoder_hidden_states"][:1].repeat(2, 1, 1)}
         same_plain = wan(**same)[0]
-        with controlled(wan, "wan", AttentionController(extend_kv=True, passes="both")):
+        with controlled(wan, "wan", AttentionController([ExtendKV(passes="both")])):
             same_ext = wan(**same)[0]
     assert not torch.allclose(plain, ext, atol=1e-4)
     torch.testing.assert_close(same_plain, same_ext, rtol=1e-4, atol=1e-5)
 
 
 def test_cond_only_with_batched_cfg_leaves_the_uncond_half_alone(wan):
-    inputs = wan_inputs(batch=2)
+    inputs = wan_inputs(batch=4)  # [uncond a, uncond b, cond a, cond b]
     with torch.no_grad():
         plain = wan(**inputs)[0]
-        with controlled(wan, "wan", AttentionController(extend_kv=True, passes="cond", batched_cfg=True)):
+        with controlled(wan, "wan", AttentionController([ExtendKV(passes="cond")]), cfg="batched"):
             ext = wan(**inputs)[0]
-    assert torch.equal(plain[0], ext[0])  # uncond row: its own chunk, plain attention
+    assert torch.equal(plain[:2], ext[:2])  # uncond rows: their own chunk, plain attention
+    assert not torch.allclose(plain[2:], ext[2:], atol=1e-4)  # cond rows attend to each other
+
+
+def test_sequential_cfg_acts_on_the_first_call_of_each_step_only(wan):
+    store = FeatureStore()
+    ctrl = AttentionController([Record(store=store, key="x")])
+    with torch.no_grad(), controlled(wan, "wan", ctrl, cfg="sequential"):
+        wan(**wan_inputs(seed=1))   # conditional call of step 0: recorded
+        cond = store[("blocks.0.attn1", "q", "x")].tensor
+        wan(**wan_inputs(seed=2))   # unconditional call of step 0: left alone
+        assert torch.equal(store[("blocks.0.attn1", "q", "x")].tensor, cond)
+        ctrl.on_step_end(None, 0, None, {})
+        wan(**wan_inputs(seed=3))   # conditional call of step 1
+    assert not torch.equal(store[("blocks.0.attn1", "q", "x")].tensor, cond)
 
 
 def test_cogvideox_acts_on_video_tokens_only():
@@ -108,13 +162,14 @@ def test_cogvideox_acts_on_video_tokens_only():
     x = torch.randn(1, 3, 4, 4, 4, generator=g)  # [B, F, C, H, W] → 3·2·2 = 12 video tokens
     emb = torch.randn(1, 16, 32, generator=g)
     kwargs = dict(hidden_states=x, encoder_hidden_states=emb, timestep=torch.tensor([500]), return_dict=False)
-    ctrl = AttentionController(mode="record", what=("q", "k", "v"), key="single")
+    store = FeatureStore()
     with torch.no_grad():
         ref = tr(**kwargs)[0]
-        with controlled(tr, "cogvideox", ctrl):
+        with controlled(tr, "cogvideox", AttentionController([Record(store=store, what=("q", "k", "v"),
+                                                                     key="single")])):
             out = tr(**kwargs)[0]
     assert torch.equal(ref, out)
-    rec = ctrl.store[("transformer_blocks.0.attn1", "q", "single")]
+    rec = store[("transformer_blocks.0.attn1", "q", "single")]
     assert (rec.layout, tuple(rec.tensor.shape)) == ("BHSD", (1, 4, 12, 16))  # 16 text tokens left out
 
 
@@ -139,11 +194,11 @@ def test_ltx_transformer_controlled_is_identical_and_records_bshd():
                   rope_interpolation_scale=(1.0, 1.0, 1.0), return_dict=False)
     names = self_attention_layers(tr, "ltx")
     assert names == ["transformer_blocks.0.attn1", "transformer_blocks.1.attn1"]
-    ctrl = AttentionController(mode="record", key="single")
+    store = FeatureStore()
     with torch.no_grad():
         ref = tr(**kwargs)[0]
-        with controlled(tr, "ltx", ctrl):
+        with controlled(tr, "ltx", AttentionController([Record(store=store, key="single")])):
             out = tr(**kwargs)[0]
     assert torch.equal(ref, out)
-    rec = ctrl.store[("transformer_blocks.1.attn1", "q", "single")]
+    rec = store[("transformer_blocks.1.attn1", "q", "single")]
     assert (rec.layout, rec.rope_applied, tuple(rec.tensor.shape)) == ("BSHD", True, (1, 18, 4, 8))

@@ -13,7 +13,10 @@ import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.errors import EvalkitError, MissingWeightsError  # noqa: E402
-from evalkit.generators.diffusers_t2v import BACKBONES, load_pipeline  # noqa: E402
+from evalkit.generators.backbones import BACKBONES  # noqa: E402
+from evalkit.generators.families import family_class  # noqa: E402
+from evalkit.generators.loading import load_pipeline  # noqa: E402
+from evalkit.generators.mbq import PAPER_SETTINGS, settings_for  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -28,10 +31,15 @@ def case(n=4):
 def test_backbone_table_facts():
     assert set(BACKBONES) == {"wan2.1-1.3b", "cogvideox-2b", "cogvideox-5b", "ltx-video", "zeroscope"}
     wan = BACKBONES["wan2.1-1.3b"]
-    assert (wan.pipeline, wan.hub_id, wan.num_frames, wan.mbq_fraction) == (
-        "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", 81, 0.6)
-    assert wan.mbq_blocks == tuple(range(20, 30))
-    assert BACKBONES["zeroscope"].mbq_record == "per-step"
+    assert (wan.pipeline, wan.hub_id, wan.num_frames, wan.family) == (
+        "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", 81, "wan")
+    for spec in BACKBONES.values():  # every row names a registered family with its processor and layer regex
+        fam = family_class(spec.family)
+        assert fam.architecture in ("dit", "unet") and fam.processor and fam.self_attention
+    # method defaults live with the method, one row per backbone
+    assert set(PAPER_SETTINGS) == set(BACKBONES)
+    assert (settings_for("wan2.1-1.3b").fraction, settings_for("wan2.1-1.3b").blocks) == (0.6, tuple(range(20, 30)))
+    assert settings_for("zeroscope").record == "per-step"
     for name in ("vanilla", "mbq", "kv-injection"):
         assert name in GENERATORS.names()
     with pytest.raises(EvalkitError, match="backbone"):
@@ -72,11 +80,14 @@ def test_pipeline_memo_is_keyed_by_dtype(tiny_dirs):
 
 def test_source_frames_follow_app_a11(tiny_dirs):
     gen = GENERATORS.get("mbq")(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), **SMALL)
+    assert gen.frame_repeat() == 2
     for n, want in ((16, 33), (24, 49), (4, 9)):
-        frames, fps = gen.source_frames(case(n))
+        frames, fps = gen.source_clip(case(n), gen.frame_repeat())
         assert (len(frames), fps) == (want, 16.0)
         assert frames.shape[1:] == (32, 32, 3)
-    frames, _ = gen.source_frames(case(16))
+    frames, fps = gen.source_clip(case(6), 1)  # no repetition: padded to 4k+1 for the VAE
+    assert (len(frames), fps) == (9, 8.0)
+    frames, _ = gen.source_clip(case(16), gen.frame_repeat())
     src = case(16).source.load().frames
     assert np.array_equal(frames[0], frames[1]) and np.array_equal(frames[-1], frames[-2])
     assert np.array_equal(frames[2], src[1]) and np.array_equal(frames[-1], src[-1])

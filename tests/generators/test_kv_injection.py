@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("diffusers")
 
 import tiny_pipelines as tp  # noqa: E402
+from observing import observing  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
@@ -16,9 +17,9 @@ from evalkit.video import Video  # noqa: E402
 def test_kv_injection_records_k_and_v_of_the_first_block(tiny_dirs):
     opts = dict(backbone="cogvideox-2b", model_path=tiny_dirs("cogvideox"), steps=2, height=16, width=16)
     c = MotionTransferCase("c1", InlineVideo(Video(tp.moving_square(4, (16, 16)), 8.0)), "a cat", source_prompt="a dog")
-    gen = GENERATORS.get("kv-injection")(**opts)
+    gen = observing(GENERATORS.get("kv-injection"))(**opts)
     g = gen.generate(c, 0)
-    store = gen.last_controller.store
+    store = gen.store
     assert sorted(store) == [("transformer_blocks.0.attn1", "k", "single"), ("transformer_blocks.0.attn1", "v", "single")]
     # 9 frames → 3 latent frames; 16×16 px → 2×2 latent → one 2×2 patch: 3 video tokens (text excluded)
     assert all(r.layout == "BHSD" and r.tensor.shape == (1, 4, 3, 16) for r in store.values())

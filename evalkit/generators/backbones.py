@@ -1,0 +1,50 @@
+"""Backbone facts: one row per text-to-video checkpoint.
+
+A row says what the model is (pipeline class, hub id, family, native size, sampler defaults);
+how a method uses it (Motion by Queries' injection fraction, blocks, frame repetition...) lives
+with the method (e.g. :data:`evalkit.generators.mbq.PAPER_SETTINGS`). The ``family`` names the
+class in :mod:`evalkit.generators.families` that drives the pipeline's denoiser.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import EvalkitError
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    pipeline: str            # diffusers pipeline class name
+    hub_id: str
+    family: str              # a registered model family (evalkit.generators.families)
+    height: int
+    width: int
+    num_frames: int
+    fps: float
+    steps: int = 50
+    guidance_scale: float = 6.0
+    scheduler: str | None = None    # scheduler class to use instead of the checkpoint's
+    notes: str = ""
+
+
+BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
+    # MbQ App. A.1.1: Wan sampled with a 50-step FlowMatchEulerDiscreteScheduler (for every
+    # generator, so vanilla and the methods share the schedule)
+    BackboneSpec("wan2.1-1.3b", "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "wan", 480, 832, 81, 16.0,
+                 guidance_scale=5.0, scheduler="FlowMatchEulerDiscreteScheduler"),
+    BackboneSpec("cogvideox-2b", "CogVideoXPipeline", "THUDM/CogVideoX-2b", "cogvideox", 480, 720, 49, 8.0,
+                 guidance_scale=6.0),
+    BackboneSpec("cogvideox-5b", "CogVideoXPipeline", "THUDM/CogVideoX-5b", "cogvideox", 480, 720, 49, 8.0,
+                 guidance_scale=6.0),
+    BackboneSpec("ltx-video", "LTXPipeline", "Lightricks/LTX-Video", "ltx", 480, 704, 161, 25.0,
+                 guidance_scale=3.0),
+    BackboneSpec("zeroscope", "TextToVideoSDPipeline", "cerspense/zeroscope_v2_576w", "unet", 320, 576, 24, 8.0,
+                 guidance_scale=9.0),
+)}
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise EvalkitError(f"unknown backbone {name!r} (known: {', '.join(sorted(BACKBONES))})")
+    return BACKBONES[name]

@@ -1,0 +1,134 @@
+"""The model-family contract: everything that differs between kinds of diffusers denoisers.
+
+A family class (one file each, registered in :data:`evalkit.generators.families.FAMILIES`)
+owns, for one pipeline kind: prompt encoding and the prompt arguments of a pipeline call, the
+step-callback convention, the CFG convention, VAE encoding of a source clip to the layout the
+denoiser takes, the schedule, one denoiser call, one scheduler step, its attention control
+processor and the naming of its controllable self-attention layers. Generators and methods
+call these and never branch on the family's name.
+
+An instance is bound to one loaded pipeline: ``WanFamily(pipe, device)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..attention.compute import ControlProcessor
+
+
+@dataclass(frozen=True)
+class Embeds:
+    """Prompt embeddings of one prompt (and its attention mask where the family uses one)."""
+    embeds: Any
+    mask: Any = None
+
+
+@dataclass(frozen=True)
+class Latents:
+    """Video latents in the layout the family's denoiser takes, with what its call needs to know
+    about the clip they encode (sizes in pixels, frame rate, the unpacked latent grid)."""
+    tensor: Any
+    num_frames: int
+    height: int
+    width: int
+    fps: float
+    grid: tuple[int, int, int]   # latent (frames, height, width)
+
+    def with_tensor(self, tensor) -> "Latents":
+        """The same clip geometry around another tensor (e.g. the latent noised to a step)."""
+        return replace(self, tensor=tensor)
+
+
+class ModelFamily:
+    registry_name: ClassVar[str] = ""
+    #: "dit" or "unet": methods that follow a paper's per-architecture settings read it
+    architecture: ClassVar[str]
+    #: CFG convention of the pipeline: "batched" ([uncond, cond] rows in one call) or "sequential"
+    cfg: ClassVar[str] = "batched"
+    #: regex on layer paths (``attn_processors`` keys without ".processor") of the layers to control
+    self_attention: ClassVar[str]
+    #: the family's control processor (evalkit.generators.attention.compute.ControlProcessor)
+    processor: ClassVar[type[ControlProcessor]]
+
+    def __init__(self, pipe, device: str) -> None:
+        self.pipe = pipe
+        self.device = device
+
+    @property
+    def denoiser(self):
+        return self.pipe.transformer
+
+    # -- running the pipeline ----------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> Embeds:
+        emb, _ = self.pipe.encode_prompt(prompt, None, False, device=self.device)
+        return Embeds(emb)
+
+    def prompt_kwargs(self, cond: Embeds, negative: Embeds | None) -> dict[str, Any]:
+        """The prompt arguments of a pipeline call (``negative`` None: no CFG)."""
+        kwargs: dict[str, Any] = {"prompt_embeds": cond.embeds}
+        if negative is not None:
+            kwargs["negative_prompt_embeds"] = negative.embeds
+        return kwargs
+
+    def clip_kwargs(self, fps: float) -> dict[str, Any]:
+        """Pipeline arguments that describe the clip beyond its size (LTX: the frame rate)."""
+        return {}
+
+    def step_callback_kwargs(self, controller) -> dict[str, Any]:
+        """Pipeline arguments that advance ``controller`` after every step."""
+        return {"callback_on_step_end": controller.on_step_end}
+
+    # -- source clips ------------------------------------------------------------------
+    def temporal_factor(self) -> int:
+        """The VAE's temporal compression: clips must have k·factor + 1 frames."""
+        for attr in ("vae_scale_factor_temporal", "vae_temporal_compression_ratio"):
+            if hasattr(self.pipe, attr):
+                return int(getattr(self.pipe, attr))
+        return 1
+
+    def _pixels(self, frames: np.ndarray):
+        """uint8 frames (T, H, W, 3) -> [1, 3, T, H, W] in [-1, 1], in the VAE's dtype."""
+        import torch
+
+        x = torch.from_numpy(frames).to(self.device).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
+        return x.to(self.pipe.vae.dtype)
+
+    def encode_video(self, frames: np.ndarray, fps: float) -> Latents:
+        """VAE latents of uint8 frames (T, H, W, 3): posterior mode, the pipeline's normalisation."""
+        raise NotImplementedError
+
+    # -- one denoising step ------------------------------------------------------------
+    def schedule(self, steps: int, latents: Latents | None = None):
+        """A copy of the pipeline's scheduler set to ``steps`` steps, as the pipeline sets it."""
+        import copy
+
+        sched = copy.deepcopy(self.pipe.scheduler)
+        sched.set_timesteps(steps, device=self.device)
+        return sched
+
+    def noise_to(self, sched, x0, noise, index: int):
+        """``x0`` noised to the schedule's step ``index``."""
+        import torch
+
+        t = sched.timesteps[index]
+        if not type(sched).__name__.startswith("FlowMatch"):
+            return sched.add_noise(x0, noise, t.reshape(1).to(x0.device))
+        sigma = sched.sigmas[index].to(x0.device, torch.float32)  # flow matching: x_t = (1-σ)x0 + σε
+        return (1.0 - sigma) * x0 + sigma * noise
+
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
+        """One conditional forward pass of the denoiser (no CFG) at timestep ``t``; with ``grad``,
+        differentiable in the latents (guidance methods optimise them through it)."""
+        raise NotImplementedError
+
+    def scheduler_step(self, sched, model_output, t, x):
+        return sched.step(model_output, t, x, return_dict=False)[0]
+
+    @staticmethod
+    def timestep_batch(t, latents):
+        import torch
+
+        return torch.as_tensor(t, device=latents.device).reshape(1).expand(latents.shape[0])
