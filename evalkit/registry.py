@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import EvalkitError
 
@@ -67,6 +67,16 @@ class Registry(Generic[T]):
         pkg = importlib.import_module(self.package)
         for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
             importlib.import_module(info.name)
+        load_plugins()
+
+    def origin(self, name: str) -> str:
+        """Where a plugin came from: ``evalkit`` or the third-party module (and distribution)."""
+        module = getattr(self.get(name), "__module__", "")
+        if module == "evalkit" or module.startswith("evalkit."):
+            return "evalkit"
+        top = module.split(".")[0]
+        dist = _PLUGIN_SOURCES.get(module) or _PLUGIN_SOURCES.get(top)
+        return f"{module} ({dist})" if dist else module
 
     def get(self, name: str) -> T:
         self._discover()
@@ -90,6 +100,35 @@ class Registry(Generic[T]):
     def __contains__(self, name: str) -> bool:
         self._discover()
         return name in self._entries
+
+
+#: entry-point group through which installed packages add datasets, generators, metrics, backends
+PLUGIN_GROUP = "evalkit.plugins"
+_PLUGIN_SOURCES: dict[str, str] = {}   # plugin module -> "entry point NAME of DIST" or "--plugin"
+_PLUGINS = {"entry_points_loaded": False}
+
+
+def load_plugins(modules: Iterable[str] = ()) -> None:
+    """Import every module an installed package names in the ``evalkit.plugins`` entry-point
+    group (once per process), then each of ``modules`` (``evalkit --plugin module.path``): the
+    imports register their plugins with the decorators, exactly like evalkit's own modules."""
+    from importlib import metadata
+
+    if not _PLUGINS["entry_points_loaded"]:
+        _PLUGINS["entry_points_loaded"] = True
+        for ep in metadata.entry_points(group=PLUGIN_GROUP):
+            dist = getattr(ep.dist, "name", None) or "unknown distribution"
+            _import_plugin(ep.value.split(":")[0], f"entry point {ep.name} of {dist}")
+    for module in modules:
+        _import_plugin(module, "--plugin")
+
+
+def _import_plugin(module: str, source: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # a broken plugin names itself, never a bare traceback
+        raise EvalkitError(f"plugin {module} ({source}) failed to import: {type(exc).__name__}: {exc}") from None
+    _PLUGIN_SOURCES.setdefault(module, source)
 
 
 DATASETS: Registry = Registry("dataset", "evalkit.data")

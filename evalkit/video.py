@@ -178,8 +178,12 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
 
 # -- writing (atomic: temp file then rename) -------------------------------------------------
 
-def write_video(video: Video, path: str | os.PathLike, *, crf: int = 18) -> Path:
-    """Write an mp4 (H.264, yuv420p, lossy) or, for a path without suffix, a frame folder of PNGs."""
+def write_video(video: Video, path: str | os.PathLike, *, crf: int = 18, lossless: bool = False) -> Path:
+    """Write an mp4 (H.264, yuv420p, lossy) or, for a path without suffix, a frame folder of PNGs.
+
+    ``lossless``: H.264 in RGB at qp 0 (``libx264rgb``), any size: reading it back gives the
+    exact frames (what ``evalkit data export`` writes, so a submission of the sources scores
+    exactly like the ``copy`` generator)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix == "":
@@ -190,11 +194,15 @@ def write_video(video: Video, path: str | os.PathLike, *, crf: int = 18) -> Path
     fd, tmp = tempfile.mkstemp(suffix=p.suffix, dir=p.parent)
     os.close(fd)
     try:
-        h, w = video.height - video.height % 2, video.width - video.width % 2  # yuv420p needs even sizes
+        h, w = video.height, video.width
+        if not lossless:
+            h, w = h - h % 2, w - w % 2  # yuv420p needs even sizes
         with av.open(tmp, mode="w") as container:
-            stream = container.add_stream("libx264", rate=Fraction(video.fps).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf)}
+            codec = "libx264rgb" if lossless else "libx264"
+            stream = container.add_stream(codec, rate=Fraction(video.fps).limit_denominator(1001))
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "rgb24" if lossless else "yuv420p"
+            stream.options = {"qp": "0"} if lossless else {"crf": str(crf)}
             for frame in video.frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(
                     np.ascontiguousarray(frame[:h, :w]), format="rgb24")))

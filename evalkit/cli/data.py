@@ -62,3 +62,37 @@ def check(
         typer.echo(f"{len(problems)} problem(s) in {target}", err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: {target}: {len(cases)} cases, all files present")
+
+
+@data_app.command("export")
+def export(
+    target: str = typer.Argument(..., metavar="MANIFEST_OR_DATASET", help="the suite whose inputs to export"),
+    out: Path = typer.Option(..., "--out", help="folder to write cases.jsonl, sources/, masks/, references/"),
+    root: Optional[Path] = typer.Option(None, "--root", "-r", help="data root (default: $EVALKIT_DATA_ROOT)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="dataset option KEY=VALUE (repeatable)"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="only the first N cases"),
+    seeds: str = typer.Option("0", "--seeds", help="comma-separated seeds the method should generate"),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="expected output frames (default: the source's)"),
+    fps: Optional[float] = typer.Option(None, "--fps", min=0.001, help="expected output fps (default: the source's)"),
+    size: Optional[str] = typer.Option(None, "--size", help="expected output HxW (default: the source's)"),
+) -> None:
+    """Write a suite's inputs (lossless sources, masks, reference images, prompts) for a method
+    run elsewhere; score its outputs with --generators "videos[dir=...]"."""
+    from ..data.export import export_cases
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise fail(f"--seeds {seeds!r}: expected comma-separated integers") from None
+    protocol: dict = {k: v for k, v in (("frames", frames), ("fps", fps)) if v is not None}
+    if size:
+        h, sep, w = size.lower().partition("x")
+        if not (sep and h.isdigit() and w.isdigit()):
+            raise fail(f"--size {size!r}: expected HxW, e.g. 480x720")
+        protocol.update(height=int(h), width=int(w))
+    try:
+        cases = build_dataset(target, root, parse_options(option)).cases()[:limit]
+        path = export_cases(cases, out, seeds=seed_list, protocol=protocol)
+    except EvalkitError as exc:
+        raise fail(str(exc))
+    typer.echo(f"exported {len(cases)} cases of {target} to {out} ({path.name})")

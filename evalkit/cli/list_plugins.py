@@ -22,16 +22,42 @@ def _describe(kind: str, obj) -> str:
     return getattr(obj, "description", "") or getattr(obj, "case_kind", "")
 
 
+def _facts(kind: str, obj) -> dict:
+    """Machine-readable facts of one plugin (``evalkit list --json``)."""
+    if kind == "metric":
+        s = obj.spec
+        return {"higher_is_better": s.higher_is_better, "value_range": list(s.value_range),
+                "case_kinds": list(s.case_kinds), "inputs": list(s.inputs), "backends": list(s.backends),
+                "boolean": s.boolean, "report_scale": s.report_scale, "reference": s.reference,
+                "version": obj.version, "options": dict(obj.defaults)}
+    if kind == "generator":
+        return {"case_kinds": list(obj.case_kinds), "weight_free": obj.weight_free, "version": obj.version,
+                "options": dict(obj.defaults)}
+    if kind == "feature backend":
+        return {"weights_id": obj.weights_id if isinstance(obj.weights_id, str) else None, "version": obj.version}
+    return {"case_kind": getattr(obj, "case_kind", ""), "options": dict(obj.defaults)}
+
+
 @app.command("list")
-def list_plugins(kind: str = typer.Argument("all", help="datasets | generators | metrics | features | all")) -> None:
-    """List registered datasets, generators, metrics and feature backends."""
+def list_plugins(kind: str = typer.Argument("all", help="datasets | generators | metrics | features | all"),
+                 as_json: bool = typer.Option(False, "--json", help="machine-readable: one list per kind")) -> None:
+    """List registered datasets, generators, metrics and feature backends, and where each came from."""
+    registries = [r for r in (DATASETS, GENERATORS, METRICS, FEATURES)
+                  if kind == "all" or r.kind.startswith(kind.rstrip("s"))]
+    if as_json:
+        import json
+
+        doc = {("features" if r is FEATURES else r.kind + "s"): [
+            {"name": name, "details": _describe(r.kind, obj), "from": r.origin(name), **_facts(r.kind, obj)}
+            for name, obj in r.items()] for r in registries}
+        typer.echo(json.dumps(doc, indent=1, default=str))
+        return
     console = Console()
-    for registry in (DATASETS, GENERATORS, METRICS, FEATURES):
-        if kind != "all" and not registry.kind.startswith(kind.rstrip("s")):
-            continue
+    for registry in registries:
         table = Table(title=f"{registry.kind}s", title_justify="left")
         table.add_column("name")
         table.add_column("details")
+        table.add_column("from")
         for name, obj in registry.items():
-            table.add_row(name, _describe(registry.kind, obj))
+            table.add_row(name, _describe(registry.kind, obj), registry.origin(name))
         console.print(table)

@@ -66,7 +66,8 @@ def run(
 
             index, _, count = shard.partition("/")
             summary = run_plan(plan, out, device=device, retry_failed=retry_failed,
-                               shard=(int(index), int(count or 1)), progress=progress)
+                               shard=(int(index), int(count or 1)), progress=progress,
+                               notice=lambda line: console.print(line, markup=False, highlight=False))
         elapsed = time.perf_counter() - start
     except EvalkitError as exc:
         raise fail(str(exc))

@@ -19,7 +19,7 @@ from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
 from .manifest import (FrameRangeSpec, ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot,
                        parse_list)
-from .probe import check_source
+from ..probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
 
 DAVIS_CATEGORIES = ("caption", "subject", "scene")

@@ -19,7 +19,7 @@ from ..errors import ManifestError, VideoReadError
 from ..registry import DATASETS
 from ..video import FRAME_SUFFIXES
 from .manifest import ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot, parse_list
-from .probe import ProbeError, image_size
+from ..probe import ProbeError, image_size
 
 
 class DreamBoothSubject(ManifestModel):

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
 from .manifest import FrameRangeSpec, ManifestDataset, ManifestHeader, ManifestModel, parse_list
-from .probe import check_source
+from ..probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
 from .webvid_metadata import UnavailableClip, clip_path, find_clip_folder, missing_clip_message, read_metadata
 

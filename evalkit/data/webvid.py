@@ -23,7 +23,7 @@ from ..errors import ManifestError
 from ..registry import DATASETS
 from .manifest import ManifestDataset, ManifestHeader, ManifestModel, parse_list
 from .motion_transfer import MOTION_TRANSFER_CATEGORIES, MotionTarget, item_problems
-from .probe import ProbeError, probe_video
+from ..probe import ProbeError, probe_video
 from .transforms import TransformedVideo, parse_transforms
 from .webvid_metadata import (UnavailableClip, WebVidRow, clip_path, find_clip_folder, missing_clip_message,
                               read_metadata)

@@ -5,7 +5,7 @@ Each generator is one file in ``evalkit/generators`` that registers itself with
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from ..cases import Case, Generation
 from ..configurable import Configurable
@@ -24,6 +24,19 @@ class Generator(Configurable):
     def load(self) -> None:
         """Load weights and models. The runner calls it once per process, before the first item,
         and times it as its own stage (``load``), never part of a generation's timings."""
+
+    def input_fingerprint(self, case: Case, seed: int) -> str:
+        """Content digest of whatever outside the config determines this item (files a
+        submission reads); it enters the item's cache key. Empty for model generators."""
+        return ""
+
+    def preflight(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[str]:
+        """Every problem with this generator's inputs, listed before the run starts."""
+        return []
+
+    def provenance(self) -> dict[str, Any]:
+        """What the run's provenance records about this generator (e.g. submission metadata)."""
+        return {}
 
     def generate(self, case: Case, seed: int) -> Generation:
         raise NotImplementedError

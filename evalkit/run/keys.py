@@ -17,5 +17,8 @@ def metric_key(generation_key: str, case: Case, metric: Metric) -> str:
     return stable_hash("metric", generation_key, case.content_hash(), metric.config, backends)
 
 
-def generation_key(case: Case, generator_config: dict, seed: int) -> str:
-    return stable_hash("generation", case.content_hash(), generator_config, seed)
+def generation_key(case: Case, generator_config: dict, seed: int, input_fingerprint: str = "") -> str:
+    """``input_fingerprint``: digest of files a generator reads (a submission); empty otherwise,
+    which keeps every model generator's key as before."""
+    parts = ("generation", case.content_hash(), generator_config, seed)
+    return stable_hash(*parts, input_fingerprint) if input_fingerprint else stable_hash(*parts)

@@ -11,6 +11,7 @@ component built before the store is opened, so a plan that cannot run leaves not
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +31,8 @@ from .provenance import collect
 from .rows import ResultRow
 from .store import ResultsStore
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class RunSummary:
@@ -42,6 +45,7 @@ class RunSummary:
     failed: int = 0
     loads: dict[str, float] = field(default_factory=dict)          # generator label -> load seconds
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
+    input_problems: dict[str, list[str]] = field(default_factory=dict)  # generator label -> preflight problems
 
     @property
     def recomputed_nothing(self) -> bool:
@@ -74,8 +78,12 @@ def build_components(plan: Plan, device: str) -> tuple[list[Case], list[Generato
 
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
              shard: tuple[int, int] = (0, 1),
-             progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
+             progress: Callable[[str, int, int], None] | None = None,
+             notice: Callable[[str], None] | None = None) -> RunSummary:
     """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items.
+
+    ``notice`` receives, before any item runs, every problem the generators' preflight found
+    (a submission's missing, unreadable, wrongly sized or extra files), one line each.
 
     ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
     or n Ray tasks, see evalkit.run.dist) can share one plan and one store.
@@ -88,8 +96,14 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     try:
         run_id = plan.run_id
         seeds = list(plan.seeds)
-        store.start_run(run_id, plan.to_dict(), collect(device, seeds))
+        provenance = collect(device, seeds)
+        provenance["generators"] = {g.label(): p for g in generators if (p := g.provenance())}
+        store.start_run(run_id, plan.to_dict(), provenance)
         summary = RunSummary(run_id, store.path)
+        summary.input_problems = {g.label(): p for g in generators if (p := g.preflight(cases, seeds))}
+        for label, problems in summary.input_problems.items():
+            for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
+                (notice or log.warning)(line)
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
         ctx = FeatureContext(device=device)
         items = [(c, g, s) for c in cases for g in generators for s in seeds if c.kind in g.case_kinds]
@@ -146,7 +160,7 @@ def _generate(store: ResultsStore, gkey: str, case: Case, gen: Generator, seed: 
 
 def _run_item(store: ResultsStore, run_id: str, case: Case, gen: Generator, seed: int, metrics: list[Metric],
               ctx: FeatureContext, summary: RunSummary, retry_failed: bool, loads: GeneratorLoads) -> None:
-    gkey = generation_key(case, gen.config, seed)
+    gkey = generation_key(case, gen.config, seed, gen.input_fingerprint(case, seed))
     record = store.generation(gkey)
     generation: Generation | None = None
     if _needs_generating(record, retry_failed):

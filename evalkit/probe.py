@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..cases import FrameRange
-from ..video import FRAME_SUFFIXES
+from .cases import FrameRange
+from .video import FRAME_SUFFIXES
 
 
 @dataclass(frozen=True)
