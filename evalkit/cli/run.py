@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -48,9 +49,10 @@ def run(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..report.results_json import write_results
+    from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
     from ..run.runner import run_plan
-    from ..run.store import ResultsStore
 
     console = Console(stderr=True)
     try:
@@ -74,8 +76,7 @@ def run(
     console.print(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
                   f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
                   f"{summary.failed} failed; load: {_loads(summary)}; {elapsed:.1f} s; store {summary.store_path}")
-    store = ResultsStore(out)
-    try:
-        typer.echo(render_markdown(summary_table(store.results(summary.run_id))))
-    finally:
-        store.close()
+    run_data = load_run(f"{out}:{summary.run_id}")
+    written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
+    console.print(f"results: {written} (+ samples.jsonl)", markup=False, highlight=False)
+    typer.echo(render_markdown(summary_table(run_data.results)))
