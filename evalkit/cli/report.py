@@ -91,3 +91,22 @@ def _write_plots(plots, run, folder: Path, pair, runtime_base) -> None:
         (folder / "pareto.png").write_bytes(plots.pareto_plot(run.results, *pair))
     if not run.generations.empty:
         (folder / "runtime.png").write_bytes(plots.runtime_plot(run.generations, base=runtime_base))
+
+
+@app.command("leaderboard")
+def leaderboard_site(
+    runs: list[str] = typer.Argument(..., help="runs: --out folders, folder:RUN_ID, .sqlite stores or baseline .json"),
+    out: Path = typer.Option(..., "--out", help="folder of the static site (index.html + one page per benchmark)"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated report columns to rank on"),
+    no_reports: bool = typer.Option(False, "--no-reports", help="skip each run's HTML report (linked per row)"),
+) -> None:
+    """Build a static leaderboard site that works offline from the file system."""
+    from ..report.site import build_site
+    from ..report.sources import load_run
+
+    try:
+        data = [load_run(r) for r in runs]
+        index = build_site(data, out, metrics=metrics.split(",") if metrics else None, reports=not no_reports)
+    except EvalkitError as exc:
+        raise fail(str(exc))
+    typer.echo(f"site: {index}")

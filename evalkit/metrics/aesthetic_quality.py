@@ -60,7 +60,7 @@ def aesthetic_scores(features: np.ndarray, weight: np.ndarray, bias: float) -> n
 @METRICS.register()
 class AestheticQuality(Metric):
     spec = MetricSpec(
-        name="aesthetic-quality", higher_is_better=True, value_range=(0.0, 1.0),
+        name="aesthetic-quality", measures="quality", higher_is_better=True, value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench aesthetic_quality.py; LAION-AI/aesthetic-predictor (sa_0_4_vit_l_14_linear)",
         backends=("clip-vit-l14",), report_scale=100.0)

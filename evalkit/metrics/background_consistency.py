@@ -13,7 +13,7 @@ from .subject_consistency import VBenchConsistency
 @METRICS.register()
 class BackgroundConsistency(VBenchConsistency):
     spec = MetricSpec(
-        name="background-consistency", higher_is_better=True, value_range=(0.0, 1.0),
+        name="background-consistency", measures="temporal consistency", higher_is_better=True, value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench background_consistency.py (Huang et al. 2024); Motion by Queries Table 1 (Bk Cons.)",
         backends=("clip-vit-b32",), report_scale=100.0)

@@ -33,6 +33,10 @@ INPUTS = {
 }
 
 
+#: what a metric measures, in the order leaderboards group their columns
+MEASURES = ("motion", "identity", "text alignment", "temporal consistency", "quality", "cost", "other")
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     name: str                        # the registry name (read by @METRICS.register())
@@ -47,8 +51,11 @@ class MetricSpec:
                                      # listed in details["per_video"]; False: one value per generation
     report_scale: float = 1.0        # 100 where papers report ×100
     unit: str = ""
+    measures: str = "other"          # what it measures, one of MEASURES: groups leaderboard columns
 
     def __post_init__(self) -> None:
+        if self.measures not in MEASURES:
+            raise ValueError(f"metric {self.name}: measures={self.measures!r} must be one of {MEASURES}")
         unknown = [i for i in self.inputs if i not in INPUTS]
         if unknown or not self.inputs:
             raise ValueError(f"metric {self.name}: inputs {self.inputs} must be some of {tuple(INPUTS)}")

@@ -27,7 +27,7 @@ class ReferenceSimilarity(Metric):
 @METRICS.register()
 class ClipI(ReferenceSimilarity):
     spec = MetricSpec(
-        name="clip-i", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
+        name="clip-i", measures="identity", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
         inputs=("generated", "reference-images"),
         reference="Ruiz et al. 2023 (DreamBooth CLIP-I); V-Warper Table 1",
         backends=("clip-vit-b32", "clip-vit-l14"))

@@ -16,7 +16,7 @@ CLIPSCORE_W = 2.5  # Hessel et al. 2021, Eq. 1
 @METRICS.register()
 class ClipScore(ClipText):
     spec = MetricSpec(
-        name="clip-score", higher_is_better=True, value_range=(0.0, CLIPSCORE_W),
+        name="clip-score", measures="text alignment", higher_is_better=True, value_range=(0.0, CLIPSCORE_W),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
         reference="Hessel et al. 2021 (CLIPScore, w=2.5)",
         backends=("clip-vit-b32", "clip-vit-l14"))

@@ -41,7 +41,7 @@ def frame_text_cosines(frames: np.ndarray, text: np.ndarray) -> np.ndarray:
 @METRICS.register()
 class ClipText(Metric):
     spec = MetricSpec(
-        name="clip-text", higher_is_better=True, value_range=(-1.0, 1.0),
+        name="clip-text", measures="text alignment", higher_is_better=True, value_range=(-1.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
         reference="Radford et al. 2021; Motion by Queries Table 1 (Text, x100: 28.8); DiTFlow IQ (0.31)",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)

@@ -10,7 +10,7 @@ from .clip_i import ReferenceSimilarity
 @METRICS.register()
 class DinoI(ReferenceSimilarity):
     spec = MetricSpec(
-        name="dino-i", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
+        name="dino-i", measures="identity", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
         inputs=("generated", "reference-images"),
         reference="Ruiz et al. 2023 (DreamBooth DINO-I); V-Warper Table 1",
         backends=("dino-vits16", "dino-vitb16"))

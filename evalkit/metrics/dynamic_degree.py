@@ -67,7 +67,7 @@ def is_dynamic(scores, thres: float, count_num: int) -> bool:
 @METRICS.register()
 class DynamicDegree(Metric):
     spec = MetricSpec(
-        name="dynamic-degree", higher_is_better=True, value_range=(0.0, 1.0),
+        name="dynamic-degree", measures="motion", higher_is_better=True, value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench (Huang et al. 2024), Vchitect/VBench vbench/dynamic_degree.py",
         backends=("raft", "dis"), boolean=True, report_scale=100.0)

@@ -35,7 +35,7 @@ def temporal_flicker(video: Video) -> float:
 class TemporalFlicker(Metric):
     """Multi-shot sets: the mean over shots of each shot's score (``details["per_video"]``)."""
     spec = MetricSpec(
-        name="temporal-flicker",
+        name="temporal-flicker", measures="temporal consistency",
         higher_is_better=True,
         value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"),

@@ -32,7 +32,7 @@ def identity_leakage(source: np.ndarray, generated: np.ndarray, pairing: str = "
 @METRICS.register()
 class IdentityLeakage(Metric):
     spec = MetricSpec(
-        name="identity-leakage", higher_is_better=False, value_range=(-1.0, 1.0),
+        name="identity-leakage", measures="identity", higher_is_better=False, value_range=(-1.0, 1.0),
         case_kinds=("motion-transfer",), inputs=("generated", "source"),
         reference="Motion by Queries (Sec. 3, Table 1: 38.6 for MbQ+VC2)",
         backends=("dino-vitb16", "dino-vits16"), report_scale=100.0)

@@ -20,7 +20,7 @@ MUSIQ_SCALE = 100.0  # VBench: average_score / 100
 @METRICS.register()
 class ImagingQuality(Metric):
     spec = MetricSpec(
-        name="imaging-quality", higher_is_better=True, value_range=(0.0, 1.0),
+        name="imaging-quality", measures="quality", higher_is_better=True, value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench imaging_quality.py (MUSIQ, Ke et al. 2021; pyiqa musiq_spaq_ckpt-358bb6af.pth)",
         backends=("musiq",), report_scale=100.0)

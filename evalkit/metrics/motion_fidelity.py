@@ -76,7 +76,7 @@ def align(source, generated):
 @METRICS.register()
 class MotionFidelity(Metric):
     spec = MetricSpec(
-        name="motion-fidelity", higher_is_better=True, value_range=(-1.0, 1.0),
+        name="motion-fidelity", measures="motion", higher_is_better=True, value_range=(-1.0, 1.0),
         case_kinds=("motion-transfer",), inputs=("generated", "source"),
         reference="Yatim et al. 2024 (DMT), diffusion-motion-transfer motion_fidelity_score.py; "
                   "symmetric form: Motion by Queries Sec. 3",

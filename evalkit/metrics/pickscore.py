@@ -31,7 +31,7 @@ def pickscore_per_frame(frames: np.ndarray, text: np.ndarray, logit_scale: float
 @METRICS.register()
 class PickScore(Metric):
     spec = MetricSpec(
-        name="pickscore", higher_is_better=True, value_range=(-MAX_LOGIT_SCALE, MAX_LOGIT_SCALE),
+        name="pickscore", measures="text alignment", higher_is_better=True, value_range=(-MAX_LOGIT_SCALE, MAX_LOGIT_SCALE),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
         reference="Kirstain et al. 2023 (Pick-a-Pic, PickScore_v1 reward); LMP Table 1 (Pick., raw: 20.69)",
         backends=("pickscore",), report_scale=1.0)

@@ -14,7 +14,7 @@ from .base import Metric, MetricResult, MetricSpec
 @METRICS.register()
 class Runtime(Metric):
     spec: ClassVar[MetricSpec] = MetricSpec(
-        name="runtime", higher_is_better=False, value_range=(0.0, float("inf")),
+        name="runtime", measures="cost", higher_is_better=False, value_range=(0.0, float("inf")),
         case_kinds=tuple(CASE_KINDS), inputs=("timings",), per_video=False,
         reference="Motion by Queries Table 2 (runtime comparison)",
         unit="s")

@@ -74,7 +74,7 @@ def masked_subject_features(ctx: FeatureContext, dino_name: str, video: Video, s
 @METRICS.register()
 class SetConsistency(Metric):
     spec = MetricSpec(
-        name="set-consistency", higher_is_better=True, value_range=(-1.0, 1.0),
+        name="set-consistency", measures="identity", higher_is_better=True, value_range=(-1.0, 1.0),
         case_kinds=("multi-shot",), inputs=("shots", "subject"), per_video=False,
         reference="Motion by Queries App. B.8 (Table 3); ConsiStory-style DINO set similarity",
         backends=("dino-vitb16",), report_scale=100.0)

@@ -42,7 +42,7 @@ class VBenchConsistency(Metric):
 @METRICS.register()
 class SubjectConsistency(VBenchConsistency):
     spec = MetricSpec(
-        name="subject-consistency", higher_is_better=True, value_range=(0.0, 1.0),
+        name="subject-consistency", measures="temporal consistency", higher_is_better=True, value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench subject_consistency.py (Huang et al. 2024); Motion by Queries Tables 1, 3",
         backends=("dino-vitb16",), report_scale=100.0)

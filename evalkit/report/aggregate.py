@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EvalkitError
+from ..metrics.base import MEASURES
 from ..registry import METRICS, UnknownNameError
 from .definitions import parse_config
 
@@ -41,6 +42,7 @@ class ColumnFacts:
     scale: float
     unit: str
     reference: str
+    measures: str = "other"          # the spec's group (what the metric measures)
 
     @property
     def arrow(self) -> str:
@@ -63,12 +65,16 @@ def metric_spec(metric_name: str):
         return None
 
 
+#: position of each MetricSpec.measures group, for reports that group columns
+MEASURES_ORDER = {m: i for i, m in enumerate(MEASURES)}
+
+
 def column_facts(column: str, metric_name: str) -> ColumnFacts:
     spec = metric_spec(metric_name)
     if spec is None:
         return ColumnFacts(column, metric_name, None, False, 1.0, "", "")
     return ColumnFacts(column, metric_name, bool(spec.higher_is_better), bool(spec.boolean),
-                       float(spec.report_scale), spec.unit, spec.reference)
+                       float(spec.report_scale), spec.unit, spec.reference, spec.measures)
 
 
 def facts_for(results: pd.DataFrame) -> dict[str, ColumnFacts]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -63,6 +63,8 @@ class Leaderboard:
     metrics: list[str]
     ranked: pd.DataFrame    # rank, generator, metric cells, mean_rank, provenance
     apart: pd.DataFrame     # generator, run, reason, provenance
+    entries: list = field(default_factory=list)        # Entry of each ranked row, in row order
+    numbers: pd.DataFrame = field(default_factory=pd.DataFrame)   # aggregate() rows of the ranked pool
 
     def to_markdown(self) -> str:
         out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", "",
@@ -138,10 +140,12 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     table.insert(0, "generator", [e.generator for e in pool])
     table = table.sort_values("mean rank", kind="stable")
     table.insert(0, "rank", table["mean rank"].rank(method="min").astype("Int64"))
+    by_key = {e.key: e for e in pool}
+    ordered = [by_key[k] for k in table.index]
     ranked = table.reset_index(drop=True)
     apart = pd.DataFrame(apart_rows, columns=["generator", "reason", "run", "evalkit", "commit", "weights",
                                               "seeds", "device"])
-    return Leaderboard(metrics, ranked, apart)
+    return Leaderboard(metrics, ranked, apart, ordered, agg)
 
 
 def _reason(e: Entry, metrics: Sequence[str], ref_cases: frozenset, ref_defs: dict) -> str:
