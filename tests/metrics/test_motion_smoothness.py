@@ -158,3 +158,20 @@ def test_multi_shot_sets_list_one_value_per_shot(random_checkpoint):
     short = (shots[0], constant_video([1, 2]))
     with pytest.raises(InvalidInputError, match="m shot 1: .*at least 3 frames"):
         MotionSmoothness()(MultiShotCase("m", "a girl", ("a", "b")), Generation(short), ctx)
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_smoke(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "motion_smoothness.py"
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(bench), "--tiny", "--device", "cpu", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["clip"] == "3x128x128" and r["interpolated_frames"] == 1 and r["fps_batched"] > 0
+    assert r["max_score_difference"] < 1e-3
