@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit.video import Video  # noqa: E402
+from evalkit.video import Video
 
 
 def make_videos(n: int, frames: int, height: int, width: int, seed: int = 0) -> list[Video]:

@@ -60,7 +60,7 @@ def load_amt(path, config=None):
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for corrupt or foreign files
         raise MissingWeightsError(f"{path}: not an AMT checkpoint ({type(exc).__name__}: {exc})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
@@ -98,7 +98,7 @@ class AMTInterpolator(FeatureBackend):
         consecutive frames."""
         import torch
 
-        from .raft import pad_to_multiple  # RAFT's and AMT's InputPadder split the padding alike
+        from .raft import pad_to_multiple  # AMT's InputPadder pads as RAFT's
 
         n, h, w = frames.shape[:3]
         ph, pw = padded_size(h, w)

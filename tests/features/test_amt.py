@@ -22,10 +22,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.errors import InvalidInputError, MissingWeightsError  # noqa: E402
-from evalkit.features.amt import CHECKPOINT, CHECKPOINT_URL, AMTInterpolator, load_amt  # noqa: E402
-from evalkit.features.amt_net import AMT_S, AMTConfig, build_amt  # noqa: E402
-from evalkit.registry import FEATURES  # noqa: E402
+from evalkit.errors import InvalidInputError, MissingWeightsError
+from evalkit.features.amt import CHECKPOINT, CHECKPOINT_URL, AMTInterpolator, load_amt
+from evalkit.features.amt_net import AMT_S, AMTConfig, build_amt
+from evalkit.registry import FEATURES
 
 REFERENCE = Path(__file__).parent / "data" / "amt_s_reference.json"
 TINY = AMTConfig(channels=(4, 6, 8, 10), skip_channels=2, feature_dims=(8, 8, 16), feature_out=8, hidden_dim=8,
@@ -136,9 +136,11 @@ def test_checkpoint_loads_through_the_real_path_and_interpolates_as_vbench(rando
     assert out.shape == (1, 120, 130, 3) and out.dtype == np.uint8
 
     # VBench by hand: img2tensor, InputPadder(16) replicate, model, unpad, tensor2img (truncation)
+    def pad(frame):
+        return torch.nn.functional.pad(torch.tensor(frame).permute(2, 0, 1)[None] / 255.0, (7, 7, 4, 4),
+                                       mode="replicate")
+
     def vbench_midpoint(a, b):
-        pad = lambda f: torch.nn.functional.pad(torch.tensor(f).permute(2, 0, 1)[None] / 255.0,  # noqa: E731
-                                                (7, 7, 4, 4), mode="replicate")
         with torch.no_grad():
             pred = backend.model(pad(a), pad(b), torch.tensor(0.5).view(1, 1, 1, 1))[..., 4:124, 7:137]
         return (pred * 255.0).squeeze(0).permute(1, 2, 0).numpy().clip(0, 255).astype(np.uint8)
