@@ -43,7 +43,7 @@ def smoothness(maes) -> float:
 @METRICS.register()
 class MotionSmoothness(Metric):
     spec = MetricSpec(
-        name="motion-smoothness", higher_is_better=True, value_range=(0.0, 1.0),
+        name="motion-smoothness", measures="temporal consistency", higher_is_better=True, value_range=(0.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench motion_smoothness.py (Huang et al. 2024) with AMT-S (Li et al. 2023), amt-s.pth",
         backends=("amt-s",),
