@@ -7,7 +7,8 @@ found offline-first in ``$EVALKIT_WEIGHTS_DIR`` then ``$TORCH_HOME/hub/checkpoin
 
 Preprocessing is VBench's ``imaging_quality.transform`` (default mode ``longer``): a frame
 whose longer side exceeds 512 is resized so that it is 512 (``int(scale·h) × int(scale·w)``,
-torchvision ``Resize`` on uint8: bilinear, antialiased, rounded back to uint8), then /255.
+torchvision ``Resize(antialias=False)`` on ``load_video``'s float32 tensor: bilinear, neither
+rounded nor clamped), then /255.
 MUSIQ's own multi-scale patching (longer sides 224 and 384 plus the original) happens inside
 the model. Needs the optional ``pyiqa`` package; MUSIQ always runs in float32.
 """

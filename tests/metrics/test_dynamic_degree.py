@@ -20,7 +20,7 @@ def test_thresholds_scale_with_resolution_like_vbench():
     assert thresholds(128, 160, 24)[0] == pytest.approx(3.0)
     # count_num = round(4·n/16), halves to even
     assert [thresholds(64, 64, n)[1] for n in (2, 6, 10, 14, 16, 24)] == [0, 2, 2, 4, 4, 6]
-    # newer VBench: thres × max(1, 8/fps)
+    # fps_factor (VBench 11abda9..fc4620b only): thres × max(1, 8/fps)
     assert thresholds(256, 256, 16, fps=4)[0] == pytest.approx(12.0)
     assert thresholds(256, 256, 16, fps=24)[0] == pytest.approx(6.0)
 
