@@ -5,6 +5,14 @@ and CLIP-I; ViT-L/14 serves the LAION aesthetic head (VBench) and optionally tex
 Embeddings are ``visual_projection(vision_model(x).pooler_output)`` and
 ``text_projection(text_model(ids).pooler_output)``, computed explicitly because
 ``get_image_features`` changed its return type across transformers versions.
+
+``precision="openai-fp16"`` runs the model as OpenAI's ``clip.load`` does on CUDA (what VBench
+and DiTFlow's ``eval/clip_score.py`` run on a GPU): fp16 weights and activations
+(``convert_weights``), every LayerNorm computing in float32 on float32 parameters
+(``clip/model.py`` ``LayerNorm``), the image cast to fp16 before the vision tower, and the
+embeddings normalised in fp16 (VBench's ``F.normalize``; DiTFlow's in-place division). The
+unit vectors are returned as float32 holding those fp16 values. Kernels differ from OpenAI's
+(``nn.MultiheadAttention``), so agreement is at fp16 rounding, not bit for bit.
 """
 from __future__ import annotations
 
@@ -17,11 +25,27 @@ from .base import FeatureBackend
 from .hf_loading import DTYPES, load_clip_tokenizer, load_pretrained, tokenize, torch_dtype
 from .preprocess import PRESETS
 
+PRECISIONS = ("float32", "openai-fp16")
+
+
+def use_openai_fp16(model) -> None:
+    """OpenAI CLIP's CUDA precision layout on a transformers CLIP model: everything fp16
+    except the LayerNorms, which keep float32 parameters, compute in float32 and return fp16."""
+    import torch
+
+    model.half()
+    for module in model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.float()
+            module.register_forward_pre_hook(lambda m, args: (args[0].float(), *args[1:]))
+            module.register_forward_hook(lambda m, args, out: out.half())
+
 
 class ClipBackend(FeatureBackend):
     weights_id: ClassVar[str]
-    defaults = {"preprocess": "clip"}
-    choices = {"preprocess": ("clip", "vbench-clip")}
+    defaults = {"preprocess": "clip", "precision": "float32"}
+    choices = {"preprocess": ("clip", "vbench-clip"), "precision": PRECISIONS}
+    version = "2"  # 2: float VBench preprocessing, PIL OpenAI preprocessing; precision option
 
     def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
         super().__init__(device=device, dtype=dtype, **options)
@@ -29,14 +53,31 @@ class ClipBackend(FeatureBackend):
             raise ValueError(f"{self.registry_name}: dtype {dtype!r} not in {DTYPES}")
         self.batch_size = batch_size
         self.preprocess = PRESETS[self.options["preprocess"]]
+        self.fp16 = self.options.get("precision", "float32") == "openai-fp16"
+        if self.fp16 and dtype != "float32":
+            raise ValueError(f"{self.registry_name}: precision 'openai-fp16' sets its own dtypes; "
+                             f"run it with dtype float32, not {dtype!r}")
         self.model = load_pretrained("CLIPModel", self.weights_id, device, dtype)
+        if self.fp16:
+            use_openai_fp16(self.model)
         self._tokenizer = None  # loaded on first text query: image-only metrics need no tokenizer
 
-    def _image_embed(self, x):
+    @property
+    def input_dtype(self):
         import torch
 
+        return torch.float16 if self.fp16 else torch_dtype(self.dtype)
+
+    def _unit(self, projected):
+        import torch
+
+        if self.fp16:  # normalised in fp16, as the references do with clip.load's fp16 output
+            return torch.nn.functional.normalize(projected, dim=-1).float()
+        return torch.nn.functional.normalize(projected.float(), dim=-1)
+
+    def _image_embed(self, x):
         pooled = self.model.vision_model(pixel_values=x).pooler_output
-        return torch.nn.functional.normalize(self.model.visual_projection(pooled).float(), dim=-1)
+        return self._unit(self.model.visual_projection(pooled))
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) frames -> (N, D) float32 unit vectors."""
@@ -45,7 +86,7 @@ class ClipBackend(FeatureBackend):
         out = []
         with torch.inference_mode():
             for i in range(0, len(frames), self.batch_size):
-                x = self.preprocess(frames[i:i + self.batch_size], self.device, torch_dtype(self.dtype))
+                x = self.preprocess(frames[i:i + self.batch_size], self.device, self.input_dtype)
                 out.append(self._image_embed(x).cpu())
         return torch.cat(out).numpy()
 
@@ -53,7 +94,7 @@ class ClipBackend(FeatureBackend):
         import torch
 
         with torch.inference_mode():
-            x = self.preprocess.batch(images, self.device, torch_dtype(self.dtype))
+            x = self.preprocess.batch(images, self.device, self.input_dtype)
             return self._image_embed(x).cpu().numpy()
 
     @property
@@ -69,7 +110,7 @@ class ClipBackend(FeatureBackend):
         ids, mask = tokenize(self.tokenizer, list(texts), self.device)
         with torch.inference_mode():
             pooled = self.model.text_model(input_ids=ids, attention_mask=mask).pooler_output
-            return torch.nn.functional.normalize(self.model.text_projection(pooled).float(), dim=-1).cpu().numpy()
+            return self._unit(self.model.text_projection(pooled)).cpu().numpy()
 
 
 @FEATURES.register("clip-vit-b32")

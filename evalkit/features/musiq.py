@@ -7,7 +7,8 @@ found offline-first in ``$EVALKIT_WEIGHTS_DIR`` then ``$TORCH_HOME/hub/checkpoin
 
 Preprocessing is VBench's ``imaging_quality.transform`` (default mode ``longer``): a frame
 whose longer side exceeds 512 is resized so that it is 512 (``int(scale·h) × int(scale·w)``,
-torchvision ``Resize`` on uint8: bilinear, antialiased, rounded back to uint8), then /255.
+torchvision ``Resize(antialias=False)`` on ``load_video``'s float32 tensor: bilinear, neither
+rounded nor clamped), then /255.
 MUSIQ's own multi-scale patching (longer sides 224 and 384 plus the original) happens inside
 the model. Needs the optional ``pyiqa`` package; MUSIQ always runs in float32.
 """
@@ -49,7 +50,9 @@ def vbench_resized_size(height: int, width: int, mode: str = "longer") -> tuple[
 
 
 def vbench_transform(frames, mode: str = "longer"):
-    """uint8 (N, H, W, 3) -> float32 (N, 3, h, w) in [0, 1], as VBench's ``transform``."""
+    """uint8 (N, H, W, 3) -> float32 (N, 3, h, w), /255, as VBench's ``transform`` on what
+    ``load_video`` returns: a float32 tensor, so ``Resize(antialias=False)`` neither rounds
+    nor clamps."""
     import torch
     import torch.nn.functional as F
 
@@ -57,8 +60,7 @@ def vbench_transform(frames, mode: str = "longer"):
     height, width = x.shape[-2:]
     h, w = vbench_resized_size(height, width, mode)
     if (h, w) != (height, width):
-        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        x = x.round().clamp_(0, 255)  # torchvision resizes uint8 tensors and rounds back
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=False)
         if mode == "shorter-centercrop":
             top, left = round((h - MAX_SIDE) / 2.0), round((w - MAX_SIDE) / 2.0)  # torchvision CenterCrop
             x = x[:, :, top:top + MAX_SIDE, left:left + MAX_SIDE]
@@ -84,6 +86,7 @@ class MusiqBackend(FeatureBackend):
     weights_id = f"torch.hub:{CHECKPOINT}"
     defaults = {"preprocess": "longer"}
     choices = {"preprocess": ("longer", "shorter", "shorter-centercrop", "none")}
+    version = "2"  # 2: VBench's resize on float32 frames, antialias=False (was antialiased, rounded)
 
     def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 8, **options: Any) -> None:
         super().__init__(device=device, dtype=dtype, **options)

@@ -5,6 +5,19 @@ prompt). The prompt: the target prompt (motion transfer), each shot's own prompt
 (multi-shot; mean over shots), the generation prompt without the subject token
 (personalization, as DreamBooth's CLIP-T). Raw cosine; ``clip-score`` is the CLIPScore
 variant. Default ViT-B/32 (DiTFlow's 0.31 is raw B/32 cosine; MbQ reports ×100).
+
+Protocols (how the frames reach CLIP; docs/metrics/fidelity.md):
+
+- ``evalkit`` (default): VBench's ``clip_transform``, so the frame features are the ones
+  background consistency and CLIP temporal consistency compute (one CLIP pass per video).
+- ``ditflow``: DiTFlow ``eval/clip_score.py``: OpenAI CLIP's ``preprocess`` on
+  ``Image.fromarray(frame)`` (PIL bicubic, antialiased, centre crop).
+
+``fp16=True`` runs CLIP as ``clip.load`` does on CUDA (fp16, LayerNorm in float32; backend
+precision ``openai-fp16``). With ``protocol=ditflow`` the score is then also formed in fp16
+as DiTFlow's script forms it on a GPU: each frame's dot product in fp16 and the running sum
+over frames in fp16 (``score_acc`` starts as a Python 0.0 and becomes an fp16 tensor), then
+divided by the frame count in fp16.
 """
 from __future__ import annotations
 
@@ -17,7 +30,8 @@ from ..features.shared import frame_embeddings, text_embeddings
 from ..registry import METRICS
 from .base import Metric, MetricResult, MetricSpec, per_video_result
 
-PREPROCESS = "vbench-clip"  # shares frame features with background consistency
+PROTOCOLS = {"evalkit": "vbench-clip", "ditflow": "clip"}  # protocol -> preprocessing preset
+PREPROCESS = PROTOCOLS["evalkit"]  # shares frame features with background consistency
 
 
 def prompts_per_video(case: Case, n_videos: int) -> list[str]:
@@ -38,22 +52,43 @@ def frame_text_cosines(frames: np.ndarray, text: np.ndarray) -> np.ndarray:
     return frames @ text
 
 
+def fp16_running_mean(frames: np.ndarray, text: np.ndarray) -> float:
+    """DiTFlow's ``calculate_clip_score`` on fp16 unit vectors: per frame ``(t * f).sum()`` in
+    fp16, summed over frames in fp16, divided by the frame count in fp16."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(text)).half()
+    acc = None
+    for f in torch.from_numpy(np.ascontiguousarray(frames)).half():
+        score = (t * f).sum()
+        acc = score if acc is None else acc + score
+    return float(acc / len(frames))
+
+
 @METRICS.register()
 class ClipText(Metric):
     spec = MetricSpec(
         name="clip-text", measures="text alignment", higher_is_better=True, value_range=(-1.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
-        reference="Radford et al. 2021; Motion by Queries Table 1 (Text, x100: 28.8); DiTFlow IQ (0.31)",
+        reference="Radford et al. 2021; Motion by Queries Table 1 (Text, x100: 28.8); DiTFlow IQ (0.31), "
+                  "ditflow/ditflow eval/clip_score.py",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)
+    defaults = {"protocol": "evalkit", "fp16": False}
+    choices = {"protocol": tuple(PROTOCOLS), "fp16": (False, True)}
 
-    def per_frame(self, cosines: np.ndarray) -> np.ndarray:
-        return cosines
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": PROTOCOLS[self.options["protocol"]],
+                "precision": "openai-fp16" if self.options["fp16"] else "float32"}
+
+    def video_score(self, frames: np.ndarray, text: np.ndarray) -> float:
+        if self.options["fp16"] and self.options["protocol"] == "ditflow":
+            return fp16_running_mean(frames, text)
+        return float(np.mean(frame_text_cosines(frames, text)))
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         prompts = prompts_per_video(case, len(generation.videos))
-        texts = text_embeddings(ctx, self.backend, prompts, preprocess=PREPROCESS)
-        scores = []
-        for video, text in zip(generation.videos, texts):
-            frames = frame_embeddings(ctx, self.backend, video, preprocess=PREPROCESS)
-            scores.append(float(np.mean(self.per_frame(frame_text_cosines(frames, text)))))
+        texts = text_embeddings(ctx, self.backend, prompts, **self.backend_options)
+        scores = [self.video_score(frame_embeddings(ctx, self.backend, video, **self.backend_options), text)
+                  for video, text in zip(generation.videos, texts)]
         return per_video_result(case, scores)

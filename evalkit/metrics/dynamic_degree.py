@@ -36,7 +36,8 @@ def is_frame_folder(video: Video) -> bool:
 
 
 def thresholds(height: int, width: int, n_frames: int, fps: float | None = None) -> tuple[float, int]:
-    """(thres, count_num). ``fps`` enables the newer VBench factor max(1, 8/fps) on thres."""
+    """(thres, count_num). ``fps`` enables the factor max(1, 8/fps) on thres that VBench had
+    from 11abda9 ("[fix] fps<8 bug") until fc4620b removed it again (not in VBench @ 45e79ec)."""
     factor = max(1.0, 8.0 / fps) if fps else 1.0
     return factor * 6.0 * min(height, width) / 256.0, round(4 * n_frames / 16.0)
 
@@ -60,8 +61,10 @@ def pair_score(flow: np.ndarray) -> float:
 
 
 def is_dynamic(scores, thres: float, count_num: int) -> bool:
-    """VBench check_move: at least count_num pair scores strictly above thres."""
-    return sum(s > thres for s in scores) >= count_num
+    """VBench check_move: at least count_num pair scores strictly above thres. It tests the
+    count inside its loop over the scores, so no scores (a 1-frame video) is False even
+    where count_num is 0."""
+    return len(scores) > 0 and sum(s > thres for s in scores) >= count_num
 
 
 @METRICS.register()
@@ -72,10 +75,13 @@ class DynamicDegree(Metric):
         reference="VBench (Huang et al. 2024), Vchitect/VBench vbench/dynamic_degree.py",
         backends=("raft", "dis"), boolean=True, report_scale=100.0)
     # subsample: auto = video files and in-memory videos at ~8 fps, frame folders untouched
-    # fps_factor: newer VBench multiplies thres by max(1, 8/fps); off by default (the spec's thres)
+    # fps_factor: thres × max(1, 8/fps), VBench between 11abda9 and fc4620b only; off by default
+    # vbench_compat: the padded border counts (RAFT's InputPadder), and a video left with one
+    # frame after sub-sampling is False (VBench's check_move on no pairs); off: crop, and fail
     defaults = {"vbench_compat": True, "subsample": "auto", "fps_factor": False}
     choices = {"vbench_compat": (True, False), "subsample": ("auto", "always", "never"),
                "fps_factor": (False, True)}
+    version = "2"  # 2: a 1-frame sampled video is False under vbench_compat (was a failure)
 
     def sample(self, video: Video) -> tuple[Video, int]:
         mode = self.options["subsample"]
@@ -85,12 +91,14 @@ class DynamicDegree(Metric):
     def score_video(self, video: Video, ctx: FeatureContext, backend=None) -> MetricResult:
         """Score one video; ``backend`` overrides the context's (e.g. another batch size)."""
         sampled, step = self.sample(video)
+        compat = self.options["vbench_compat"]
         if sampled.num_frames < 2:
-            raise InvalidInputError(f"{video.origin}: dynamic degree needs ≥ 2 frames after sub-sampling "
-                                    f"(step {step}, {video.num_frames} frames)")
+            if not compat:
+                raise InvalidInputError(f"{video.origin}: dynamic degree needs ≥ 2 frames after sub-sampling "
+                                        f"(step {step}, {video.num_frames} frames)")
+            return self._one_frame(video, sampled, step)
         backend = backend or ctx.backend(self.backend)
         padded = sampled.with_frames(pad_sintel(sampled.frames), note="pad8")
-        compat = self.options["vbench_compat"]
         (h, w), (ph, pw) = sampled.size, padded.size
         t, l = (ph - h) // 2, (pw - w) // 2
 
@@ -109,6 +117,15 @@ class DynamicDegree(Metric):
             "pair_scores": list(scores), "thres": thres, "count_num": count_num, "frame_step": step,
             "frames_sampled": sampled.num_frames, "flow_size": [ph, pw] if compat else [h, w],
             "backend_weights": backend.weights_id or "weight-free"})
+
+    def _one_frame(self, video: Video, sampled: Video, step: int) -> MetricResult:
+        """VBench on a video left with one frame: no flow pair, check_move([]) is False."""
+        thres, count_num = thresholds(sampled.height, sampled.width, 1,
+                                      video.fps if self.options["fps_factor"] else None)
+        return MetricResult(0.0, {
+            "pair_scores": [], "thres": thres, "count_num": count_num, "frame_step": step, "frames_sampled": 1,
+            "notes": [f"1 frame after sub-sampling (step {step}, {video.num_frames} frames): no flow pair, "
+                      "not dynamic, as VBench (vbench_compat)"]})
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         if case.kind != "multi-shot":

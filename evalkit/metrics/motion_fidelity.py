@@ -1,17 +1,25 @@
 """Motion Fidelity (Yatim et al. 2024, "Space-Time Diffusion Features for Zero-Shot
 Text-Driven Motion Transfer"; used by Motion by Queries, DiTFlow, LMP).
 
-Functional core on track arrays (numpy, no torch) plus the registered metric, which pairs
-the two videos' frames by time (``time_alignment``), tracks a grid of each first frame and
-compares the tracks' per-step directions. Definition: ../shared/docs/metrics.md "Motion
-Fidelity"; implementation choices: docs/metrics/motion.md.
+Functional core on track arrays (numpy, no torch) plus the registered metric, which tracks
+a grid of each video's first frame and compares the tracks' per-step directions. How the two
+videos' frames meet is the ``protocol``:
+
+- ``time-aligned`` (default): frames paired by time (``time_alignment``), the generated video
+  resized to the source's, then both tracked.
+- ``ditflow`` (ditflow/ditflow ``eval/motion_fidelity_score.py``): each full video tracked at
+  its own size, then both track arrays cut to the shorter length (frame index), and the
+  settings of that script: ``dmt_official``, no mask, a 55×55 grid (its tracker is
+  CoTracker3 offline, the metric's default backend).
+
+Definition: ../shared/docs/metrics.md "Motion Fidelity"; choices: docs/metrics/motion.md.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..cases import Generation, MotionTransferCase
-from ..errors import InvalidInputError
+from ..errors import EvalkitError, InvalidInputError
 from ..features.base import FeatureContext
 from ..features.tracking import Tracks, mask_box
 from ..registry import METRICS
@@ -20,6 +28,12 @@ from .time_alignment import TIME_ALIGNED, align_in_time
 
 EPS = 1e-6  # steps shorter than this count as no motion (cosine 0, never NaN)
 VARIANTS = ("symmetric", "dmt_official")
+DITFLOW = "ditflow"
+PROTOCOLS = (TIME_ALIGNED, DITFLOW)
+#: what a protocol fixes besides its frame handling: the reference script's own settings
+PROTOCOL_SETTINGS = {DITFLOW: {"variant": "dmt_official", "use_mask": False, "grid_size": 55}}
+DITFLOW_RULE = ("ditflow: each full video tracked at its own size, then the tracks of both cut to the "
+                "first min(N_s, N_g) frames (by frame index, not time)")
 
 
 def unit_steps(points: np.ndarray, eps: float = EPS) -> np.ndarray:
@@ -79,31 +93,74 @@ class MotionFidelity(Metric):
         name="motion-fidelity", measures="motion", higher_is_better=True, value_range=(-1.0, 1.0),
         case_kinds=("motion-transfer",), inputs=("generated", "source"),
         reference="Yatim et al. 2024 (DMT), diffusion-motion-transfer motion_fidelity_score.py; "
-                  "symmetric form: Motion by Queries Sec. 3",
+                  "symmetric form: Motion by Queries Sec. 3; DiTFlow eval/motion_fidelity_score.py",
         backends=("cotracker3", "cotracker1", "klt"), report_scale=100.0)
-    # protocol: how the two videos' frames are paired; a reference's own frame handling
-    # (e.g. DiTFlow: track the full videos, then slice the tracks) is another choice here
     defaults = {"variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
-    choices = {"variant": VARIANTS, "use_mask": (False, True), "protocol": (TIME_ALIGNED,)}
+    choices = {"variant": VARIANTS, "use_mask": (False, True), "protocol": PROTOCOLS}
     version = "2"  # 2: frames paired by time, not truncated to the shorter video
+
+    def __init__(self, backend: str | None = None, device: str = "cpu", **options) -> None:
+        protocol = options.get("protocol", TIME_ALIGNED)
+        fixed = PROTOCOL_SETTINGS.get(protocol, {})
+        clash = [f"{k}={options[k]!r}" for k, v in fixed.items() if k in options and options[k] != v]
+        if clash:
+            raise EvalkitError(f"motion-fidelity: protocol={protocol} fixes "
+                               + ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+                               + f" (its reference's settings); drop {', '.join(clash)}")
+        super().__init__(backend, device, **{**options, **fixed})
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.spec.inputs + (("source-mask",) if self.options["use_mask"] else ())
 
     def compute(self, case: MotionTransferCase, generation: Generation, ctx: FeatureContext) -> MetricResult:
+        if self.options["protocol"] == DITFLOW:
+            return self._ditflow(ctx.source_video(case), generation.video, ctx)
         source, generated, alignment, notes = align(ctx.source_video(case), generation.video)
-        mask = None
-        if self.options["use_mask"]:
-            if case.source_mask is None:
-                raise InvalidInputError(f"{case.case_id}: use_mask is on but the case has no source mask")
-            first = np.asarray(case.source_mask.load()[0], bool)
-            if first.shape != source.size:
-                import cv2
-                notes.append(f"mask resized {first.shape[0]}x{first.shape[1]} -> {source.height}x{source.width}")
-                first = cv2.resize(first.astype(np.uint8), (source.width, source.height),
-                                   interpolation=cv2.INTER_NEAREST) > 0
-            mask = mask_box(first)  # the official code tracks inside the mask's bounding box
+        mask = self._mask_box(case, source, notes) if self.options["use_mask"] else None
+        p, q, backend = self._tracks(ctx, source, generated, mask)
+        value = motion_fidelity(p.points.transpose(1, 0, 2), q.points.transpose(1, 0, 2),
+                                self.options["variant"])
+        return MetricResult(value, {"frames": source.num_frames, "source_tracks": p.num_points,
+                                    "generated_tracks": q.num_points, "notes": notes,
+                                    "time_alignment": alignment.details(),
+                                    "backend_weights": backend.weights_id or "weight-free"})
+
+    def _ditflow(self, source, generated, ctx: FeatureContext) -> MetricResult:
+        """Track first (each whole clip, at its own size), then slice: CoTracker3 offline
+        sees the whole clip, so its tracks of a clip's first frames depend on what follows."""
+        p, q, backend = self._tracks(ctx, source, generated, None)
+        n = min(p.num_frames, q.num_frames)
+        value = motion_fidelity(p.points[:n].transpose(1, 0, 2), q.points[:n].transpose(1, 0, 2),
+                                self.options["variant"])
+        notes = []
+        if p.num_frames != q.num_frames:
+            notes.append(f"ditflow: tracks of the full videos cut to their first {n} frames "
+                         f"(source {p.num_frames}, generated {q.num_frames})")
+        if source.size != generated.size:
+            notes.append(f"ditflow: each video tracked at its own size (source {source.height}x{source.width}, "
+                         f"generated {generated.height}x{generated.width})")
+
+        def side(video):
+            return {"fps": video.fps, "frames": video.num_frames, "used": list(range(n))}
+        frames = {"protocol": DITFLOW, "rule": DITFLOW_RULE, "source": side(source), "generated": side(generated)}
+        return MetricResult(value, {"frames": n, "source_tracks": p.num_points, "generated_tracks": q.num_points,
+                                    "notes": notes, "time_alignment": frames,
+                                    "backend_weights": backend.weights_id or "weight-free"})
+
+    def _mask_box(self, case: MotionTransferCase, source, notes: list[str]) -> np.ndarray:
+        if case.source_mask is None:
+            raise InvalidInputError(f"{case.case_id}: use_mask is on but the case has no source mask")
+        first = np.asarray(case.source_mask.load()[0], bool)
+        if first.shape != source.size:
+            import cv2
+            notes.append(f"mask resized {first.shape[0]}x{first.shape[1]} -> {source.height}x{source.width}")
+            first = cv2.resize(first.astype(np.uint8), (source.width, source.height),
+                               interpolation=cv2.INTER_NEAREST) > 0
+        return mask_box(first)  # the official code tracks inside the mask's bounding box
+
+    def _tracks(self, ctx: FeatureContext, source, generated, mask) -> tuple[Tracks, Tracks, object]:
+        """Tracks of both videos (memoised per video: a source's are shared by every generator)."""
         backend = ctx.backend(self.backend)
         grid = int(self.options["grid_size"])
         if mask is None:
@@ -115,11 +172,5 @@ class MotionFidelity(Metric):
         def tracks_of(video):
             return lambda: backend.track([video], grid_size=grid, mask=mask)[0]
 
-        p: Tracks = ctx.features(backend, source, what, tracks_of(source))
-        q: Tracks = ctx.features(backend, generated, what, tracks_of(generated))
-        value = motion_fidelity(p.points.transpose(1, 0, 2), q.points.transpose(1, 0, 2),
-                                self.options["variant"])
-        return MetricResult(value, {"frames": source.num_frames, "source_tracks": p.num_points,
-                                    "generated_tracks": q.num_points, "notes": notes,
-                                    "time_alignment": alignment.details(),
-                                    "backend_weights": backend.weights_id or "weight-free"})
+        return (ctx.features(backend, source, what, tracks_of(source)),
+                ctx.features(backend, generated, what, tracks_of(generated)), backend)

@@ -7,6 +7,8 @@ evalkit aggregates video-weighted (VBench is frame-weighted on one GPU).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..cases import Case, Generation
@@ -17,12 +19,18 @@ from ..registry import METRICS
 from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 
-def vbench_consistency(features: np.ndarray) -> float:
-    """Features (T, D), unit rows, T >= 2 -> VBench's consecutive-and-first similarity."""
+def dot_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosines of unit rows (float32, as VBench's float32 features)."""
+    return np.sum(a * b, axis=1)
+
+
+def vbench_consistency(features: np.ndarray, cosines: Callable = dot_cosines) -> float:
+    """Features (T, D), unit rows, T >= 2 -> VBench's consecutive-and-first similarity;
+    ``cosines(a, b)`` gives row-wise cosines (another arithmetic, e.g. VBench's fp16)."""
     if len(features) < 2:
         raise InvalidInputError(f"VBench consistency needs at least 2 frames, got {len(features)}")
-    to_prev = np.sum(features[1:] * features[:-1], axis=1)
-    to_first = features[1:] @ features[0]
+    to_prev = np.asarray(cosines(features[1:], features[:-1]), np.float64)
+    to_first = np.asarray(cosines(features[1:], np.broadcast_to(features[:1], features[1:].shape)), np.float64)
     return float(np.mean((np.maximum(to_prev, 0.0) + np.maximum(to_first, 0.0)) / 2.0))
 
 
@@ -30,12 +38,19 @@ class VBenchConsistency(Metric):
     """Shared body: the per-video VBench formula on the metric's backend features."""
     preprocess: str = ""
 
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": self.preprocess}
+
+    def cosines(self, ctx: FeatureContext) -> Callable:
+        return dot_cosines
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         scores = []
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
-            feats = frame_embeddings(ctx, self.backend, video, preprocess=self.preprocess)
-            scores.append(vbench_consistency(feats))
+            feats = frame_embeddings(ctx, self.backend, video, **self.backend_options)
+            scores.append(vbench_consistency(feats, self.cosines(ctx)))
         return per_video_result(case, scores)
 
 

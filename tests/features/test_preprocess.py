@@ -1,5 +1,6 @@
-"""Preprocessing presets: output geometry per reference, exact normalisation, and agreement
-with torchvision's transforms where the reference used them."""
+"""Preprocessing presets: output geometry per reference, exact normalisation, and equality
+with the reference's own transforms fed what the reference feeds them (VBench: float32
+tensors; OpenAI CLIP: PIL images)."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,20 +35,58 @@ def test_uniform_frame_normalises_exactly(name, mean, std):
         np.testing.assert_allclose(x[0, c], (200 / 255 - mean[c]) / std[c], atol=1e-5)
 
 
-def test_vbench_presets_match_torchvision_on_uint8_tensors():
+def edge_frames(n=2, h=120, w=200):
+    """Hard black/white edges: bicubic overshoots them (values below 0 and above 255)."""
+    x = np.zeros((n, h, w, 3), np.uint8)
+    x[:, :, w // 3:2 * w // 3] = 255
+    x[:, h // 2:, :, 1] = 255 - x[:, h // 2:, :, 1]
+    return x
+
+
+def vbench_input(x):
+    """What VBench's transforms receive: ``torch.Tensor(frames).permute(0, 3, 1, 2)`` of
+    ``load_video`` (vbench/utils.py @ 45e79ec), a float32 tensor holding 0..255."""
+    import torch
+
+    return torch.Tensor(x).permute(0, 3, 1, 2)
+
+
+def test_vbench_presets_equal_torchvision_on_vbench_float_frames():
     import torch
     from evalkit.compat import ensure_torchvision
 
-    tvf = ensure_torchvision().transforms.functional
-    x = frames(2, 120, 200)
-    t = torch.from_numpy(x).permute(0, 3, 1, 2)  # uint8, as VBench reads videos
-    # VBench dino_transform: Resize(224, antialias=False) on uint8, then /255 and ImageNet norm
-    ref = tvf.normalize(tvf.resize(t, 224, antialias=False).float() / 255, IMAGENET_MEAN, IMAGENET_STD)
-    np.testing.assert_allclose(PRESETS["vbench-dino"](x).numpy(), ref.numpy(), atol=0.02)
-    # VBench clip_transform: bicubic Resize(224, antialias=False), CenterCrop(224), /255, CLIP norm
-    r = tvf.resize(t, 224, interpolation=tvf.InterpolationMode.BICUBIC, antialias=False)
-    ref = tvf.normalize(tvf.center_crop(r, 224).float() / 255, CLIP_MEAN, CLIP_STD)
-    np.testing.assert_allclose(PRESETS["vbench-clip"](x).numpy(), ref.numpy(), atol=0.02)
+    T = ensure_torchvision().transforms
+    x = edge_frames()
+    assert vbench_input(x).dtype == torch.float32
+    # VBench dino_transform: Resize(224, antialias=False), /255, ImageNet Normalize
+    ref = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)(T.Resize(224, antialias=False)(vbench_input(x)) / 255.0)
+    np.testing.assert_allclose(PRESETS["vbench-dino"](x).numpy(), ref.numpy(), rtol=0, atol=2e-6)
+    # VBench clip_transform: Resize(224, bicubic, antialias=False), CenterCrop(224), /255, CLIP Normalize
+    resized = T.Resize(224, interpolation=T.InterpolationMode.BICUBIC, antialias=False)(vbench_input(x))
+    assert resized.min() < -1 and resized.max() > 256  # the overshoot VBench keeps
+    ref = T.Normalize(CLIP_MEAN, CLIP_STD)(T.CenterCrop(224)(resized) / 255.0)
+    ours = PRESETS["vbench-clip"](x).numpy()
+    np.testing.assert_allclose(ours, ref.numpy(), rtol=0, atol=2e-6)
+    lowest = min((0 - m) / s for m, s in zip(CLIP_MEAN, CLIP_STD))
+    assert ours.min() < lowest - 0.01  # not clamped to the uint8 range
+
+
+def test_pil_presets_equal_openai_clip_preprocess_on_pil_images():
+    import torch
+    from PIL import Image
+    from evalkit.compat import ensure_torchvision
+
+    T = ensure_torchvision().transforms
+    x = np.concatenate([edge_frames(1, 120, 200), frames(1, 120, 200)])
+    # OpenAI CLIP clip.py _transform(224): Resize(224, BICUBIC) and CenterCrop on the PIL image
+    openai = T.Compose([T.Resize(224, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224),
+                        T.ToTensor(), T.Normalize(CLIP_MEAN, CLIP_STD)])
+    ref = torch.stack([openai(Image.fromarray(f)) for f in x])
+    np.testing.assert_allclose(PRESETS["clip"](x).numpy(), ref.numpy(), rtol=0, atol=2e-6)
+    dreambooth = T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224),
+                            T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    ref = torch.stack([dreambooth(Image.fromarray(f)) for f in x])
+    np.testing.assert_allclose(PRESETS["dreambooth-dino"](x).numpy(), ref.numpy(), rtol=0, atol=2e-6)
 
 
 def test_centre_crop_takes_the_middle():

@@ -63,3 +63,40 @@ def test_temporal_consistency():
     assert ClipTemporalConsistency()(case, Generation((VIDEO,)), FeatureContext()).value == pytest.approx(expected, abs=1e-6)
     with pytest.raises(InvalidInputError, match="at least 2 frames"):
         ClipTemporalConsistency()(case, Generation((Video(static.frames[:1]),)), FeatureContext())
+
+
+def test_ditflow_protocol_uses_openai_clip_preprocessing():
+    case = MotionTransferCase("c", InlineVideo(VIDEO), "a red ball rolling")
+    clip = load_backend("clip-vit-b32", preprocess="clip")  # OpenAI CLIP's PIL preprocess
+    expected = np.mean(clip.embed(VIDEO.frames) @ clip.embed_texts(["a red ball rolling"])[0])
+    ditflow = ClipText(protocol="ditflow")
+    assert ditflow(case, Generation((VIDEO,)), FeatureContext()).value == pytest.approx(expected, abs=1e-6)
+    assert ditflow.column == "clip-text[clip-vit-b32,protocol=ditflow]"
+    default = ClipText()(case, Generation((VIDEO,)), FeatureContext()).value
+    assert abs(default - expected) > 1e-6  # VBench's float bicubic crop is another input
+
+
+def test_ditflow_fp16_forms_the_score_as_its_script_does_on_a_gpu():
+    import torch
+
+    case = MotionTransferCase("c", InlineVideo(VIDEO), "a red ball rolling")
+    clip = load_backend("clip-vit-b32", preprocess="clip", precision="openai-fp16")
+    frames, text = clip.embed(VIDEO.frames), clip.embed_texts(["a red ball rolling"])
+    # eval/clip_score.py calculate_clip_score, line by line, on the fp16 unit vectors
+    score_acc = 0.
+    for f in frames:
+        image_features, text_features = torch.from_numpy(f)[None].half(), torch.from_numpy(text).half()
+        score = (text_features * image_features).sum()
+        score_acc += score
+    assert score_acc.dtype == torch.float16  # the running sum is an fp16 tensor
+    expected = (score_acc / len(frames)).item()
+    value = ClipText(protocol="ditflow", fp16=True)(case, Generation((VIDEO,)), FeatureContext()).value
+    assert value == expected
+
+
+def test_clipscore_conventions_hessel_and_torchmetrics():
+    frames = np.array([[1.0, 0.0], [-0.6, 0.8]], np.float32)   # cosines 1 and -0.6 with the text
+    text = np.array([1.0, 0.0], np.float32)
+    assert ClipScore().video_score(frames, text) == pytest.approx(1.25)             # mean 2.5·max(cos, 0)
+    assert ClipScore(convention="torchmetrics").video_score(frames, text) == pytest.approx(20.0)  # max(100·mean, 0)
+    assert ClipScore(convention="torchmetrics").video_score(-frames, text) == 0.0

@@ -20,7 +20,7 @@ def test_thresholds_scale_with_resolution_like_vbench():
     assert thresholds(128, 160, 24)[0] == pytest.approx(3.0)
     # count_num = round(4·n/16), halves to even
     assert [thresholds(64, 64, n)[1] for n in (2, 6, 10, 14, 16, 24)] == [0, 2, 2, 4, 4, 6]
-    # newer VBench: thres × max(1, 8/fps)
+    # fps_factor (VBench 11abda9..fc4620b only): thres × max(1, 8/fps)
     assert thresholds(256, 256, 16, fps=4)[0] == pytest.approx(12.0)
     assert thresholds(256, 256, 16, fps=24)[0] == pytest.approx(6.0)
 
@@ -83,3 +83,17 @@ def test_vbench_compat_keeps_the_padded_border():
     exact = DynamicDegree(backend="dis", vbench_compat=False).score_video(video, FeatureContext(), _BorderFlow())
     assert compat.details["flow_size"] == [128, 160] and exact.details["flow_size"] == [122, 160]
     assert compat.details["pair_scores"][0] > 0 and exact.details["pair_scores"][0] == 0.0
+
+
+def test_a_one_frame_sampled_video_is_false_as_in_vbench_and_an_error_without_compat():
+    from evalkit.errors import InvalidInputError
+
+    # VBench check_move tests its count inside the loop over pair scores: none -> False,
+    # even though count_num = round(4·1/16) = 0 (where any pair at all makes a video dynamic)
+    assert not is_dynamic([], thres=3.0, count_num=0) and is_dynamic([0.0], thres=3.0, count_num=0)
+    video = Video(render(SyntheticSpec("fast", num_frames=3)).video.frames, 24.0, "three.mp4")  # step 3
+    res = _dd(video)
+    assert res.value == 0.0 and res.details["frames_sampled"] == 1 and res.details["pair_scores"] == []
+    assert "1 frame after sub-sampling" in res.details["notes"][0]
+    with pytest.raises(InvalidInputError, match="three.mp4.*≥ 2 frames after sub-sampling"):
+        _dd(video, vbench_compat=False)

@@ -157,3 +157,66 @@ def test_dit_frame_rule_pair_is_aligned_by_time_not_truncated(variant):
     assert ta["source"]["used"] == list(range(12)) and ta["generated"]["used"] == list(range(0, 24, 2))
     assert ta["generated"]["fps"] == 16.0 and ta["rule"] and res.details["frames"] == 12
     assert any("generated" in n and "25 frames" in n for n in res.details["notes"])
+
+
+class WholeClipTracker:
+    """A tracker stand-in that, like CoTracker3 offline, sees the whole clip: the direction of
+    step k of point j is pi·k/(T−1) + 0.7·(j mod 3), so a clip's first steps depend on its length T."""
+    weights_id = None
+    identity = "whole-clip-tracker"
+
+    def __init__(self):
+        self.calls = []
+
+    def track(self, videos, *, grid_size=55, mask=None, queries=None):
+        from evalkit.features.tracking import Tracks, grid_points
+
+        out = []
+        for v in videos:
+            self.calls.append((v.num_frames, v.height, v.width))
+            start = grid_points(grid_size, v.height, v.width)
+            angle = np.pi * np.arange(v.num_frames - 1)[:, None] / (v.num_frames - 1) + 0.7 * (np.arange(len(start)) % 3)
+            steps = np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+            points = start[None] + np.concatenate([np.zeros((1, len(start), 2)), np.cumsum(steps, axis=0)])
+            out.append(Tracks(points.astype(np.float32), np.ones(points.shape[:2], bool)))
+        return out
+
+
+class TrackerContext(FeatureContext):
+    def __init__(self, tracker):
+        super().__init__()
+        self.tracker = tracker
+
+    def backend(self, name, **options):
+        return self.tracker
+
+
+def test_ditflow_protocol_tracks_full_videos_at_their_own_sizes_then_slices():
+    source = render(SyntheticSpec("pan", num_frames=16)).video                      # 128x160
+    generated = render(SyntheticSpec("pan", num_frames=12, height=64, width=80, seed=1)).video
+    tracker = WholeClipTracker()
+    metric = MotionFidelity(protocol="ditflow", grid_size=55)
+    assert metric.options["variant"] == "dmt_official" and metric.backend == "cotracker3"
+    res = metric(MotionTransferCase("c", InlineVideo(source), "t"), Generation((generated,)),
+                 TrackerContext(tracker))
+    assert tracker.calls == [(16, 128, 160), (12, 64, 80)]  # whole clips, each at its own size
+    full_p, full_q = (t.points.transpose(1, 0, 2) for t in WholeClipTracker().track([source, generated]))
+    assert res.value == pytest.approx(motion_fidelity(full_p[:, :12], full_q[:, :12], "dmt_official"), abs=1e-12)
+    # cutting the source first and then tracking (the time-aligned order) gives other tracks
+    cut_p = WholeClipTracker().track([source.truncate(12)])[0].points.transpose(1, 0, 2)
+    assert abs(res.value - motion_fidelity(cut_p, full_q, "dmt_official")) > 0.05
+    ta = res.details["time_alignment"]
+    assert ta["protocol"] == "ditflow" and ta["source"]["frames"] == 16 and ta["generated"]["used"] == list(range(12))
+    assert res.details["frames"] == 12 and len(res.details["notes"]) == 2
+
+
+def test_ditflow_protocol_fixes_its_script_settings():
+    from evalkit.errors import EvalkitError
+
+    metric = MotionFidelity(protocol="ditflow", variant="dmt_official", backend="klt")
+    assert (metric.options["grid_size"], metric.options["use_mask"]) == (55, False)
+    assert metric.column == "motion-fidelity[klt,protocol=ditflow,variant=dmt_official]"
+    with pytest.raises(EvalkitError, match="protocol=ditflow fixes.*drop variant='symmetric'"):
+        MotionFidelity(protocol="ditflow", variant="symmetric")
+    with pytest.raises(EvalkitError, match="drop use_mask=True"):
+        MotionFidelity(protocol="ditflow", use_mask=True)

@@ -83,6 +83,10 @@ def test_a_bad_shot_is_named():
     from evalkit.video import Video
 
     one_frame = Video(np.zeros((1, 64, 80, 3), np.uint8), 8.0)
+    case = MultiShotCase("set", "s", ("a", "b"))
+    # without vbench_compat a 1-frame shot is an error (with it, VBench's False: issue 20)
     with pytest.raises(InvalidInputError, match="set shot 1"):
-        METRICS.get("dynamic-degree")(backend="dis")(MultiShotCase("set", "s", ("a", "b")),
-                                                     Generation((shot("fast"), one_frame)), FeatureContext())
+        METRICS.get("dynamic-degree")(backend="dis", vbench_compat=False)(
+            case, Generation((shot("fast"), one_frame)), FeatureContext())
+    res = METRICS.get("dynamic-degree")(backend="dis")(case, Generation((shot("fast"), one_frame)), FeatureContext())
+    assert res.details["per_video"] == [1.0, 0.0]

@@ -68,3 +68,22 @@ def test_dino_features_are_computed_once_per_video(monkeypatch):
     for metric in (SubjectConsistency(), IdentityLeakage(), IdentityLeakage(pairing="matched")):
         metric(case, gen, ctx)
     assert calls == [5, 5]  # generated once (shared by three metrics) + source once
+
+
+def test_background_consistency_fp16_is_vbench_on_a_gpu():
+    import torch
+
+    from evalkit.features.base import load_backend
+
+    video = render(SyntheticSpec("translation", num_frames=4, height=64, width=80)).video
+    clip = load_backend("clip-vit-b32", preprocess="vbench-clip", precision="openai-fp16")
+    feats = torch.from_numpy(clip.embed(video.frames)).half()  # F.normalize of clip.load's fp16 output
+    # vbench/background_consistency.py: one F.cosine_similarity per pair on fp16 features, .item()
+    video_sim = 0.0
+    for i in range(1, len(feats)):
+        sim_pre = max(0.0, torch.nn.functional.cosine_similarity(feats[i - 1:i], feats[i:i + 1]).item())
+        sim_fir = max(0.0, torch.nn.functional.cosine_similarity(feats[:1], feats[i:i + 1]).item())
+        video_sim += (sim_pre + sim_fir) / 2
+    expected = video_sim / (len(feats) - 1)
+    assert run(BackgroundConsistency(fp16=True), video).value == pytest.approx(expected, abs=1e-12)
+    assert run(BackgroundConsistency(), video).value != pytest.approx(expected, abs=1e-12)

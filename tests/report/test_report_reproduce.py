@@ -221,6 +221,29 @@ def test_ditflow_both_backbone_halves_in_one_call(tmp_path, fake_metrics, fill):
     assert "0.750 ± 0.015 (Δ -0.035)" in r.output and "0.650 ± 0.015 (Δ -0.076)" in r.output
 
 
+def test_ditflow_columns_name_their_eval_code_protocols(tmp_path, fake_metrics, fill):
+    """DiTFlow's columns ask for its own eval code (protocol=ditflow presets); a run with
+    evalkit's defaults lists each preset option as a setup difference, a run with them none."""
+    table = load_table("ditflow-table1")
+    mf = next(c for c in table.columns if c.key == "mf_5b_all")
+    iq = next(c for c in table.columns if c.key == "iq_5b_all")
+    assert mf.options == {"protocol": "ditflow", "variant": "dmt_official"} and mf.backends == ("cotracker3",)
+    assert iq.options == {"protocol": "ditflow", "fp16": True}
+    diffs = _differences(reproduce(table, _ditflow_run(tmp_path / "a", fill)).to_markdown())
+    assert "option protocol=None instead of 'ditflow'" in diffs and "option fp16=None instead of True" in diffs
+    store = ResultsStore(tmp_path / "b" / "out")
+    fill(store, "r", {("ditflow-5b", "motion-fidelity[dmt]"): {"c0": 0.8}, ("ditflow-5b", "clip-text"): {"c0": 0.3}},
+         categories={"c0": "caption"},
+         generator_configs={"ditflow-5b": {"name": "ditflow", "version": "1", "backbone": "cogvideox-5b"}},
+         metric_configs={"motion-fidelity[dmt]": {"name": "motion-fidelity", "version": "2", "backend": "cotracker3",
+                                                  "variant": "dmt_official", "protocol": "ditflow"},
+                         "clip-text": {"name": "clip-text", "version": "1", "backend": "clip-vit-b32",
+                                       "protocol": "ditflow", "fp16": True}})
+    store.close()
+    diffs = _differences(reproduce(table, load_run(tmp_path / "b" / "out")).to_markdown())
+    assert "MF (motion-fidelity)" not in diffs and "IQ (clip-text)" not in diffs
+
+
 def test_paper_table_corrections():
     lmp2 = load_table("lmp-table2")
     assert "Appearance Separation Module (ASM)" in lmp2.caption and "Suppression" not in lmp2.caption
