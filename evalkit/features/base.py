@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, ClassVar, Hashable, Iterator
+from typing import Any, Callable, ClassVar, Hashable, Iterator, Sequence
 
 from ..cases import Case
 from ..configurable import Configurable
@@ -54,6 +54,38 @@ def load_backend(name: str, device: str = "cpu", dtype: str = "float32", **optio
 class FeatureDeferred(BaseException):
     """Raised by ``FeatureContext.features`` while collecting: the feature was queued for a
     batched pass. A BaseException, so a metric's own ``except Exception`` cannot swallow it."""
+
+
+def call_batched(ctx: "FeatureContext", calls: Sequence[Callable[[], Any]],
+                 max_rounds: int = 4) -> list[tuple[bool, Any]]:
+    """Run ``calls`` (thunks that read features through ``ctx``) so that their batchable
+    features are computed together: each round runs every pending call while collecting (a
+    call stops at its first missing feature), then flushes the queue; after ``max_rounds``
+    the rest run plainly. Returns per call (True, value) or (False, the exception raised)."""
+    outcomes: list[tuple[bool, Any] | None] = [None] * len(calls)
+
+    def attempt(i: int) -> None:
+        try:
+            outcomes[i] = (True, calls[i]())
+        except Exception as exc:  # the call's own failure, recorded by the caller
+            outcomes[i] = (False, exc)
+
+    pending = list(range(len(calls)))
+    for _ in range(max_rounds):
+        deferred = []
+        with ctx.collecting():
+            for i in pending:
+                try:
+                    attempt(i)
+                except FeatureDeferred:
+                    deferred.append(i)
+        pending = deferred
+        if not pending:
+            break
+        ctx.flush()
+    for i in pending:
+        attempt(i)
+    return outcomes  # type: ignore[return-value]
 
 
 class FeatureContext:
