@@ -175,7 +175,7 @@ class LMP(DiffusersT2V):
         from .lmp_reference import ReferenceBranch, ReferenceRows
 
         family, steps, o = self.family, int(self.opt("steps")), self.options
-        win, asm_on = self.windows(), self.use_asm(case)
+        win = self.windows()
         timings: dict[str, float] = {}
         repeat = int(o["source_frame_repeat"])
         if repeat < 1:
@@ -186,6 +186,7 @@ class LMP(DiffusersT2V):
         ref_emb = self.embed(case.source_prompt if o["reference_prompt"] == "source" else "")
         tgt_emb = self.embed(case.target_prompt)
         positions = self.subject_positions(case, int(ref_emb.embeds.shape[1]))
+        asm_on = self.use_asm(case)
         branch = ReferenceBranch(family, x0, self.reference_noise(seed, x0), family.schedule(steps, x0), ref_emb,
                                  o["reference"])
         fg = Foreground(self.token_grid(x0), o["fbdm_threshold"]) if o["fbdm"] else None

@@ -5,8 +5,8 @@ prompt and the foreground video tokens they attend to.
   (the paper asks an LLM for the subject words; evalkit takes them from the case:
   ``source_subject``, e.g. the DAVIS annotation of ``datasets/ditflow_davis.json``).
 - :func:`foreground_tokens`: the video tokens with "high responded attention values" (Sec. 4.2).
-  The paper gives no rule; evalkit thresholds the min–max normalised map with Otsu's method over
-  the whole video (``"otsu"``, default), per latent frame (``"otsu-frame"``) or at a fixed
+  The paper gives no rule; evalkit thresholds the min–max normalised map with Otsu's method
+  (exact, on the values) over the whole video (``"otsu"``, default), per latent frame (``"otsu-frame"``) or at a fixed
   fraction of the range (a float in [0, 1]).
 - :class:`Foreground`: the latest foreground of the reference during a generation ("dynamically
   ... during the denoising process", Sec. 4.2), refreshed from each reference pass.
@@ -49,10 +49,20 @@ def subject_token_positions(tokenizer, prompt: str, words: str, max_length: int 
     return positions
 
 
-def _otsu(values: np.ndarray) -> float:
-    from skimage.filters import threshold_otsu
-
-    return float(threshold_otsu(values))
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold on the values themselves (no histogram bins, so a few hundred tokens
+    split exactly): the midpoint of the split of the sorted values with the largest
+    between-class variance."""
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    if x[0] == x[-1]:
+        return float(x[0])
+    csum, n = np.cumsum(x), len(x)
+    k = np.arange(1, n)                       # the lower class is x[:k]
+    low, high = csum[:-1] / k, (csum[-1] - csum[:-1]) / (n - k)
+    between = (k / n) * (1 - k / n) * (low - high) ** 2
+    between[x[:-1] == x[1:]] = -1.0           # no split between equal values
+    i = int(np.argmax(between))
+    return float((x[i] + x[i + 1]) / 2)
 
 
 def foreground_tokens(attention_map, grid: tuple[int, int, int], threshold: Any = "otsu") -> np.ndarray:
@@ -73,7 +83,7 @@ def foreground_tokens(attention_map, grid: tuple[int, int, int], threshold: Any 
         if hi <= lo:
             continue
         x = (g - lo) / (hi - lo)
-        thr = _otsu(x) if threshold in THRESHOLDS else float(threshold)
+        thr = otsu_threshold(x) if threshold in THRESHOLDS else float(threshold)
         keep[i] = x > thr
     return np.flatnonzero(keep.reshape(-1))
 
