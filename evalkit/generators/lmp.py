@@ -46,6 +46,7 @@ LMP_DEFAULTS: dict[str, Any] = {
     "asm_lr": 100.0,               # Sec. 5.1
     "asm_iterations": 1,           # gradient steps per denoising step (Eq. 9: one)
     "asm_top_fraction": 0.2,       # Eq. 8: the top 1/5 of the values
+    "asm_checkpointing": True,     # recompute blocks in ASM's backward pass (memory; same gradients)
     "fbdm_steps": 40,              # the three timestep hyper-parameters of Sec. 5.1, in the paper's order
     "rmtm_steps": 45,
     "asm_steps": 35,
@@ -102,6 +103,7 @@ class LMP(DiffusersT2V):
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "rmtm_reweight": ("keys", "weights"), "queries": ("video", "all"),
         "passes": ("both", "cond"), "fbdm": (True, False), "asm": ("auto", "on", "off"),
+        "asm_checkpointing": (True, False),
         "reference": REFERENCE_MODES, "reference_noise": ("seed", "target"), "reference_prompt": ("source", "empty")}
 
     # -- resolved options --------------------------------------------------------------
@@ -170,7 +172,7 @@ class LMP(DiffusersT2V):
         from .attention import controlled
         from .attention.kv_concat import ConcatReferenceKV, all_tokens
         from .attention.text_attention_probe import SubjectAttentionProbe
-        from .lmp_asm import asm_update, frozen
+        from .lmp_asm import asm_update, checkpointed, frozen
         from .lmp_masks import Foreground
         from .lmp_reference import ReferenceBranch, ReferenceRows
 
@@ -198,10 +200,11 @@ class LMP(DiffusersT2V):
         asm_probe = SubjectAttentionProbe(subject=positions, text_row=0, video_row=-1, grad=True, armed=False)
         asm_losses: list[float] = []
         in_call: dict[str, float] = {}
+        in_asm = [False]   # ASM passes leave the foreground alone (their backward recomputes the blocks)
 
         def before_call(step: int) -> None:
             fbdm_probe.reset()
-            fbdm_probe.armed = fg is not None and (step in win["fbdm_steps"] or fg.indices is None)
+            fbdm_probe.armed = fg is not None and not in_asm[0] and (step in win["fbdm_steps"] or fg.indices is None)
 
         def after_call(step: int) -> None:
             if fbdm_probe.armed and fbdm_probe.layers_seen:
@@ -215,9 +218,13 @@ class LMP(DiffusersT2V):
                     family.denoise_once(x0.with_tensor(x), branch.timestep(step),
                                         Embeds(torch.cat([ref_emb.embeds, tgt_emb.embeds])), grad=True)
 
-            with frozen(family.denoiser):
-                z, losses = asm_update(forward, z, asm_probe, lr=float(o["asm_lr"]),
-                                       iterations=int(o["asm_iterations"]), fraction=float(o["asm_top_fraction"]))
+            in_asm[0] = True
+            try:
+                with frozen(family.denoiser), checkpointed(family.denoiser, bool(o["asm_checkpointing"])):
+                    z, losses = asm_update(forward, z, asm_probe, lr=float(o["asm_lr"]),
+                                           iterations=int(o["asm_iterations"]), fraction=float(o["asm_top_fraction"]))
+            finally:
+                in_asm[0] = False
             asm_losses.extend(losses)
             return z
 

@@ -8,7 +8,9 @@ Choices (docs/generators.md, "LMP"): the "hidden states of the target video" are
 the denoiser takes (its ``hidden_states`` input), updated before the step's prediction; the
 values ranked are the per-token map of :func:`~evalkit.generators.attention.text_attention_probe.subject_attention`
 (text→video and video→text summed, averaged over heads, subject tokens and layers) over the
-keys ``[reference text; target video]`` (Eq. 7); one update per denoising step.
+keys ``[reference text; target video]`` (Eq. 7); one update per denoising step. The backward pass recomputes each block (gradient checkpointing,
+option ``asm_checkpointing``): behaviours must act the same in the recomputation, so nothing that
+changes their state (the FBDM refresh) runs during an ASM pass.
 """
 from __future__ import annotations
 
@@ -41,6 +43,22 @@ def frozen(module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+@contextlib.contextmanager
+def checkpointed(module, enabled: bool = True) -> Iterator[None]:
+    """The module's blocks recomputed in the backward pass (diffusers gradient checkpointing) for the
+    block, when it supports it: the same gradients, with one block's activations alive at a time
+    instead of all of them (CogVideoX-5B at 49×480×720 would otherwise keep ~90 GiB per row)."""
+    switch = enabled and getattr(module, "_supports_gradient_checkpointing", False) \
+        and not module.is_gradient_checkpointing
+    if switch:
+        module.enable_gradient_checkpointing()
+    try:
+        yield
+    finally:
+        if switch:
+            module.disable_gradient_checkpointing()
+
+
 def asm_update(forward: Callable, z, probe, *, lr: float, iterations: int = 1, fraction: float = 0.2):
     """``iterations`` gradient steps on ``z``; ``forward(z)`` runs the denoiser on a batch holding
     the reference and ``z`` while ``probe`` (a differentiable subject-attention probe) collects
@@ -52,15 +70,15 @@ def asm_update(forward: Callable, z, probe, *, lr: float, iterations: int = 1, f
         with torch.enable_grad():   # also when called from inside a pipeline's no-grad sampling loop
             zv = z.detach().requires_grad_(True)
             probe.reset()
-            probe.armed = True
+            probe.armed = True      # through the backward pass too: a recomputed block must probe again
             try:
                 forward(zv)
+                loss = top_fraction_mean(probe.mean(), fraction)
+                if not torch.isfinite(loss):
+                    raise EvalkitError("lmp: the ASM loss is not finite")
+                (grad,) = torch.autograd.grad(loss, zv)
             finally:
                 probe.armed = False
-            loss = top_fraction_mean(probe.mean(), fraction)
-            if not torch.isfinite(loss):
-                raise EvalkitError("lmp: the ASM loss is not finite")
-            (grad,) = torch.autograd.grad(loss, zv)
         z = (zv - lr * grad).detach()
         losses.append(float(loss.detach()))
         probe.reset()

@@ -76,7 +76,7 @@ def test_reference_row_is_the_source_noised_to_each_step_eq10(opts):
 def test_asm_step_lowers_the_attention_to_the_reference_subject(opts):
     from evalkit.generators.attention import AttentionController, controlled
     from evalkit.generators.attention.text_attention_probe import SubjectAttentionProbe
-    from evalkit.generators.lmp_asm import asm_update, frozen
+    from evalkit.generators.lmp_asm import asm_update, checkpointed, frozen
     from evalkit.generators.lmp_masks import subject_token_positions
 
     gen = GENERATORS.get("lmp")(**opts)
@@ -99,9 +99,14 @@ def test_asm_step_lowers_the_attention_to_the_reference_subject(opts):
         z1, (before,) = asm_update(forward, z, probe, lr=100.0)       # the paper's learning rate
         same, (again,) = asm_update(forward, z, probe, lr=0.0)
         _, (after,) = asm_update(forward, z1, probe, lr=0.0)
+        with checkpointed(family.denoiser):   # blocks recomputed in the backward pass: the same step
+            assert family.denoiser.is_gradient_checkpointing
+            z1_ckpt, (before_ckpt,) = asm_update(forward, z, probe, lr=100.0)
     assert torch.equal(same, z) and again == pytest.approx(before)
     assert after < before and not torch.equal(z1, z)
+    assert before_ckpt == pytest.approx(before) and torch.allclose(z1_ckpt, z1, atol=1e-6)
     assert all(p.requires_grad for p in family.denoiser.parameters())   # unfrozen again
+    assert not family.denoiser.is_gradient_checkpointing
 
 
 def test_asm_runs_where_the_subjects_differ_and_is_recorded(opts):
@@ -112,7 +117,8 @@ def test_asm_runs_where_the_subjects_differ_and_is_recorded(opts):
     assert g.extras["subject_tokens"] == [1] and g.video.frames.shape == (9, 32, 32, 3)
     same = lmp.generate(case(subject="dog"), 0)
     assert not same.extras["asm"] and same.extras["asm_losses"] == [] and same.timings.optimization == 0
-    windowed = GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm_steps="1:2", rmtm_steps=2, fbdm_steps=1)
+    windowed = GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm_steps="1:2", rmtm_steps=2, fbdm_steps=1,
+                                     asm_checkpointing=False)   # (checkpointing would count recomputed calls too)
     w = windowed.generate(case(), 0)
     assert len(w.extras["asm_losses"]) == 1 and w.extras["rmtm_calls"] == 2 * (2 + 1)   # 2 main + 1 ASM pass
     assert len(w.extras["foreground_fractions"]) == 2                                   # probe pass + step 0
