@@ -77,7 +77,7 @@ def generators(pipe, emb_shape, emb_dtype, device: str, **opts):
     from evalkit.registry import GENERATORS
 
     class BenchLMP(LMP):   # the pipeline has no tokenizer: fixed subject positions
-        def subject_positions(self, case, text_length):
+        def subject_positions(self, case, prompt, text_length):
             return SUBJECT_TOKENS
 
     g = torch.Generator(device="cpu").manual_seed(1)

@@ -52,7 +52,7 @@ LMP_DEFAULTS: dict[str, Any] = {
     "asm_steps": 35,
     "reference": "renoise",        # Eq. 10 at every step; denoise: noised once, then denoised by the model
     "reference_noise": "seed",     # seed: ε from reference_seed; target: the target's initial noise
-    "reference_seed": 0,
+    "reference_seed": 1000,        # not a usual case seed: on CPU seed s would draw the target's own noise
     "reference_prompt": "source",  # the reference row's prompt: the case's source prompt or ""
     "source_frame_repeat": 2,      # 24 → 49 frames (Sec. 5.1: 49 frames; docs/generators.md "Source frames")
 }
@@ -126,8 +126,8 @@ class LMP(DiffusersT2V):
         family = self.family
         return block_filter(self_attention_layers(family.denoiser, type(family)), parse_blocks(self.options["blocks"]))
 
-    def subject_positions(self, case: MotionTransferCase, text_length: int) -> tuple[int, ...]:
-        """Token positions of the case's ``source_subject`` in its source prompt (FBDM, ASM)."""
+    def subject_positions(self, case: MotionTransferCase, prompt: str, text_length: int) -> tuple[int, ...]:
+        """Token positions of the case's ``source_subject`` in the reference row's prompt (FBDM, ASM)."""
         from .lmp_masks import subject_token_positions
 
         if not case.source_prompt or not case.source_subject:
@@ -136,7 +136,7 @@ class LMP(DiffusersT2V):
         if getattr(self.pipe, "tokenizer", None) is None:
             raise EvalkitError("lmp: the pipeline has no tokenizer to find the subject tokens")
         try:
-            return subject_token_positions(self.pipe.tokenizer, case.source_prompt, case.source_subject, text_length)
+            return subject_token_positions(self.pipe.tokenizer, prompt, case.source_subject, text_length)
         except EvalkitError as exc:
             raise EvalkitError(f"lmp: case {case.case_id}: {exc}") from None
 
@@ -185,9 +185,11 @@ class LMP(DiffusersT2V):
         with stage_timer(self.device, timings, "inversion"):
             frames, fps = self.source_clip(case, repeat)
             x0 = family.encode_video(frames, fps)
-        ref_emb = self.embed(case.source_prompt if o["reference_prompt"] == "source" else "")
-        tgt_emb = self.embed(case.target_prompt)
-        positions = self.subject_positions(case, int(ref_emb.embeds.shape[1]))
+        ref_prompt = case.source_prompt if o["reference_prompt"] == "source" else ""
+        ref_emb, tgt_emb = self.embed(ref_prompt), self.embed(case.target_prompt)
+        # FBDM and ASM find the reference subject's words among the reference row's text tokens
+        needs_subject = bool(o["fbdm"]) or o["asm"] != "off"
+        positions = self.subject_positions(case, ref_prompt, int(ref_emb.embeds.shape[1])) if needs_subject else ()
         asm_on = self.use_asm(case)
         branch = ReferenceBranch(family, x0, self.reference_noise(seed, x0), family.schedule(steps, x0), ref_emb,
                                  o["reference"])

@@ -51,7 +51,11 @@ class ReferenceBranch:
         if self.mode != "denoise":
             return
         x = self.latent(step)
-        self._latent = self.family.scheduler_step(self.sched, model_output.to(x.dtype), self.timestep(step), x)
+        try:
+            self._latent = self.family.scheduler_step(self.sched, model_output.to(x.dtype), self.timestep(step), x)
+        except TypeError as exc:   # e.g. CogVideoXDPMScheduler.step takes the previous x0 and timestep too
+            raise EvalkitError(f"lmp: reference=denoise needs a scheduler stepped as step(output, t, x); "
+                               f"{type(self.sched).__name__} is not ({exc})") from None
         self._step = step + 1
 
 

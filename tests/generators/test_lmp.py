@@ -38,14 +38,18 @@ def test_lambda_zero_without_asm_is_vanilla_and_the_paper_setting_is_not(opts):
     on the reference scaled by λ (rmtm_reweight="weights"). λ = 0 with ASM off must then be the
     vanilla model (same seed, same pipeline loop) although the reference is still denoised in the
     same batch, probed by FBDM and concatenated in every layer; λ = 1 is plain extended attention
-    (test_lmp_attention.py checks that against ExtendKV at the attention call)."""
+    (test_lmp_attention.py checks that against ExtendKV at the attention call). Tolerance: the
+    target rows' attention runs as separate (text / extended video) chunks, so results agree to
+    float32 rounding, not bit for bit."""
     van = latents(GENERATORS.get("vanilla")(**opts, num_frames=9), case())
     zero = latents(GENERATORS.get("lmp")(**opts, source_frame_repeat=1, rmtm_reweight="weights", rmtm_weight=0.0,
                                          asm="off"), case())
     assert zero.extras["rmtm_calls"] == 2 * 3 and zero.extras["foreground_fractions"]   # 2 layers × 3 steps
-    assert torch.allclose(zero.frames, van.frames, atol=1e-5)
+    scale = van.frames.abs().max()
+    # equal up to float32 rounding (the extended chunks run through other attention kernels): ~1e-6 relative
+    assert (zero.frames - van.frames).abs().max() <= 1e-5 * scale
     paper = latents(GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm="off"), case())
-    assert not torch.allclose(paper.frames, van.frames, atol=1e-3)
+    assert (paper.frames - van.frames).abs().max() > 1e-2 * scale
 
 
 def test_reference_row_is_the_source_noised_to_each_step_eq10(opts):
@@ -66,7 +70,7 @@ def test_reference_row_is_the_source_noised_to_each_step_eq10(opts):
     frames, fps = gen.source_clip(case(), 1)
     x0 = family.encode_video(frames, fps)
     sched = family.schedule(3)
-    noise = torch.randn(x0.tensor.shape, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(x0.tensor.shape, generator=torch.Generator().manual_seed(1000))   # reference_seed
     assert [b for b, _ in seen] == [3, 3, 3]   # fbdm off: no probe pass; [reference, uncond, cond] per step
     for i, (_, row) in enumerate(seen):
         assert torch.allclose(row, family.noise_to(sched, x0.tensor, noise, i)[0], atol=1e-6)
@@ -140,3 +144,13 @@ def test_ablation_generators_of_table2():
     assert GENERATORS.get("lmp-no-fbdm").defaults["fbdm"] is False
     assert GENERATORS.get("lmp-no-asm").defaults["asm"] == "off"
     assert GENERATORS.get("lmp").defaults["backbone"] == "cogvideox-5b"
+
+
+def test_the_other_readings_run_and_change_the_result(opts):
+    base = latents(GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm="off"), case()).frames
+    for extra in (dict(reference="denoise"), dict(reference_noise="target"), dict(queries="all"),
+                  dict(passes="cond"), dict(fbdm_threshold="otsu-frame", rmtm_reweight="weights")):
+        other = latents(GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm="off", **extra), case()).frames
+        assert torch.isfinite(other).all() and not torch.allclose(other, base, atol=1e-6), extra
+    with pytest.raises(EvalkitError, match="do not occur in the prompt ''"):   # the empty reference prompt
+        GENERATORS.get("lmp")(**opts, source_frame_repeat=1, reference_prompt="empty").generate(case(), 0)
