@@ -14,7 +14,7 @@ VAE decoding is left out (``output_type="latent"``); the reference's VAE encode 
 probe pass are in LMP's ``inversion``, ASM in ``optimization``. Ratios = LMP total / vanilla
 inference, per round, and their median.
 
-    python benchmarks/overhead_lmp.py --out lmp.json               # H200: ~4.5 min (20 steps)
+    python benchmarks/overhead_lmp.py --out lmp.json               # H200: ~4–5 min (20 steps)
     python benchmarks/overhead_lmp.py --steps 50 --out lmp50.json  # the paper's 50 steps: ~11 min
     python benchmarks/overhead_lmp.py --tiny --device cpu          # smoke test
 """

@@ -40,7 +40,8 @@ def subject_attention(q_text, k_text, q_video, k_video, subject: Sequence[int]):
     for start in range(0, len(subject), dim):
         group = subject[start:start + dim]
         ind = torch.zeros(heads, keys.shape[1], dim, dtype=q_video.dtype, device=q_video.device)
-        ind[:, group, torch.arange(len(group), device=q_video.device)] = 1.0
+        rows = torch.tensor(group, device=q_video.device)
+        ind[:, rows, torch.arange(len(group), device=q_video.device)] = 1.0
         picked = F.scaled_dot_product_attention(q_video[None], keys[None], ind[None])[0][..., :len(group)]
         video_to_text = video_to_text + picked.float().sum(dim=-1).mean(dim=0)
     return text_to_video + video_to_text / len(subject)
