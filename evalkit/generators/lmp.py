@@ -203,10 +203,15 @@ class LMP(DiffusersT2V):
         asm_losses: list[float] = []
         in_call: dict[str, float] = {}
         in_asm = [False]   # ASM passes leave the foreground alone (their backward recomputes the blocks)
+        # the main calls need the reference while RMTM acts (FBDM refreshes only serve RMTM); a denoised
+        # reference must also keep pace up to the last ASM step (ASM passes hold it themselves)
+        horizon = max(win["rmtm_steps"].stop if len(win["rmtm_steps"]) else 0,
+                      win["asm_steps"].stop if asm_on and o["reference"] == "denoise" else 0)
 
-        def before_call(step: int) -> None:
+        def before_call(step: int) -> None:   # (calls at steps >= horizon hold no reference row)
             fbdm_probe.reset()
-            fbdm_probe.armed = fg is not None and not in_asm[0] and (step in win["fbdm_steps"] or fg.indices is None)
+            fbdm_probe.armed = (fg is not None and not in_asm[0] and step < horizon
+                                and (step in win["fbdm_steps"] or fg.indices is None))
 
         def after_call(step: int) -> None:
             if fbdm_probe.armed and fbdm_probe.layers_seen:
@@ -239,7 +244,8 @@ class LMP(DiffusersT2V):
 
         ctrl = _LMPController([concat, fbdm_probe, asm_probe], after_step=after_step)
         latents = None
-        with ReferenceRows(family.denoiser, branch, ctrl, before_call=before_call, after_call=after_call) as refs:
+        with ReferenceRows(family.denoiser, branch, ctrl, horizon=horizon, before_call=before_call,
+                           after_call=after_call) as refs:
             with controlled(family.denoiser, type(family), ctrl):
                 ctrl.start(step=0)
                 if fg is not None and len(win["rmtm_steps"]):   # the first foreground, before step 0

@@ -60,15 +60,16 @@ class ReferenceBranch:
 
 
 class ReferenceRows:
-    """Context manager on the denoiser: pipeline calls get the reference as row 0.
+    """Context manager on the denoiser: pipeline calls at steps below ``horizon`` get the reference
+    as row 0 (after it nothing reads the reference, so the last steps run at the base batch).
 
     ``before_call(step)`` / ``after_call(step)`` run around every denoiser call (own calls too);
     the step is the controller's.
     """
 
-    def __init__(self, denoiser, branch: ReferenceBranch, controller, *,
+    def __init__(self, denoiser, branch: ReferenceBranch, controller, *, horizon: int,
                  before_call: Callable[[int], None], after_call: Callable[[int], None]) -> None:
-        self.denoiser, self.branch, self.controller = denoiser, branch, controller
+        self.denoiser, self.branch, self.controller, self.horizon = denoiser, branch, controller, int(horizon)
         self.before_call, self.after_call = before_call, after_call
         self._own = self._augmented = False
 
@@ -94,7 +95,7 @@ class ReferenceRows:
 
         step = self.controller.step
         self.before_call(step)
-        if self._own:
+        if self._own or step >= self.horizon:
             return None
         if args or "hidden_states" not in kwargs:
             raise EvalkitError("lmp: the pipeline called the denoiser with positional arguments; "

@@ -54,8 +54,9 @@ def test_lambda_zero_without_asm_is_vanilla_and_the_paper_setting_is_not(opts):
 
 def test_reference_row_is_the_source_noised_to_each_step_eq10(opts):
     """``renoise``: the row the denoiser sees for the reference at step i is q(z_i | z_0) of the
-    encoded source with one fixed noise; the output keeps the target rows only."""
-    gen = GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm="off", fbdm=False)
+    encoded source with one fixed noise; the output keeps the target rows only; after the last RMTM
+    step the reference leaves the batch."""
+    gen = GENERATORS.get("lmp")(**opts, source_frame_repeat=1, asm="off", fbdm=False, rmtm_steps=2)
     gen.load()
     seen = []
     # a forward hook sees the call's inputs as the denoiser got them (after the reference row was added)
@@ -71,8 +72,9 @@ def test_reference_row_is_the_source_noised_to_each_step_eq10(opts):
     x0 = family.encode_video(frames, fps)
     sched = family.schedule(3)
     noise = torch.randn(x0.tensor.shape, generator=torch.Generator().manual_seed(1000))   # reference_seed
-    assert [b for b, _ in seen] == [3, 3, 3]   # fbdm off: no probe pass; [reference, uncond, cond] per step
-    for i, (_, row) in enumerate(seen):
+    # fbdm off: no probe pass; [reference, uncond, cond] while RMTM acts, then the base batch
+    assert [b for b, _ in seen] == [3, 3, 2]
+    for i, (_, row) in enumerate(seen[:2]):
         assert torch.allclose(row, family.noise_to(sched, x0.tensor, noise, i)[0], atol=1e-6)
     assert out.frames.shape == x0.tensor.shape   # the target row only
 
