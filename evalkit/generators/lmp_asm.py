@@ -65,7 +65,8 @@ def asm_update(forward: Callable, z, probe, *, lr: float, iterations: int = 1, f
     the map. Returns the updated latents (detached) and the loss before each step."""
     import torch
 
-    losses = []
+    losses, dtype = [], z.dtype
+    z = z.float()   # the update in float32 (bf16 latents would round small steps away)
     for _ in range(int(iterations)):
         with torch.enable_grad():   # also when called from inside a pipeline's no-grad sampling loop
             zv = z.detach().requires_grad_(True)
@@ -79,7 +80,7 @@ def asm_update(forward: Callable, z, probe, *, lr: float, iterations: int = 1, f
                 (grad,) = torch.autograd.grad(loss, zv)
             finally:
                 probe.armed = False
-        z = (zv - lr * grad).detach()
+        z = (zv - lr * grad.float()).detach()
         losses.append(float(loss.detach()))
         probe.reset()
-    return z, losses
+    return z.to(dtype), losses
