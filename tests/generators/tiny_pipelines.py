@@ -164,3 +164,65 @@ def tiny_unet_t2v():
                           set_alpha_to_one=False)
     return TextToVideoSDPipeline(vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), unet=unet,
                                  scheduler=sched)
+
+
+# -- VideoCrafter2 / T2V-Turbo-v2 (evalkit's port): official-format checkpoints of a tiny config --
+#: the official architecture at small widths (GroupNorm(32) needs multiples of 32): 2 levels, attention
+#: at both, 2 heads of 16; a 2-level autoencoder (factor 2); a 3-layer OpenCLIP text tower (2 used)
+TINY_VC2_UNET = dict(model_channels=32, channel_mult=[1, 2], attention_resolutions=[1, 2], num_res_blocks=1,
+                     num_head_channels=16, context_dim=64, temporal_length=16)
+TINY_VC2_DDCONFIG = dict(ch=32, ch_mult=[1, 1], num_res_blocks=1, resolution=16)
+TINY_VC2_TEXT = dict(width=64, layers=3, heads=2, vocab_size=520, context_length=16, embed_dim=64)
+
+
+def tiny_videocrafter2_config() -> dict:
+    import copy
+
+    from evalkit.networks.videocrafter2.config import OFFICIAL_CONFIG
+
+    config = copy.deepcopy(OFFICIAL_CONFIG)
+    params = config["model"]["params"]
+    params["unet_config"]["params"].update(TINY_VC2_UNET)
+    params["first_stage_config"]["params"]["ddconfig"].update(TINY_VC2_DDCONFIG)
+    params["cond_stage_config"]["params"]["heads"] = TINY_VC2_TEXT["heads"]
+    return config
+
+
+def random_state(shapes: dict, seed: int) -> dict:
+    """Random tensors for a key list: norm scales ≈ 1, biases ≈ 0, weights ~ N(0, 1/fan_in)."""
+    import math
+
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape in shapes.items():
+        x = torch.randn(shape, generator=g)
+        if name == "cond_stage_model.model.logit_scale":
+            x = torch.tensor(math.log(1 / 0.07))
+        elif len(shape) == 1:
+            x = 1.0 + 0.1 * x if name.endswith("weight") else 0.05 * x
+        else:
+            x = x / math.sqrt(math.prod(shape[1:]))
+        out[name] = x
+    return out
+
+
+def tiny_videocrafter2(folder: Path, turbo: bool = False, seed: int = 0) -> Path:
+    """A weights folder in the official format: ``model.ckpt`` (Lightning ``state_dict``), ``config.yaml``,
+    ``tokenizer/``; with ``turbo`` also T2V-Turbo-v2's ``unet_mg.pt`` (the U-Net alone)."""
+    import torch
+    import yaml
+
+    from evalkit.networks.videocrafter2.config import TURBO_V2_UNET, unet_config
+    from evalkit.networks.videocrafter2.keys import official_keys, unet_keys
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = tiny_videocrafter2_config()
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save({"state_dict": random_state(official_keys(config, unet_config(config), TINY_VC2_TEXT), seed),
+                "global_step": 0}, folder / "model.ckpt")
+    if turbo:
+        torch.save(random_state(unet_keys(unet_config(config, **TURBO_V2_UNET)), seed + 1), folder / "unet_mg.pt")
+    clip_tokenizer().save_pretrained(str(folder / "tokenizer"))
+    return folder
