@@ -226,3 +226,37 @@ def tiny_videocrafter2(folder: Path, turbo: bool = False, seed: int = 0) -> Path
         torch.save(random_state(unet_keys(unet_config(config, **TURBO_V2_UNET)), seed + 1), folder / "unet_mg.pt")
     clip_tokenizer().save_pretrained(str(folder / "tokenizer"))
     return folder
+
+
+def tiny_animatediff_parts():
+    """The parts of a tiny ``AnimateDiffPipeline``: SD-1.5-style U-Net, VAE, CLIP text, scheduler, adapter."""
+    import torch
+
+    from evalkit.compat import ensure_torchvision
+
+    ensure_torchvision()
+    from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
+                                out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                                attention_head_dim=4, norm_num_groups=4)
+    adapter = MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4,
+                            motion_num_attention_heads=2, motion_max_seq_length=32)
+    vae = AutoencoderKL(block_out_channels=(8, 8, 8), in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+                        latent_channels=4, norm_num_groups=4, sample_size=32)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=520, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                                        num_attention_heads=4, max_position_embeddings=16, bos_token_id=512,
+                                        eos_token_id=513, pad_token_id=513))
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False)
+    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), scheduler=sched), adapter
+
+
+def tiny_animatediff():
+    from diffusers import AnimateDiffPipeline
+
+    parts, adapter = tiny_animatediff_parts()
+    return AnimateDiffPipeline(motion_adapter=adapter, **parts)

@@ -1,8 +1,9 @@
 """AnimateDiff (diffusers' ``AnimateDiffPipeline``: a Stable Diffusion 1.5 image U-Net plus a
 ``MotionAdapter``, ``UNetMotionModel``): the U-Net family's conventions (spatial ``attn1`` of
 ``…attentions.M.transformer_blocks.K``; the motion modules' attention is temporal and left
-alone; frames as rows; per-frame VAE), with the modern ``callback_on_step_end`` and the
-scheduler stepping the 5-D latents directly, as ``AnimateDiffPipeline`` does.
+alone; frames as rows; per-frame VAE), with the modern ``callback_on_step_end``, the
+scheduler stepping the 5-D latents directly and the text repeated per frame, as
+``AnimateDiffPipeline`` does.
 
 Loading (``AnimateDiffWithAdapter.from_pretrained``): a saved ``AnimateDiffPipeline`` folder
 (with ``motion_adapter/``) loads as it is; a Stable Diffusion 1.5 folder gets the motion
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import FAMILIES
-from .base import ModelFamily
+from .base import Embeds, Latents, ModelFamily
 from .unet import UNetFamily
 
 MOTION_ADAPTER_ID = "guoyww/animatediff-motion-adapter-v1-5-2"
@@ -45,3 +46,8 @@ class AnimateDiffWithAdapter:
 class AnimateDiffFamily(UNetFamily):
     step_callback_kwargs = ModelFamily.step_callback_kwargs
     scheduler_step = ModelFamily.scheduler_step
+
+    def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
+        # UNetMotionModel takes the text per frame (AnimateDiffPipeline repeats it before the call)
+        per_frame = embeds.embeds.repeat_interleave(latents.tensor.shape[2], dim=0)
+        return super().denoise_once(latents, t, Embeds(per_frame), grad=grad)
