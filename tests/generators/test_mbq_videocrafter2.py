@@ -134,3 +134,27 @@ def test_evalkit_run_then_reproduce_fills_the_ours_rows_of_mbq_tables_1_and_2(vc
     base = next(line for line in lines if line.startswith("| ↳ evalkit `vanilla[backbone=videocrafter2"))
     assert ours.count("(Δ ") == 5         # Invers., Optim. (0), Infer, Sum, Overhead (base: this run's VC2)
     assert base.count("(Δ ") >= 2         # Infer, Sum
+
+
+def test_fig2_run_config_and_the_paper_tables_name_these_backbones():
+    import re
+    from pathlib import Path
+
+    from evalkit.generators.backbones import BACKBONES
+    from evalkit.report.paper_tables import load_table
+    from evalkit.run.plan import load_plan
+
+    cfg = Path(__file__).resolve().parents[2] / "docs" / "examples" / "mbq_fig2_videocrafter2.yaml"
+    plan = load_plan(str(cfg))
+    fractions = [g["injection_fraction"] for g in plan.to_dict()["generators"]]
+    assert fractions == [0.0, 0.1, 0.2, 0.3, 0.4]
+    norm = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())  # noqa: E731  (as evalkit reproduce matches them)
+    names = {norm(b): b for b in BACKBONES}
+    rows = {(t, r.label): (r.generator, names.get(norm(r.backbone or ""))) for t in ("mbq-table1", "mbq-table2",
+                                                                                    "mbq-table3")
+            for r in load_table(t).rows}
+    assert rows[("mbq-table1", "Ours")] == ("mbq", "videocrafter2")
+    assert rows[("mbq-table2", "Ours")] == ("mbq", "videocrafter2")
+    assert rows[("mbq-table2", "VC2")] == ("vanilla", "videocrafter2")
+    assert rows[("mbq-table3", "VideoCrafter2")] == ("vanilla", "videocrafter2")
+    assert rows[("mbq-table3", "Turbo-V2")] == ("vanilla", "t2v-turbo-v2")
