@@ -64,7 +64,8 @@ def test_turbo_consistency_sampler():
     s.set_timesteps(8)
     assert s.timesteps.tolist() == [999, 874, 749, 624, 499, 374, 249, 124]
     c_skip, c_out = s.boundary(124)
-    assert c_skip == pytest.approx(0.25 / (1240 ** 2 + 0.25)) and c_out == pytest.approx(1240 / (1240 ** 2 + 0.25) ** 0.5)
+    assert c_skip == pytest.approx(0.25 / (1240 ** 2 + 0.25))
+    assert c_out == pytest.approx(1240 / (1240 ** 2 + 0.25) ** 0.5)
     x, eps = torch.full((1, 1), 1.0), torch.full((1, 1), 0.1)
     a = s.alphas_cumprod.double().numpy()
     denoised = c_out * (1 - (1 - a[124]) ** 0.5 * 0.1) / a[124] ** 0.5 + c_skip * 1.0
@@ -105,6 +106,16 @@ def test_a_checkpoint_that_does_not_fit_the_configuration_is_refused(tmp_path):
     torch.save({"state_dict": state}, folder / "model.ckpt")
     with pytest.raises(EvalkitError, match=r"model.ckpt \(autoencoder, text encoder\) does not match .* 1 missing: "
                                            r"first_stage_model\.decoder\.conv_out\.bias"):
+        GENERATORS.get("vanilla")(backbone="videocrafter2", model_path=str(folder), **SMALL).load()
+
+
+def test_the_checkpoints_schedule_buffers_must_match_the_sampler(tmp_path):
+    folder = tp.tiny_videocrafter2(tmp_path / "w")
+    data = torch.load(folder / "model.ckpt")
+    # LatentDiffusion's default scale_b (0.3) instead of VideoCrafter2's 0.7
+    data["state_dict"]["scale_arr"] = torch.tensor(LVDMDDIMScheduler(scale_b=0.3).scale_arr, dtype=torch.float32)
+    torch.save(data, folder / "model.ckpt")
+    with pytest.raises(EvalkitError, match="its scale_arr buffer differs from the sampler's schedule"):
         GENERATORS.get("vanilla")(backbone="videocrafter2", model_path=str(folder), **SMALL).load()
 
 

@@ -174,7 +174,8 @@ def openclip_penultimate(state: dict, tokens, layers: int, heads: int):
     for i in range(layers - 1):
         r = f"transformer.resblocks.{i}"
         mha = torch.nn.MultiheadAttention(width, heads, batch_first=True)
-        mha.load_state_dict({"in_proj_weight": p(f"{r}.attn.in_proj_weight"), "in_proj_bias": p(f"{r}.attn.in_proj_bias"),
+        mha.load_state_dict({"in_proj_weight": p(f"{r}.attn.in_proj_weight"),
+                             "in_proj_bias": p(f"{r}.attn.in_proj_bias"),
                              "out_proj.weight": p(f"{r}.attn.out_proj.weight"),
                              "out_proj.bias": p(f"{r}.attn.out_proj.bias")})
         h = ln(x, f"{r}.ln_1")

@@ -209,19 +209,22 @@ def random_state(shapes: dict, seed: int) -> dict:
 
 
 def tiny_videocrafter2(folder: Path, turbo: bool = False, seed: int = 0) -> Path:
-    """A weights folder in the official format: ``model.ckpt`` (Lightning ``state_dict``), ``config.yaml``,
-    ``tokenizer/``; with ``turbo`` also T2V-Turbo-v2's ``unet_mg.pt`` (the U-Net alone)."""
+    """A weights folder in the official format: ``model.ckpt`` (Lightning ``state_dict`` with the schedule
+    buffers), ``config.yaml``, ``tokenizer/``; with ``turbo`` also T2V-Turbo-v2's ``unet_mg.pt`` (the U-Net)."""
     import torch
     import yaml
 
-    from evalkit.networks.videocrafter2.config import TURBO_V2_UNET, unet_config
+    from evalkit.networks.videocrafter2.config import TURBO_V2_UNET, diffusion_config, unet_config
     from evalkit.networks.videocrafter2.keys import official_keys, unet_keys
+    from evalkit.networks.videocrafter2.sampler import LVDMDDIMScheduler
 
     folder.mkdir(parents=True, exist_ok=True)
     config = tiny_videocrafter2_config()
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    torch.save({"state_dict": random_state(official_keys(config, unet_config(config), TINY_VC2_TEXT), seed),
-                "global_step": 0}, folder / "model.ckpt")
+    state = random_state(official_keys(config, unet_config(config), TINY_VC2_TEXT), seed)
+    ddpm = LVDMDDIMScheduler.from_config(diffusion_config(config))
+    state.update(alphas_cumprod=ddpm.alphas_cumprod.clone(), scale_arr=torch.tensor(ddpm.scale_arr, dtype=torch.float32))
+    torch.save({"state_dict": state, "global_step": 0}, folder / "model.ckpt")
     if turbo:
         torch.save(random_state(unet_keys(unet_config(config, **TURBO_V2_UNET)), seed + 1), folder / "unet_mg.pt")
     clip_tokenizer().save_pretrained(str(folder / "tokenizer"))

@@ -8,7 +8,6 @@ Only what VideoCrafter2 uses is here: no relative position, no causal mask, no i
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 

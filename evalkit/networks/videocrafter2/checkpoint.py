@@ -23,13 +23,6 @@ import torch
 from ...errors import EvalkitError
 from .keys import TEXT, UNET, VAE, Shapes
 
-#: LatentDiffusion buffers that may sit next to the networks (schedules; not loaded, checked)
-SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-                    "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
-                    "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
-                    "posterior_mean_coef1", "posterior_mean_coef2", "scale_arr", "logvar")
-
-
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The flat state dict of a Lightning / DeepSpeed / plain torch checkpoint (memory-mapped)."""
     try:
@@ -64,6 +57,20 @@ def check_keys(state: dict[str, torch.Tensor], expected: Shapes, *, what: str, p
                  for name, x in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if x]
         raise EvalkitError(f"{what} does not match the VideoCrafter2 architecture of its configuration: "
                            + "; ".join(parts))
+
+
+def check_schedule(state: dict[str, torch.Tensor], what: str, **ours) -> None:
+    """The ``LatentDiffusion`` schedule buffers a checkpoint holds (``alphas_cumprod``, ``scale_arr``)
+    agree with the sampler's: the sampler is checked against the official file, not only the config."""
+    import numpy as np
+
+    for name, mine in ours.items():
+        if name not in state or mine is None:
+            continue
+        theirs, mine = state[name].double().cpu().numpy(), np.asarray(mine, np.float64)
+        if theirs.shape != mine.shape or not np.allclose(theirs, mine, rtol=1e-5, atol=1e-7):
+            raise EvalkitError(f"{what}: its {name} buffer differs from the sampler's schedule "
+                               f"(first values {theirs[:3].tolist()} vs {mine[:3].tolist()})")
 
 
 def strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -115,5 +122,5 @@ def build_text_encoder(state: dict[str, torch.Tensor], dims: dict[str, int]):
     return model
 
 
-__all__ = ["read_state_dict", "check_keys", "strip", "text_dims", "build_vae", "build_text_encoder",
-           "SCHEDULE_BUFFERS", "UNET", "VAE", "TEXT"]
+__all__ = ["read_state_dict", "check_keys", "check_schedule", "strip", "text_dims", "build_vae",
+           "build_text_encoder", "UNET", "VAE", "TEXT"]

@@ -55,7 +55,8 @@ def load_tokenizer(folder: Path):
     from ...weights import resolve_hf
 
     local = folder / "tokenizer"
-    path = local if local.is_dir() else resolve_hf(TOKENIZER_ID, what="VideoCrafter2 text tokenizer (OpenCLIP ViT-H-14)")
+    path = local if local.is_dir() else resolve_hf(TOKENIZER_ID,
+                                                   what="VideoCrafter2 text tokenizer (OpenCLIP ViT-H-14)")
     return CLIPTokenizer.from_pretrained(str(path), pad_token="!")
 
 
@@ -84,6 +85,9 @@ class VideoCrafter2Pipeline:
         base = {k: v for k, v in official_keys(config, unet_config(config), dims).items() if not k.startswith(UNET)}
         ckpt.check_keys(state, base, what=f"{folder / 'model.ckpt'} (autoencoder, text encoder)")
         diff = diffusion_config(config)
+        ddpm = LVDMDDIMScheduler.from_config(diff)   # the training schedule the checkpoint's buffers hold
+        ckpt.check_schedule(state, f"{folder / 'model.ckpt'}", alphas_cumprod=ddpm.alphas_cumprod.numpy(),
+                            scale_arr=ddpm.scale_arr if diff.use_scale else None)
         pipe = cls(unet, ckpt.build_vae(config, state), ckpt.build_text_encoder(state, dims), load_tokenizer(folder),
                    cls.make_scheduler(diff), diff.scale_factor)
         for module in (pipe.unet, pipe.vae, pipe.text_encoder):
@@ -94,13 +98,13 @@ class VideoCrafter2Pipeline:
 
     @staticmethod
     def make_scheduler(diff):
-        return LVDMDDIMScheduler(diff.linear_start, diff.linear_end, diff.timesteps, diff.use_scale, diff.scale_a,
-                                 diff.scale_b, diff.mid_step, eta=1.0)
+        return LVDMDDIMScheduler.from_config(diff)
 
     def to(self, device):
         self.device = torch.device(device)
         for module in (self.unet, self.vae, self.text_encoder):
-            module.to(self.device)
+            if module is not None:   # (benchmarks build pipelines without a text encoder)
+                module.to(self.device)
         return self
 
     def set_progress_bar_config(self, **kwargs) -> None:
@@ -200,7 +204,8 @@ class T2VTurboV2Pipeline(VideoCrafter2Pipeline):
         w = self.scale_embedding(guidance_scale).to(latents.device)
         motion = None
         if self.motion_gs is not None:
-            gs = self.motion_gs if float(t) >= self.scheduler.num_train_timesteps * (1 - self.motion_percentage) else 0.0
+            on = float(t) >= self.scheduler.num_train_timesteps * (1 - self.motion_percentage)
+            gs = self.motion_gs if on else 0.0
             motion = self.scale_embedding(gs).to(latents.device)
         return self.unet(latents, t, context, fps=self.fps_condition if fps is None else fps, timestep_cond=w,
                          motion_cond=motion)

@@ -63,7 +63,14 @@ class LVDMDDIMScheduler(_Scheduler):
         super().__init__(np.cumprod(1.0 - betas))
         self.use_scale, self.eta = use_scale, float(eta)
         # ddpm3d: concatenate(linspace(a, b, mid_step), full(timesteps, b)) (the unfixed "scale bug": 1400 long)
-        self.scale_arr = np.concatenate([np.linspace(scale_a, scale_b, mid_step), np.full(num_train_timesteps, scale_b)])
+        self.scale_arr = np.concatenate([np.linspace(scale_a, scale_b, mid_step),
+                                         np.full(num_train_timesteps, scale_b)])
+
+    @classmethod
+    def from_config(cls, diff, eta: float = 1.0) -> "LVDMDDIMScheduler":
+        """From a :class:`~.config.DiffusionConfig` (η = 1: the official run script's)."""
+        return cls(diff.linear_start, diff.linear_end, diff.timesteps, diff.use_scale, diff.scale_a, diff.scale_b,
+                   diff.mid_step, eta=eta)
 
     def _scale(self, t) -> float:
         return float(self.scale_arr[int(t)]) if self.use_scale else 1.0
@@ -74,7 +81,7 @@ class LVDMDDIMScheduler(_Scheduler):
         if len(ddim) != int(num_inference_steps):
             raise EvalkitError(f"VideoCrafter's uniform DDIM discretisation gives {len(ddim)} timesteps for "
                              f"{num_inference_steps} steps (the official sampler fails there too); use a step count "
-                             f"n with ceil({self.num_train_timesteps} / ({self.num_train_timesteps} // n)) = n, e.g. 50")
+                             f"n with ceil({self.num_train_timesteps}/({self.num_train_timesteps}//n)) = n, e.g. 50")
         self.timesteps = torch.from_numpy(ddim[::-1].copy()).to(device)
         self._prev = [0] + ddim[:-1].tolist()                            # ᾱ_prev: ᾱ[0] after the last step
         self._ddim = ddim.tolist()
