@@ -109,6 +109,12 @@ def test_a_checkpoint_that_does_not_fit_the_configuration_is_refused(tmp_path):
         GENERATORS.get("vanilla")(backbone="videocrafter2", model_path=str(folder), **SMALL).load()
 
 
+def test_an_unreadable_checkpoint_is_one_error_naming_the_file(tmp_path):
+    (tmp_path / "model.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(EvalkitError, match=r"cannot read checkpoint .*model\.ckpt: UnpicklingError"):
+        GENERATORS.get("vanilla")(backbone="videocrafter2", model_path=str(tmp_path), **SMALL).load()
+
+
 def test_the_checkpoints_schedule_buffers_must_match_the_sampler(tmp_path):
     folder = tp.tiny_videocrafter2(tmp_path / "w")
     data = torch.load(folder / "model.ckpt")

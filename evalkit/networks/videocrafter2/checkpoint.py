@@ -14,7 +14,6 @@ wrongly-shaped tensors.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,20 @@ import torch
 from ...errors import EvalkitError
 from .keys import TEXT, UNET, VAE, Shapes
 
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The flat state dict of a Lightning / DeepSpeed / plain torch checkpoint (memory-mapped)."""
-    try:
+    """The flat state dict of a Lightning / DeepSpeed / plain torch checkpoint: memory-mapped tensors
+    where the file allows; a file that pickles training state besides the weights is read as
+    VideoCrafter's own scripts read it (``weights_only=False``: the file the user named)."""
+    reasons = []
+    for kwargs in ({"weights_only": True, "mmap": True}, {"weights_only": True}, {"weights_only": False}):
         try:
-            data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:   # not a zip checkpoint: mmap unsupported
-            data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # the official Lightning checkpoint may pickle training state besides the weights;
-        # it is loaded as VideoCrafter's own scripts load it (the file is the one named by the user)
-        data = torch.load(str(path), map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise EvalkitError(f"cannot read checkpoint {path}: {exc}") from None
+            data = torch.load(str(path), map_location="cpu", **kwargs)
+            break
+        except Exception as exc:   # noqa: BLE001 - each reading's reason is reported
+            reasons.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    else:
+        raise EvalkitError(f"cannot read checkpoint {path}: {reasons[-1]}")
     if isinstance(data, dict) and "state_dict" in data:
         data = data["state_dict"]
     elif isinstance(data, dict) and "module" in data:   # DeepSpeed: keys prefixed "_forward_module."
