@@ -58,6 +58,8 @@ PAPER_SETTINGS: dict[str, MbQSettings] = {
     "t2v-turbo-v2": MbQSettings("per-step", 0.4, None, consistency_steps=2,
                                 source="not in the paper (Sec. 3 names T2V-Turbo-V2, 8 steps): VideoCrafter2's "
                                        "settings"),
+    "animatediff": MbQSettings("per-step", 0.4, None, consistency_steps=2,
+                               source="not in the paper: VideoCrafter2's U-Net settings"),
 }
 #: Sec. 3 says Q is recorded "20 times … 20 Q tensors (Q_S(50), Q_S(49), …, Q_S(30)), corresponding to
 #: DDPM steps t=1000, 980, …, 600" — but 50…30 (t = 1000…600) are 21 steps. Default: 20 tensors (Sec. 3's

@@ -16,7 +16,7 @@ from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.generators.families import family_class  # noqa: E402
 from evalkit.generators.families.animatediff import MOTION_ADAPTER_ID  # noqa: E402
-from evalkit.generators.mbq import ARCHITECTURE_SETTINGS  # noqa: E402
+from evalkit.generators.mbq import PAPER_SETTINGS  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -61,7 +61,9 @@ def test_mbq_zero_injection_is_vanilla_and_full_injection_reproduces_q(ad_dir):
     assert np.array_equal(zero.video.frames, van.video.frames)
     gen = observing(GENERATORS.get("mbq"))(**opts, injection_fraction=1.0)
     g = gen.generate(case(target="a dog runs"), 0)
-    assert g.extras["backbone_settings"] == ARCHITECTURE_SETTINGS["unet"].source   # not in the paper
+    assert g.extras["backbone_settings"] == PAPER_SETTINGS["animatediff"].source   # not in the paper
+    s = PAPER_SETTINGS["animatediff"]
+    assert (s.record, s.fraction, s.blocks, s.consistency_steps) == ("per-step", 0.4, None, 2)
     assert g.extras["recorded_at_steps"] == [0, 1, 2]
     for (name, _, step), rec in gen.store.items():
         assert rec.tensor.shape[0] == 4 and torch.equal(gen.observed.seen[(name, step)], rec.tensor)
