@@ -163,3 +163,17 @@ def test_videocrafter2_family_contract(vc2_dir):
     assert layers == [f"{b}.1.transformer_blocks.0.attn1" for b in
                       ("input_blocks.1", "input_blocks.3", "middle_block", "output_blocks.0", "output_blocks.1",
                        "output_blocks.2", "output_blocks.3")]
+
+
+def test_one_video_per_prompt_row(vc2_dir):
+    """A batch of prompts gives a batch of videos; each row is denoised as it would be alone."""
+    van = GENERATORS.get("vanilla")(backbone="videocrafter2", model_path=str(vc2_dir), **SMALL)
+    pipe = van.pipe
+    a, b = pipe.encode_prompt("a dog"), pipe.encode_prompt("a cat")
+    x = torch.randn(2, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    both = pipe(torch.cat([a, b]), pipe.encode_prompt(""), latents=x, height=16, width=16, num_frames=3,
+                num_inference_steps=2, generator=torch.Generator().manual_seed(1)).frames
+    assert both.shape == (2, 3, 16, 16, 3)
+    with torch.no_grad():
+        pair = pipe.denoise(x, torch.tensor(501), torch.cat([a, b]))
+        assert torch.allclose(pair[1:], pipe.denoise(x[1:], torch.tensor(501), b), atol=1e-5)

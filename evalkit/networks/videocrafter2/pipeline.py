@@ -126,16 +126,17 @@ class VideoCrafter2Pipeline:
         if uncond is None or guidance_scale == 1.0:
             return self.denoise(latents, t, cond, fps)
         e_cond = self.denoise(latents, t, cond, fps)
-        e_uncond = self.denoise(latents, t, uncond, fps)
+        e_uncond = self.denoise(latents, t, uncond.expand(cond.shape[0], *uncond.shape[1:]), fps)
         return e_uncond + guidance_scale * (e_cond - e_uncond)
 
     @torch.no_grad()
     def decode(self, latents) -> np.ndarray:
-        """(1, C, F, h, w) latents -> (1, F, H, W, 3) in [0, 1], frame by frame."""
-        z = latents[0].transpose(0, 1) / self.scale_factor
-        frames = torch.cat([self.vae.decode(z[i:i + 1].to(self.vae.dtype)).sample for i in range(z.shape[0])])
-        frames = (frames.float().clamp(-1, 1) + 1) / 2
-        return frames.permute(0, 2, 3, 1)[None].cpu().numpy()
+        """(B, C, F, h, w) latents -> (B, F, H, W, 3) in [0, 1], frame by frame (decode_first_stage_2DAE)."""
+        videos = []
+        for z in latents.transpose(1, 2) / self.scale_factor:   # (F, C, h, w) per video
+            frames = torch.cat([self.vae.decode(z[i:i + 1].to(self.vae.dtype)).sample for i in range(len(z))])
+            videos.append(((frames.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1))
+        return torch.stack(videos).cpu().numpy()
 
     def final(self, sample, pred_x0):
         return sample
@@ -146,8 +147,9 @@ class VideoCrafter2Pipeline:
                  num_frames: int = 16, num_inference_steps: int = 50, guidance_scale: float = 12.0, generator=None,
                  latents=None, output_type: str = "np", fps: float | None = None, callback_on_step_end=None,
                  **unused):
-        f = self.vae_scale_factor
-        shape = (1, self.unet.config.in_channels, int(num_frames), int(height) // f, int(width) // f)
+        f = self.vae_scale_factor   # one video per row of prompt_embeds
+        shape = (prompt_embeds.shape[0], self.unet.config.in_channels, int(num_frames), int(height) // f,
+                 int(width) // f)
         if latents is None:
             gen_device = generator.device if generator is not None else self.device
             latents = torch.randn(shape, generator=generator, device=gen_device, dtype=torch.float32).to(self.device)
