@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "evalkit"
 LAYERS = (
     {"errors", "hashing", "compat", "weights", "configurable", "registry", "video", "cases", "__init__",
      "_version", "timing", "probe"},
+    {"networks"},
     {"synthetic"},
     {"features"},
     {"metrics"},

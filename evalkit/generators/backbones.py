@@ -15,7 +15,7 @@ from ..errors import EvalkitError
 @dataclass(frozen=True)
 class BackboneSpec:
     name: str
-    pipeline: str            # diffusers pipeline class name
+    pipeline: str            # diffusers pipeline class name, or "module:Class" with from_pretrained
     hub_id: str
     family: str              # a registered model family (evalkit.generators.families)
     height: int
@@ -27,6 +27,8 @@ class BackboneSpec:
     scheduler: str | None = None    # scheduler class to use instead of the checkpoint's
     notes: str = ""
 
+
+_VC2 = "evalkit.networks.videocrafter2.pipeline"
 
 BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
     # MbQ App. A.1.1: Wan sampled with a 50-step FlowMatchEulerDiscreteScheduler (for every
@@ -41,6 +43,17 @@ BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
                  guidance_scale=3.0),
     BackboneSpec("zeroscope", "TextToVideoSDPipeline", "cerspense/zeroscope_v2_576w", "unet", 320, 576, 24, 8.0,
                  guidance_scale=9.0),
+    # evalkit's port (evalkit.networks.videocrafter2) of the official model.ckpt: scripts/run_text2video.sh
+    # (320×512, 16 frames, 50 DDIM steps with η=1, CFG 12; frame-rate condition 28, saved at 10 fps)
+    BackboneSpec("videocrafter2", f"{_VC2}:VideoCrafter2Pipeline", "VideoCrafter/VideoCrafter2", "videocrafter2",
+                 320, 512, 16, 10.0, steps=50, guidance_scale=12.0),
+    # VideoCrafter2 + the T2V-Turbo-v2 U-Net (unet_mg.pt): app.py defaults (8 steps, guidance 7.5 as an
+    # embedding, 8 fps)
+    BackboneSpec("t2v-turbo-v2", f"{_VC2}:T2VTurboV2Pipeline", "jiachenli-ucsb/T2V-Turbo-v2", "videocrafter2",
+                 320, 512, 16, 8.0, steps=8, guidance_scale=7.5),
+    # SD 1.5 (epiCRealism) + the v1-5-2 motion adapter, diffusers' AnimateDiff documentation setting
+    BackboneSpec("animatediff", "evalkit.generators.families.animatediff:AnimateDiffWithAdapter",
+                 "emilianJR/epiCRealism", "animatediff", 512, 512, 16, 8.0, steps=25, guidance_scale=7.5),
 )}
 
 

@@ -23,6 +23,19 @@ def torch_dtype(name: str, device: str):
     return getattr(torch, name)
 
 
+def pipeline_class(name: str):
+    """A diffusers pipeline class by name, or ``package.module:Class`` (a pipeline evalkit provides:
+    the VideoCrafter2 port, AnimateDiff with its motion adapter) with the same ``from_pretrained``."""
+    import importlib
+
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    import diffusers
+
+    return getattr(diffusers, name)
+
+
 def load_pipeline(spec: BackboneSpec, model_path: str | None, dtype: str, device: str):
     """The backbone's pipeline, loaded once per (path, dtype, device) and process."""
     from ..weights import resolve_hf
@@ -37,7 +50,7 @@ def load_pipeline(spec: BackboneSpec, model_path: str | None, dtype: str, device
             import diffusers
         except ImportError as exc:  # pragma: no cover - environment
             raise MissingDependencyError(f"{spec.name}: diffusers is not installed ({exc})") from None
-        cls = getattr(diffusers, spec.pipeline)
+        cls = pipeline_class(spec.pipeline)
         try:
             pipe = cls.from_pretrained(str(path), torch_dtype=torch_dtype(dtype, device))
         except (OSError, ValueError) as exc:

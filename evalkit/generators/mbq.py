@@ -50,7 +50,22 @@ PAPER_SETTINGS: dict[str, MbQSettings] = {
                              source="App. A.1.1: 40 %; V-moment matching not implemented"),
     "zeroscope": MbQSettings("per-step", 0.4, None, consistency_steps=2,
                              source="App. A.1: VideoCrafter2's U-Net settings"),
+    # Sec. 3 / App. A.1: 50 DDPM steps, Q of all spatial self-attention layers recorded at
+    # t = 1000, 980, ... (VideoCrafter's timesteps 981, 961, ...) with one noise, conditional pass
+    # only, after the two-step consistency pass; Q_S(t) injected at the first k steps (k = 20)
+    "videocrafter2": MbQSettings("per-step", 0.4, None, consistency_steps=2,
+                                 source="Sec. 3 / App. A.1: 20 recorded tensors, injection ending at t=600"),
+    "t2v-turbo-v2": MbQSettings("per-step", 0.4, None, consistency_steps=2,
+                                source="not in the paper (Sec. 3 names T2V-Turbo-V2, 8 steps): VideoCrafter2's "
+                                       "settings"),
+    "animatediff": MbQSettings("per-step", 0.4, None, consistency_steps=2,
+                               source="not in the paper: VideoCrafter2's U-Net settings"),
 }
+#: Sec. 3 says Q is recorded "20 times … 20 Q tensors (Q_S(50), Q_S(49), …, Q_S(30)), corresponding to
+#: DDPM steps t=1000, 980, …, 600" — but 50…30 (t = 1000…600) are 21 steps. Default: 20 tensors (Sec. 3's
+#: count, "up to 40 % of DDPM steps", Fig. 2's 40 %), injection ending before t=600 (steps t=1000…620).
+#: The other reading, 21 tensors through t = 600 inclusive, is ``injection_fraction=VC2_21_TENSORS``.
+VC2_21_TENSORS = 0.42
 #: backbones without a row: the paper's settings for their architecture (recorded in extras)
 ARCHITECTURE_SETTINGS: dict[str, MbQSettings] = {
     "unet": MbQSettings("per-step", 0.4, None, consistency_steps=2, source="App. A.1: U-Net default"),
@@ -147,6 +162,11 @@ class FeatureInjection(DiffusersT2V):
         # "the first k steps": k = fraction × steps, rounded to the nearest step
         return int(math.floor(self.fraction() * int(self.opt("steps")) + 0.5))
 
+    def timesteps_of(self, steps: list[int], latents: Latents) -> list[int]:
+        """The schedule's timesteps at step indices (e.g. VideoCrafter2: 0 -> 981, the paper's t = 1000)."""
+        timesteps = self.family.schedule(int(self.opt("steps")), latents).timesteps
+        return [int(timesteps[i]) for i in steps]
+
     def record_key(self) -> str | None:
         """The store key: None (the step index) per step, one fixed key for a single recording."""
         return None if self.record_mode() == "per-step" else "single"
@@ -229,6 +249,7 @@ class FeatureInjection(DiffusersT2V):
                                  controller=AttentionController(behaviours), output_type=output_type)
         extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": self.fraction(),
                   "injected_steps": n_inject, "recorded_at_steps": recorded_at,
+                  "recorded_at_timesteps": self.timesteps_of(recorded_at, source),
                   "recorded_bytes": store.nbytes, "recorded_tensors": len(store),
                   "injections": sum(b.count for b in behaviours if isinstance(b, Inject)),
                   "source_frames": source.num_frames, "source_frame_repeat": self.frame_repeat(),

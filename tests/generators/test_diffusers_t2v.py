@@ -29,7 +29,8 @@ def case(n=4):
 
 
 def test_backbone_table_facts():
-    assert set(BACKBONES) == {"wan2.1-1.3b", "cogvideox-2b", "cogvideox-5b", "ltx-video", "zeroscope"}
+    assert set(BACKBONES) == {"wan2.1-1.3b", "cogvideox-2b", "cogvideox-5b", "ltx-video", "zeroscope",
+                              "videocrafter2", "t2v-turbo-v2", "animatediff"}
     wan = BACKBONES["wan2.1-1.3b"]
     assert (wan.pipeline, wan.hub_id, wan.num_frames, wan.family) == (
         "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", 81, "wan")
@@ -43,7 +44,7 @@ def test_backbone_table_facts():
     for name in ("vanilla", "mbq", "kv-injection"):
         assert name in GENERATORS.names()
     with pytest.raises(EvalkitError, match="backbone"):
-        GENERATORS.get("vanilla")(backbone="videocrafter2")
+        GENERATORS.get("vanilla")(backbone="videocrafter1")
 
 
 def test_missing_weights_is_one_clear_error():

@@ -164,3 +164,102 @@ def tiny_unet_t2v():
                           set_alpha_to_one=False)
     return TextToVideoSDPipeline(vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), unet=unet,
                                  scheduler=sched)
+
+
+# -- VideoCrafter2 / T2V-Turbo-v2 (evalkit's port): official-format checkpoints of a tiny config --
+#: the official architecture at small widths (GroupNorm(32) needs multiples of 32): 2 levels, attention
+#: at both, 2 heads of 16; a 2-level autoencoder (factor 2); a 3-layer OpenCLIP text tower (2 used)
+TINY_VC2_UNET = dict(model_channels=32, channel_mult=[1, 2], attention_resolutions=[1, 2], num_res_blocks=1,
+                     num_head_channels=16, context_dim=64, temporal_length=16)
+TINY_VC2_DDCONFIG = dict(ch=32, ch_mult=[1, 1], num_res_blocks=1, resolution=16)
+TINY_VC2_TEXT = dict(width=64, layers=3, heads=2, vocab_size=520, context_length=16, embed_dim=64)
+
+
+def tiny_videocrafter2_config() -> dict:
+    import copy
+
+    from evalkit.networks.videocrafter2.config import OFFICIAL_CONFIG
+
+    config = copy.deepcopy(OFFICIAL_CONFIG)
+    params = config["model"]["params"]
+    params["unet_config"]["params"].update(TINY_VC2_UNET)
+    params["first_stage_config"]["params"]["ddconfig"].update(TINY_VC2_DDCONFIG)
+    params["cond_stage_config"]["params"]["heads"] = TINY_VC2_TEXT["heads"]
+    return config
+
+
+def random_state(shapes: dict, seed: int) -> dict:
+    """Random tensors for a key list: norm scales ≈ 1, biases ≈ 0, weights ~ N(0, 1/fan_in)."""
+    import math
+
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape in shapes.items():
+        x = torch.randn(shape, generator=g)
+        if name == "cond_stage_model.model.logit_scale":
+            x = torch.tensor(math.log(1 / 0.07))
+        elif len(shape) == 1:
+            x = 1.0 + 0.1 * x if name.endswith("weight") else 0.05 * x
+        else:
+            x = x / math.sqrt(math.prod(shape[1:]))
+        out[name] = x
+    return out
+
+
+def tiny_videocrafter2(folder: Path, turbo: bool = False, seed: int = 0) -> Path:
+    """A weights folder in the official format: ``model.ckpt`` (Lightning ``state_dict`` with the schedule
+    buffers), ``config.yaml``, ``tokenizer/``; with ``turbo`` also T2V-Turbo-v2's ``unet_mg.pt`` (the U-Net)."""
+    import torch
+    import yaml
+
+    from evalkit.networks.videocrafter2.config import TURBO_V2_UNET, diffusion_config, unet_config
+    from evalkit.networks.videocrafter2.keys import official_keys, unet_keys
+    from evalkit.networks.videocrafter2.sampler import LVDMDDIMScheduler
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = tiny_videocrafter2_config()
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    state = random_state(official_keys(config, unet_config(config), TINY_VC2_TEXT), seed)
+    ddpm = LVDMDDIMScheduler.from_config(diffusion_config(config))
+    state.update(alphas_cumprod=ddpm.alphas_cumprod.clone(), scale_arr=torch.tensor(ddpm.scale_arr, dtype=torch.float32))
+    torch.save({"state_dict": state, "global_step": 0}, folder / "model.ckpt")
+    if turbo:
+        torch.save(random_state(unet_keys(unet_config(config, **TURBO_V2_UNET)), seed + 1), folder / "unet_mg.pt")
+    clip_tokenizer().save_pretrained(str(folder / "tokenizer"))
+    return folder
+
+
+def tiny_animatediff_parts():
+    """The parts of a tiny ``AnimateDiffPipeline``: SD-1.5-style U-Net, VAE, CLIP text, scheduler, adapter."""
+    import torch
+
+    from evalkit.compat import ensure_torchvision
+
+    ensure_torchvision()
+    from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
+                                out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                                attention_head_dim=4, norm_num_groups=4)
+    adapter = MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4,
+                            motion_num_attention_heads=2, motion_max_seq_length=32)
+    vae = AutoencoderKL(block_out_channels=(8, 8, 8), in_channels=3, out_channels=3,
+                        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+                        latent_channels=4, norm_num_groups=4, sample_size=32)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=520, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                                        num_attention_heads=4, max_position_embeddings=16, bos_token_id=512,
+                                        eos_token_id=513, pad_token_id=513))
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False)
+    return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), scheduler=sched), adapter
+
+
+def tiny_animatediff():
+    from diffusers import AnimateDiffPipeline
+
+    parts, adapter = tiny_animatediff_parts()
+    return AnimateDiffPipeline(motion_adapter=adapter, **parts)
