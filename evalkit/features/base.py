@@ -100,7 +100,8 @@ class FeatureContext:
     """
 
     def __init__(self, device: str = "cpu", dtype: str = "float32", max_items: int = 256,
-                 frame_bytes: int = 8 << 30) -> None:
+                 frame_bytes: int = 8 << 30, disk=None) -> None:
+        """``disk``: a FeatureDisk where features of source videos are shared across processes."""
         from .frames import DeviceFrames
 
         self.device = device
@@ -110,8 +111,11 @@ class FeatureContext:
         self._lock = threading.Lock()
         self._frames = DeviceFrames(device, frame_bytes)
         self._collecting = False
-        self._pending: dict[tuple, tuple[Callable, dict[Hashable, Video]]] = {}
+        self._pending: dict[tuple, tuple[Callable, dict[Hashable, tuple[Video, FeatureBackend]]]] = {}
         self._unbatched: set[Hashable] = set()  # keys whose batched pass failed: computed alone
+        self._disk = disk
+        self._sources: set[str] = set()          # fingerprints of source videos (their features go to disk)
+        self._revisions: dict[str, str] = {}     # backend identity -> weights revision on disk
         self.hits = 0
         self.misses = 0
         self.batched_calls = 0
@@ -142,14 +146,29 @@ class FeatureContext:
         """Memoised ``compute()`` of feature ``what`` of ``video`` by ``backend``; ``batch(videos)``
         computes the same feature of several videos in one call (deferred while collecting)."""
         key = ("feat", video.fingerprint(), backend.identity, what)
-        if self._collecting and batch is not None and key not in self._unbatched:
-            with self._lock:
-                known = key in self._memo
-            if not known:
-                group = self._pending.setdefault((backend.identity, what), (batch, {}))
-                group[1][key] = video
-                raise FeatureDeferred(key)
-        return self.cached(key, compute)
+        shared = self._disk is not None and video.fingerprint() in self._sources
+        with self._lock:
+            known = key in self._memo
+        if not known and shared:
+            found, value = self._disk.get(key, self._revision(backend))
+            if found:
+                self._store(key, value)
+                known = True
+        if self._collecting and batch is not None and key not in self._unbatched and not known:
+            group = self._pending.setdefault((backend.identity, what), (batch, {}))
+            group[1][key] = (video, backend)
+            raise FeatureDeferred(key)
+        return self.cached(key, compute if not shared else lambda: self._to_disk(key, backend, compute()))
+
+    def _revision(self, backend: FeatureBackend) -> str:
+        if backend.identity not in self._revisions:
+            from ..weights import weights_revision
+            self._revisions[backend.identity] = weights_revision(backend.weights_id)
+        return self._revisions[backend.identity]
+
+    def _to_disk(self, key: Hashable, backend: FeatureBackend, value: Any) -> Any:
+        self._disk.put(key, value, self._revision(backend))
+        return value
 
     @contextmanager
     def collecting(self) -> Iterator[None]:
@@ -167,15 +186,17 @@ class FeatureContext:
         pending, self._pending = self._pending, {}
         done = 0
         for batch, queued in pending.values():
-            keys, videos = list(queued), list(queued.values())
+            keys = list(queued)
             try:
-                values = batch(videos)
+                values = batch([video for video, _ in queued.values()])
             except Exception:  # noqa: BLE001 - each video is retried alone and fails on its own
                 self._unbatched.update(keys)
                 continue
             self.batched_calls += 1
-            for key, value in zip(keys, values):
+            for key, value, (video, backend) in zip(keys, values, queued.values()):
                 self._store(key, value)
+                if self._disk is not None and video.fingerprint() in self._sources:
+                    self._to_disk(key, backend, value)
                 done += 1
         return done
 
@@ -200,4 +221,10 @@ class FeatureContext:
         if src is None:
             from ..errors import InvalidInputError
             raise InvalidInputError(f"{case.case_id}: case has no source video")
-        return self.cached(("source", src.fingerprint()), src.load)
+        return self.load_source(src)
+
+    def load_source(self, source) -> Video:
+        """A source video, decoded or rendered once per context; its features are shared on disk."""
+        video = self.cached(("source", source.fingerprint()), source.load)
+        self._sources.add(video.fingerprint())
+        return video

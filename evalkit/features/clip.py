@@ -48,7 +48,8 @@ class ClipBackend(FrameEmbedder):
     choices = {"preprocess": ("clip", "vbench-clip"), "precision": PRECISIONS}
     version = "2"  # 2: float VBench preprocessing, PIL OpenAI preprocessing; precision option
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
         super().__init__(device=device, dtype=dtype, batch_size=batch_size, **options)
         self.preprocess = PRESETS[self.options["preprocess"]]
         self.fp16 = self.options.get("precision", "float32") == "openai-fp16"

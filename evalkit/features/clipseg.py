@@ -12,7 +12,7 @@ import numpy as np
 
 from ..registry import FEATURES
 from .base import FeatureBackend
-from .frames import to_device
+from .frames import is_cuda, to_device
 from .hf_loading import load_clip_tokenizer, load_pretrained, tokenize
 from .precision import check_precision, compute_scope, weights_dtype
 from .preprocess import PRESETS
@@ -24,9 +24,10 @@ class ClipSegBackend(FeatureBackend):
     defaults = {"preprocess": "clipseg"}
     choices = {"preprocess": ("clipseg",)}
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 32, **options: Any) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
         super().__init__(device=device, dtype=check_precision(dtype, "clipseg-rd64"), **options)
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size or (64 if is_cuda(device) else 16)))
         self.preprocess = PRESETS[self.options["preprocess"]]
         self.model = load_pretrained("CLIPSegForImageSegmentation", self.weights_id, device, dtype)
         self.tokenizer = load_clip_tokenizer(self.weights_id)

@@ -77,7 +77,8 @@ class DinoBackend(FrameEmbedder):
     choices = {"preprocess": ("vbench-dino", "dreambooth-dino")}
     version = "2"  # 2: DINO v1 position-embedding interpolation and LayerNorm eps; float preprocessing
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
         super().__init__(device=device, dtype=dtype, batch_size=batch_size, **options)
         self.preprocess = PRESETS[self.options["preprocess"]]
         self.model = load_pretrained("ViTModel", self.weights_id, device, dtype, add_pooling_layer=False,

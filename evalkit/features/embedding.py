@@ -13,17 +13,23 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .base import FeatureBackend
-from .frames import to_device
+from .frames import is_cuda, to_device
 from .precision import check_precision, compute_scope, weights_dtype
 from .preprocess import Preprocess
+
+
+GPU_BATCH, CPU_BATCH = 256, 32
 
 
 class FrameEmbedder(FeatureBackend):
     preprocess: Preprocess
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
         super().__init__(device=device, dtype=check_precision(dtype, self.registry_name), **options)
-        self.batch_size = max(1, int(batch_size))  # does not change the numbers, so not an option
+        # frames per forward pass: large on a GPU (utilisation), small on a CPU (memory); it does
+        # not change the numbers, so it is not an option
+        self.batch_size = max(1, int(batch_size or (GPU_BATCH if is_cuda(device) else CPU_BATCH)))
 
     @property
     def input_dtype(self):
