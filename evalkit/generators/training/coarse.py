@@ -95,8 +95,10 @@ class CoarseTrainer:
         device = self.family.device
         start_time = time.perf_counter()
         with _frozen(pipe):
-            params = add_trainable_lora(model, lora_config(self.family.self_attention, s.rank, s.alpha or s.rank,
-                                                           s.targets))
+            with torch.random.fork_rng(devices=[device] if str(device).startswith("cuda") else []):
+                torch.manual_seed(s.seed)   # the LoRA's random init is part of the run's identity
+                params = add_trainable_lora(model, lora_config(self.family.self_attention, s.rank,
+                                                               s.alpha or s.rank, s.targets))
             try:
                 token = initial_embedding(pipe, self.class_noun).to(device).requires_grad_(True) \
                     if s.learn_token else None
@@ -277,20 +279,25 @@ def _rope(pipe, height: int, width: int, device):
 
 
 class _frozen:
-    """The pipeline's modules frozen (requires_grad False) for the block; flags restored after."""
+    """The pipeline's modules frozen (requires_grad False) and in eval mode (no dropout: T5 has
+    some) for the block; flags and modes restored after."""
 
     def __init__(self, pipe) -> None:
         self.modules = [m for m in (pipe.transformer, pipe.text_encoder, pipe.vae) if m is not None]
 
     def __enter__(self):
         self.flags = [[p.requires_grad for p in m.parameters()] for m in self.modules]
+        self.modes = [[x.training for x in m.modules()] for m in self.modules]
         for m in self.modules:
             m.requires_grad_(False)
+            m.eval()
 
     def __exit__(self, *exc) -> None:
-        for m, flags in zip(self.modules, self.flags):
+        for m, flags, modes in zip(self.modules, self.flags, self.modes):
             for p, f in zip(m.parameters(), flags):
                 p.requires_grad_(f)
+            for x, mode in zip(m.modules(), modes):
+                x.training = mode
 
 
 def plot_losses(meta: dict, path) -> None:
