@@ -28,9 +28,8 @@ from ..errors import EvalkitError
 from ..registry import GENERATORS
 from .diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from .loading import DTYPES
-from .mbq import parse_blocks
 from .timing import peak_memory, reset_peak_memory, stage_timer
-from .vwarper_branches import BranchContext, branch_behaviours, reference_clip, sample_branches
+from .vwarper_branches import BranchContext, branch_behaviours, indices, reference_clip, sample_branches
 from .vwarper_coarse import coarse_stage
 
 INJECTIONS = ("value-warp", "kv-replace", "token-concat", "none")
@@ -92,7 +91,7 @@ class VWarper(DiffusersT2V):
         if self.spec.family != "cogvideox":
             raise EvalkitError(f"{self.registry_name}: backbone {self.spec.name} is a {self.spec.family} model; "
                                "V-Warper runs on CogVideoX (MM-DiT joint attention)")
-        self.warp_steps = tuple(sorted(parse_blocks(self.options["warp_steps"]) or ()))
+        self.warp_steps = tuple(sorted(indices(self.options["warp_steps"]) or ()))
         if self.options["injection"] != "none" and not self.warp_steps:
             raise EvalkitError(f"{self.registry_name}: warp_steps must name at least one step")
 

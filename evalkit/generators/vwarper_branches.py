@@ -62,6 +62,11 @@ def token_grid(pipe, num_frames: int, height: int, width: int) -> tuple[int, int
     return (frames + pt - 1) // pt, height // s, width // s
 
 
+def indices(spec) -> tuple[int, ...] | None:
+    """Layer or step indices: ``"20-29"``, ``"1,3"``, a list, one int, or ``"all"`` (None)."""
+    return parse_blocks(str(spec) if isinstance(spec, int) else spec)
+
+
 def reference_clip(gen, case, prompts) -> BranchContext:
     """The reference image repeated over the clip, VAE-encoded and DDIM-inverted (its prompt, no CFG)."""
     images = case.reference_images.load()
@@ -89,10 +94,10 @@ def branch_behaviours(gen, case, prompts, ctx: BranchContext, probe_steps=()) ->
     o = gen.options
 
     def layers(spec):
-        return block_filter(ctx.layers, parse_blocks(spec))
+        return block_filter(ctx.layers, indices(spec))
 
     steps = set(gen.warp_steps)
-    warp_layers = parse_blocks(o["warp_layers"])
+    warp_layers = indices(o["warp_layers"])
     if o["injection"] == "token-concat":
         return [ConcatReference(layers=layers(o["warp_layers"]), passes=o["passes"], active=steps.__contains__)]
     match_layer = int(o["match_layer"])
