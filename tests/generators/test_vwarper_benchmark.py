@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("diffusers")
+
+import tiny_pipelines as tp  # noqa: E402,F401  (makes torchvision importable, which peft needs)
+
 pytest.importorskip("peft")
 
 REPO = Path(__file__).resolve().parents[2]
