@@ -39,8 +39,9 @@ from generation_overhead import measure  # noqa: E402  (CUDA-synchronised timing
 COG5B = dict(num_attention_heads=48, attention_head_dim=64, in_channels=16, out_channels=16, time_embed_dim=512,
              text_embed_dim=4096, num_layers=42, sample_width=90, sample_height=60, sample_frames=49, patch_size=2,
              temporal_compression_ratio=4, max_text_seq_length=226, use_rotary_positional_embeddings=True)
-COG_TINY = dict(COG5B, num_attention_heads=4, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=2, text_embed_dim=32, num_layers=2,
-                sample_width=4, sample_height=4, sample_frames=9, max_text_seq_length=16)
+COG_TINY = dict(COG5B, num_attention_heads=4, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=2,
+                text_embed_dim=32, num_layers=2, sample_width=4, sample_height=4, sample_frames=9,
+                max_text_seq_length=16)
 T5XXL = dict(vocab_size=32128, d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24,
              feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, dropout_rate=0.0)
 T5_TINY = dict(vocab_size=64, d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2, relative_attention_num_buckets=8)

@@ -98,6 +98,20 @@ def test_a_personalization_run_trains_caches_and_reuses_a_lora_per_subject(opts,
     assert given.extras["lora"]["source"] == "given" and given.extras["lora"]["token_embedding"]
 
 
+def test_loss_curves_reach_the_report_once_per_training():
+    from evalkit.report.plots import training_curve_data, training_curves_plot
+    from evalkit.generators.vwarper_coarse import loss_curve
+
+    curve = loss_curve(np.linspace(2.0, 1.0, 250))
+    assert len(curve) == 100 and curve[-1][0] == 250 and curve[0][1] == pytest.approx(np.linspace(2, 1, 250)[:2].mean())
+    extras = {"g1": {"lora": {"key": "abc", "loss_curve": curve}}, "g2": {"lora": {"key": "abc", "loss_curve": curve}},
+              "g3": {"lora": {"source": "none"}}, "g4": {}}
+    assert list(training_curve_data(extras)) == ["abc"]
+    assert training_curves_plot(extras)[:4] == b"\x89PNG"
+    with pytest.raises(EvalkitError, match="no generation recorded a loss curve"):
+        training_curves_plot({"g4": {}})
+
+
 def test_subject_prompts_match_the_pipeline_and_place_the_learned_token(opts, tmp_path):
     gen = GENERATORS.get("vwarper")(**opts)
     gen.load()
@@ -139,6 +153,6 @@ def test_ddim_inversion_follows_the_ddim_update():
     for i, t in enumerate(sched.timesteps):
         assert torch.allclose(traj[i], z0 * float(sched.alphas_cumprod[int(t)]) ** 0.5, atol=1e-6)
     with pytest.raises(EvalkitError, match="prediction type"):
-        ddim_inversion(SimpleNamespace(schedule=lambda s, l=None: SimpleNamespace(
+        ddim_inversion(SimpleNamespace(schedule=lambda s, latents=None: SimpleNamespace(
             timesteps=torch.tensor([1]), alphas_cumprod=torch.ones(2), config=SimpleNamespace(prediction_type="x")),
             denoise_once=lambda *a, **k: torch.zeros(1)), Latents(z0, 5, 16, 16, 8.0, (2, 2, 2)), Embeds(None), 1)

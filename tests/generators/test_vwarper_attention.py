@@ -97,8 +97,8 @@ def test_value_warp_gathers_along_the_matches_and_skips_inactive_steps(pipe):
     layers = self_attention_layers(pipe.transformer, "cogvideox")
     perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
     before, after = Observe(layers=block_filter(layers, [0])), Observe(layers=block_filter(layers, [0]))
-    run(pipe, [before, ValueWarp(layers=block_filter(layers, [0]), warp=lambda s: WarpField(perm, torch.ones(N, dtype=torch.bool))),
-               after])
+    every = torch.ones(N, dtype=torch.bool)
+    run(pipe, [before, ValueWarp(layers=block_filter(layers, [0]), warp=lambda s: WarpField(perm, every)), after])
     b, a = before.seen["transformer_blocks.0.attn1"]["v"], after.seen["transformer_blocks.0.attn1"]["v"]
     assert torch.equal(a[0, :, TEXT:], b[1, :, TEXT:][:, perm])
     untouched = Observe(layers=block_filter(layers, [0]))
@@ -145,7 +145,10 @@ def test_rope_free_record_is_the_pre_rope_projection(pipe):
 def test_subject_attention_is_the_v_to_t_softmax(pipe):
     layers = self_attention_layers(pipe.transformer, "cogvideox")
     maps, obs = {}, Observe(layers=block_filter(layers, [0]))
-    sink = (lambda step, layer, branch, m: maps.__setitem__((branch, layer), m))
+
+    def sink(step, layer, branch, m):
+        maps[(branch, layer)] = m
+
     for softmax in ("text", "joint"):
         run(pipe, [SubjectAttention(layers=block_filter(layers, [0]), tokens={"gen": [2], "ref": [1, 3]},
                                     sink=sink, softmax=softmax), obs])

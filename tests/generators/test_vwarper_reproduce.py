@@ -72,6 +72,9 @@ def test_vwarper_tables_fill_on_a_tiny_pipeline_run(shared_data, tiny_dirs, tmp_
         text = invoke(["reproduce", table, str(out)])
         assert rows[-1].split(" ")[0] in text
 
+    invoke(["report", str(out), "-f", "html", "-o", str(tmp_path / "report.html")])
+    assert "Per-subject training loss" in (tmp_path / "report.html").read_text()
+
     analysis = tmp_path / "analysis"
     from transformers import Dinov2Config, Dinov2Model
 
