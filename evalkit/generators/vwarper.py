@@ -74,6 +74,7 @@ class VWarper(DiffusersT2V):
         "lora_weight_decay": 0.01,
         "lora_seed": 0,
         "learn_token": True,
+        "token_space": "input",         # the token's embedding: T5's input (textual inversion) or "output"
         "train_prompt": "a photo of {token} {class_noun}",
         "lora_checkpoint_every": 50,
         "gradient_checkpointing": False,
@@ -84,7 +85,7 @@ class VWarper(DiffusersT2V):
         "fg_normalize": ("video", "frame", "none"), "mask_words": ("token", "class", "token+class"),
         "scope": ("frame", "video"), "head_reduce": ("concat", "mean"), "warp": ("gather", "splat"),
         "passes": ("both", "cond"), "reference_branch": ("trajectory", "denoise"),
-        "lora_targets": ("kvo", "qkvo")}
+        "lora_targets": ("kvo", "qkvo"), "token_space": ("input", "output")}
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
@@ -120,7 +121,7 @@ class VWarper(DiffusersT2V):
         with ExitStack() as stack:
             with stage_timer(self.device, timings, "optimization"):
                 embedding, extras["lora"] = coarse_stage(self, case, stack)
-            prompts = SubjectPrompts(self.pipe, case.subject_token, embedding, self.device)
+            prompts = SubjectPrompts(self.pipe, case.subject_token, embedding, self.device, opts["token_space"])
             if opts["injection"] == "none":
                 with stage_timer(self.device, timings, "inference"):
                     frames = sample_branches(self, prompts, case, seed, None, output_type)

@@ -30,7 +30,8 @@ def coarse_settings(gen) -> CoarseSettings:
                           targets=o["lora_targets"], lr=float(o["lora_lr"]), token_lr=float(o["token_lr"]),
                           steps=int(o["lora_steps"]), batch_size=int(o["lora_batch_size"]),
                           weight_decay=float(o["lora_weight_decay"]), seed=int(o["lora_seed"]),
-                          learn_token=bool(o["learn_token"]), prompt=str(o["train_prompt"]),
+                          learn_token=bool(o["learn_token"]), token_space=o["token_space"],
+                          prompt=str(o["train_prompt"]),
                           gradient_checkpointing=bool(o["gradient_checkpointing"]))
 
 
@@ -76,6 +77,13 @@ def subject_embedding(gen, path: Path):
     f = path / CoarseArtifact.TOKEN if path.is_dir() else None
     if f is None or not f.is_file():
         return None
+    from safetensors import safe_open
+
+    with safe_open(str(f), framework="pt") as sf:
+        space = (sf.metadata() or {}).get("space", "input")
+    if space != gen.options["token_space"]:
+        raise EvalkitError(f"{f}: a subject embedding of T5's {space} space, but token_space="
+                           f"{gen.options['token_space']!r}")
     emb = load_file(str(f)).get("embedding")
     width = gen.pipe.text_encoder.get_input_embeddings().embedding_dim
     if emb is None or emb.shape != (width,):

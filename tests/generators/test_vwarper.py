@@ -93,6 +93,12 @@ def test_a_personalization_run_trains_caches_and_reuses_a_lora_per_subject(opts,
     assert (first["source"], second["source"], other["source"]) == ("trained", "cache", "trained")
     assert first["key"] == second["key"] != other["key"] and first["token_embedding"]
     assert len(first["loss_curve"]) == 3 and Path(first["loss_plot"]).is_file()
+    with pytest.raises(EvalkitError, match="token_space='output'"):
+        GENERATORS.get("vwarper-coarse")(**{**opts, "lora": first["path"], "token_space": "output"}).generate(
+            make_case(tmp_path / "dog", "dog", 0), 0)
+    output = GENERATORS.get("vwarper-coarse")(**{**opts, "lora": "train", "token_space": "output"}).generate(
+        make_case(tmp_path / "dog", "dog", 0), 0).extras["lora"]
+    assert output["source"] == "trained" and output["key"] != first["key"]
     given = GENERATORS.get("vwarper-coarse")(**{**opts, "lora": first["path"]}).generate(
         make_case(tmp_path / "dog", "dog", 0), 0)
     assert given.extras["lora"]["source"] == "given" and given.extras["lora"]["token_embedding"]
@@ -126,6 +132,13 @@ def test_subject_prompts_match_the_pipeline_and_place_the_learned_token(opts, tm
     assert pipe.tokenizer.convert_tokens_to_ids("sks") != learned.token_id      # the shared tokenizer untouched
     with pytest.raises(EvalkitError, match="dog/00: the prompt .* does not contain 'cat'"):
         learned.positions(PROMPT, ["cat"], item="dog/00")
+    # token_space="output": T5's output replaced at the subject word's tokens only
+    out_space = SubjectPrompts(pipe, "sks", torch.ones(32) * 7, space="output")
+    got = out_space.encode(PROMPT).embeds
+    at = out_space.positions(PROMPT, ["sks"])
+    others = [i for i in range(got.shape[1]) if i not in at]
+    assert (got[0, at] == 7).all() and torch.equal(got[0, others], plain[0, others])
+    assert torch.equal(out_space.encode("").embeds, SubjectPrompts(pipe, "sks").encode("").embeds)
 
 
 def test_ddim_inversion_follows_the_ddim_update():

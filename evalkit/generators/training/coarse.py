@@ -44,6 +44,7 @@ class CoarseSettings:
     weight_decay: float = 1e-2
     seed: int = 0
     learn_token: bool = True
+    token_space: str = "input"          # "input" (textual inversion) or "output" (evalkit.generators.vwarper_prompts)
     prompt: str = "a photo of {token} {class_noun}"
     gradient_checkpointing: bool = False
 
@@ -100,14 +101,14 @@ class CoarseTrainer:
                 params = add_trainable_lora(model, lora_config(self.family.self_attention, s.rank,
                                                                s.alpha or s.rank, s.targets))
             try:
-                token = initial_embedding(pipe, self.class_noun).to(device).requires_grad_(True) \
+                token = initial_embedding(pipe, self.class_noun, s.token_space).to(device).requires_grad_(True) \
                     if s.learn_token else None
                 groups = [{"params": params, "lr": s.lr}]
                 if token is not None:
                     groups.append({"params": [token], "lr": s.token_lr})
                 opt = torch.optim.AdamW(groups, weight_decay=s.weight_decay)
                 rng = torch.Generator("cpu").manual_seed(s.seed)
-                prompts = SubjectPrompts(pipe, self.token, token, device)
+                prompts = SubjectPrompts(pipe, self.token, token, device, s.token_space)
                 prompt = s.prompt.format(token=self.token, class_noun=self.class_noun)
                 self._latents = self._encode_images()
                 self._rope = _rope(pipe, s.height, s.width, device)
@@ -239,7 +240,7 @@ class CoarseTrainer:
         os.replace(tmp, artifact.path(artifact.LORA))
         if token is not None:
             save_file({"embedding": token.detach().float().cpu().contiguous()}, str(artifact.path(artifact.TOKEN)),
-                      metadata={"token": self.token})
+                      metadata={"token": self.token, "space": self.settings.token_space})
         meta = {"complete": True, "version": TRAINING_VERSION, "settings": asdict(self.settings),
                 "token": self.token, "class_noun": self.class_noun, "images": len(self.images),
                 "losses": self.losses, "eval_loss_before": state["eval_before"],
