@@ -145,11 +145,12 @@ class VWarper(DiffusersT2V):
 
     def base_weights(self) -> str:
         """Identity of the base weights for the coarse stage's cache key: path or hub id, its
-        revision (or files' sizes and times) and the dtype."""
+        revision (or files' sizes and times) and the dtype it runs in (``auto`` resolved)."""
         from ..weights import weights_revision
+        from .loading import torch_dtype
 
         path = self.options["model_path"] or self.spec.hub_id
-        return f"{path}@{weights_revision(str(path))}:{self.options['dtype']}"
+        return f"{path}@{weights_revision(str(path))}:{torch_dtype(self.options['dtype'], self.device)}"
 
 
 def _alias(name: str, doc: str, **overrides: Any) -> type:
