@@ -246,7 +246,10 @@ class CoarseTrainer:
                 "losses": self.losses, "eval_loss_before": state["eval_before"],
                 "eval_loss_after": state["eval_after"], "steps": state["step"], "seconds": seconds,
                 "resumed_from": state["resumed_from"], "device": str(self.family.device), **self.provenance}
-        plot_losses(meta, artifact.path(artifact.PLOT))
+        try:
+            plot_losses(meta, artifact.path(artifact.PLOT))
+        except ImportError as exc:   # matplotlib is optional where only weights are needed (GPU benchmark)
+            meta["plot"] = f"not drawn: {exc}"
         artifact.write_json(artifact.META, meta)
         artifact.path(artifact.CHECKPOINT).unlink(missing_ok=True)
         return meta
