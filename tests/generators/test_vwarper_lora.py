@@ -93,21 +93,22 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(famil
     images = case.reference_images.load()
     monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "whole"))
     whole = CoarseArtifact.for_key("dog", "k" * 16)
-    CoarseTrainer(family, images, "sks", "dog", SETTINGS, checkpoint_every=3, progress=False).run(whole)
+    settings = CoarseSettings(**{**SETTINGS.__dict__, "steps": 6})
+    CoarseTrainer(family, images, "sks", "dog", settings, checkpoint_every=2, progress=False).run(whole)
 
     monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "split"))
     split = CoarseArtifact.for_key("dog", "k" * 16)
 
-    def stop_at_5(step, loss):
-        if step == 5:
+    def stop_at_3(step, loss):
+        if step == 3:
             raise Stop
 
     with pytest.raises(Stop):
-        CoarseTrainer(family, images, "sks", "dog", SETTINGS, checkpoint_every=3, progress=False,
-                      on_step=stop_at_5).run(split)
+        CoarseTrainer(family, images, "sks", "dog", settings, checkpoint_every=2, progress=False,
+                      on_step=stop_at_3).run(split)
     assert split.path(split.CHECKPOINT).is_file() and not split.complete()
-    meta = CoarseTrainer(family, images, "sks", "dog", SETTINGS, checkpoint_every=3, progress=False).run(split)
-    assert meta["resumed_from"] == [3] and len(meta["losses"]) == 10
+    meta = CoarseTrainer(family, images, "sks", "dog", settings, checkpoint_every=2, progress=False).run(split)
+    assert meta["resumed_from"] == [2] and len(meta["losses"]) == 6
     assert meta["losses"] == whole.meta()["losses"]
     assert same_weights(weights(split), weights(whole))
 
