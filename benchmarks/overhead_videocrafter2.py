@@ -107,10 +107,10 @@ def bench(model: str, args) -> dict:
            "setup_s": setup, "unet_calls_per_step": 2 if model == "videocrafter2" else 1}
     for name in ("vanilla", "mbq"):   # warm-up (kernels, allocator): 2 steps
         g = make_generator(name, model, pipe, emb_shape, dtype, device, steps=2, num_frames=frames, **common)
+        where = sorted({str(prm.device) for prm in pipe.unet.parameters()})
+        if device.startswith("cuda") and not all(w.startswith("cuda") for w in where):
+            raise RuntimeError(f"{name}: U-Net parameters on {where} after binding the pipeline, expected {device}")
         measure(g, case, device)
-    where = {str(prm.device) for prm in pipe.unet.parameters()}
-    if device.startswith("cuda") and where != {"cuda:0"} and not all(w.startswith("cuda") for w in where):
-        raise RuntimeError(f"U-Net parameters on {sorted(where)}, expected {device}")
     van = make_generator("vanilla", model, pipe, emb_shape, dtype, device, steps=steps, num_frames=frames, **common)
     mbq = make_generator("mbq", model, pipe, emb_shape, dtype, device, steps=steps, **common)
     res["pairs"] = []
