@@ -36,15 +36,19 @@ def split_heads_bhsd(attn, query, key, value):
 
 
 def attend(chunks, layout: str, mask, backend, parallel_config=None):
-    """Run diffusers' attention dispatcher on each ``(rows, q, k, v)`` chunk; returns [B, S, H, D]."""
+    """Run diffusers' attention dispatcher on each ``(rows, q, k, v)`` chunk; returns [B, S, H, D].
+
+    A chunk may carry a fifth element, its own attention mask (boolean, broadcastable to
+    [rows, heads, queries, keys]; True = attend), which replaces the processor's mask for it
+    (masked extended attention: subject-driven self-attention)."""
     import torch
     from diffusers.models.attention_dispatch import dispatch_attention_fn
 
     outs, order = [], []
-    for rows, q, k, v in chunks:
+    for rows, q, k, v, *own_mask in chunks:
         if layout == "BHSD":
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        m = mask if (mask is None or rows is None) else mask[rows]
+        m = own_mask[0] if own_mask else (mask if (mask is None or rows is None) else mask[rows])
         outs.append(dispatch_attention_fn(q, k, v, attn_mask=m, dropout_p=0.0, is_causal=False,
                                           backend=backend, parallel_config=parallel_config))
         order.append(rows)
