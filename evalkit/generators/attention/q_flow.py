@@ -23,7 +23,7 @@ from typing import Any, Callable
 from .controller import AttentionCall, Behaviour
 from .frames import FrameLayout, key_frames
 from .inject import always
-from .q_preserve import token_dropout
+from .q_preserve import PassKeys, token_dropout
 from .store import FeatureStore
 
 
@@ -66,8 +66,8 @@ def flow_blend(q, frames_of, matches):
 
 
 @dataclass(kw_only=True)
-class FlowRecord(Behaviour):
-    """Vanilla pass: store Eq. 2–3's matches under ``(layer, "flow", step)`` at active steps."""
+class FlowRecord(Behaviour, PassKeys):
+    """Vanilla pass: store Eq. 2–3's matches under ``(layer, "flow", (step, call))`` at active steps."""
     store: FeatureStore
     layout: FrameLayout
     key_frame_stride: int = 4
@@ -77,15 +77,16 @@ class FlowRecord(Behaviour):
     def __call__(self, call: AttentionCall, rows: slice) -> None:
         if not self.active(call.step):
             return
+        key = self.pass_key(call)
         q = self.layout.to_frames(call.video("q", rows), call.layout)
         frames_of = bracketing_keys(q.shape[1], key_frames(q.shape[1], self.key_frame_stride))
         if frames_of:
             m = nearest_tokens(q, frames_of)
-            self.store[(call.layer, "flow", call.step)] = m.to(self.device) if self.device is not None else m
+            self.store[(call.layer, "flow", key)] = m.to(self.device) if self.device is not None else m
 
 
 @dataclass(kw_only=True)
-class QFlow(Behaviour):
+class QFlow(Behaviour, PassKeys):
     """Consistent passes: Eq. 4 at active steps where matches were recorded; ``dropout`` as Q dropout
     (a dropped token keeps its own Q)."""
     store: FeatureStore
@@ -99,7 +100,9 @@ class QFlow(Behaviour):
     def __call__(self, call: AttentionCall, rows: slice) -> None:
         import torch
 
-        matches = self.store.get((call.layer, "flow", call.step)) if self.active(call.step) else None
+        if not self.active(call.step):
+            return
+        matches = self.store.get((call.layer, "flow", self.pass_key(call)))
         if matches is None:
             return
         region = call.video("q", rows)

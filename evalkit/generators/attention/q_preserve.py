@@ -8,26 +8,38 @@ item is tiled over the call's items (one source Q injected into a batch of targe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
 
 from ...errors import EvalkitError
 from .controller import AttentionCall
 from .inject import Inject, always
 from .record import Record
-from .store import Recorded, step_key
+from .store import Recorded
+
+
+class PassKeys:
+    """Mixin: the store key of a call is ``(step, n)``, ``n`` numbering the calls of one layer in one
+    step, so the two calls of sequential CFG (Wan) keep their own recordings."""
+
+    def pass_key(self, call: AttentionCall) -> Hashable:
+        seen = self.__dict__.setdefault("_seen", {})
+        n = seen.get((call.layer, call.step), 0)
+        seen[(call.layer, call.step)] = n + 1
+        return (call.step, n)
 
 
 @dataclass(kw_only=True)
-class RecordAt(Record):
-    """:class:`Record` at the steps where ``active(step)`` holds, stored on ``device`` (None: in place)."""
+class RecordAt(Record, PassKeys):
+    """:class:`Record` at the steps where ``active(step)`` holds, under ``(step, call)`` keys (or the
+    fixed ``key``), stored on ``device`` (None: where it was computed)."""
     active: Callable[[int], bool] = always
     device: Any = None
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
         if not self.active(call.step):
             return
-        key = step_key(self.key, call.step)
+        key = self.pass_key(call) if self.key is None else self.key
         for w in self.what:
             t = call.video(w, rows).detach()
             t = t.to(self.device, copy=True) if self.device is not None else t.clone()
@@ -44,7 +56,8 @@ def token_dropout(region, layout: str, p: float, generator):
 
 
 @dataclass(kw_only=True)
-class PreserveQ(Inject):
+class PreserveQ(Inject, PassKeys):
+    """Inject :class:`RecordAt`'s recordings (same ``(step, call)`` keys) at active steps."""
     dropout: float = 0.0
     generator: Any = None      # torch.Generator of the dropout draws
 
@@ -58,7 +71,7 @@ class PreserveQ(Inject):
 
         if not self.active(call.step):
             return
-        key = step_key(self.key, call.step)
+        key = self.pass_key(call) if self.key is None else self.key
         changed = False
         for w in self.what:
             rec = self.store.lookup(call.layer, w, key)

@@ -5,7 +5,7 @@ the O of its corresponding token in an anchor shot: ``O ← α·O_anchor[match] 
 correspondence (:func:`anchor_matches`) is the nearest neighbour by cosine of DIFT features over
 the subject tokens of *all frames* of the anchors (App. B.4: "the entire frame set of each anchor
 video"); a shot takes matches from the anchors other than itself. Unlike ConsiStory, it acts on
-both CFG passes with the same map (App. B.4).
+both CFG passes with the same map (App. B.4); ``passes="cond"`` is ConsiStory's choice.
 
 O is the output of the attention module (after its output projection, as in ConsiStory), so the
 injection is a forward hook on the attention modules rather than an attention behaviour. Only
@@ -52,16 +52,31 @@ class RefinementInjection:
     hooks on the ``layers`` attention modules; ``step()`` gives the current denoising step."""
 
     def __init__(self, model, layers: Sequence[str], layout: FrameLayout, index, valid, alpha: float,
-                 active: Callable[[int], bool], step: Callable[[], int]) -> None:
+                 active: Callable[[int], bool], step: Callable[[], int], *, cfg: str = "none",
+                 passes: str = "both") -> None:
         if not 0.0 <= alpha <= 1.0:
             raise EvalkitError(f"refinement injection alpha {alpha} outside [0, 1]")
+        if passes not in ("cond", "both"):
+            raise EvalkitError(f"refinement injection passes {passes!r} not in ('cond', 'both')")
         self.model, self.layers, self.layout = model, list(layers), layout
         self.index, self.valid, self.alpha, self.active, self.step = index, valid, alpha, active, step
+        self.cfg, self.passes = cfg, passes
         self.count = 0
 
     def __enter__(self) -> "RefinementInjection":
+        self._seen: dict = {}
         self._handles = [self.model.get_submodule(name).register_forward_hook(self._hook) for name in self.layers]
         return self
+
+    def _groups(self, module, groups: int) -> range:
+        """The passes of this call to change: all, or the conditional one (ConsiStory's choice)."""
+        if self.passes == "both" or self.cfg == "none":
+            return range(groups)
+        if self.cfg == "batched":
+            return range(groups - 1, groups)                    # [uncond, cond]
+        key = (id(module), self.step())                         # sequential: the first call of a step
+        self._seen[key] = self._seen.get(key, 0) + 1
+        return range(groups) if self._seen[key] == 1 else range(0)
 
     def __exit__(self, *exc) -> None:
         for h in self._handles:
@@ -82,7 +97,7 @@ class RefinementInjection:
         index = self.index.to(o.device).reshape(-1)
         valid = self.valid.to(o.device).reshape(shots, o.shape[1], per_frame, 1)
         new = o.clone()
-        for g in range(o.shape[0] // shots):
+        for g in self._groups(module, o.shape[0] // shots):
             own = o[g * shots:(g + 1) * shots]
             matched = own.reshape(-1, own.shape[-1])[index].reshape(own.shape)
             blend = (self.alpha * matched + (1 - self.alpha) * own).to(own.dtype)
