@@ -1,0 +1,29 @@
+"""benchmarks/overhead_storyboard.py on its CPU path (tiny U-Net, random weights, CLIPSeg by hub id)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("diffusers")
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "overhead_storyboard.py"
+
+
+@pytest.mark.slow
+def test_storyboard_overhead_benchmark_runs_tiny_on_cpu(tmp_path):
+    spec = importlib.util.spec_from_file_location("overhead_storyboard", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "sb.json"
+    res = bench.main(["--tiny", "--device", "cpu", "--shots", "2", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+    run = res["runs"][0]
+    assert "error" not in run and run["model"] == "zeroscope" and run["shots"] == 2 and run["steps"] == 5
+    pair = run["pairs"][0]
+    assert set(pair["vanilla"]["timings"]) == {"inference"}
+    assert set(pair["storyboard"]["timings"]) == {"inversion", "inference"}
+    assert set(pair["storyboard"]["passes_s"]) == {"vanilla_pass", "dift_pass"}
+    assert pair["overhead"] > 1 and pair["storyboard"]["sdsa_calls"] > 0 and pair["storyboard"]["refined_calls"] > 0
