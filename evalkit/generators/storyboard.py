@@ -138,7 +138,8 @@ class Storyboard(DiffusersT2V):
             return FrameLayout(shots, num_frames, frames_in_rows=True)
         factor = family.temporal_factor()
         if (num_frames - 1) % factor:
-            raise EvalkitError(f"{self.registry_name}: num_frames={num_frames} must be k·{factor}+1 on {self.spec.name}")
+            raise EvalkitError(f"{self.registry_name}: num_frames={num_frames} must be k·{factor}+1 "
+                               f"on {self.spec.name}")
         return FrameLayout(shots, (num_frames - 1) // factor + 1, frames_in_rows=False)
 
     def layer_sets(self) -> dict[str, Any]:
@@ -330,7 +331,8 @@ class _Passes:
     def mask_stats(self) -> dict[str, Any]:
         empty = sum(m.empty_frames for m in self._masks)
         reasons = [m.first_empty_reason for m in self._masks if m.first_empty_reason]
-        return {"mask_subject_fraction": float(sum(m.subject_fraction() for m in self._masks) / max(1, len(self._masks))),
+        fraction = sum(m.subject_fraction() for m in self._masks) / max(1, len(self._masks))
+        return {"mask_subject_fraction": float(fraction),
                 "mask_empty_frames": int(empty), "mask_empty_reason": reasons[0] if reasons else ""}
 
 

@@ -31,7 +31,8 @@ def tiny_clipseg(tmp_path_factory):
 
 
 def same_set(a, b) -> bool:
-    return len(a.videos) == len(b.videos) and all(np.array_equal(x.frames, y.frames) for x, y in zip(a.videos, b.videos))
+    return len(a.videos) == len(b.videos) and all(np.array_equal(x.frames, y.frames)
+                                                  for x, y in zip(a.videos, b.videos))
 
 
 def test_full_q_preservation_with_one_shot_equals_vanilla(tiny_dirs):

@@ -19,8 +19,7 @@ from observing import ObserveQ  # noqa: E402
 from evalkit.generators.attention import AttentionController  # noqa: E402
 from evalkit.generators.attention.compute import attend  # noqa: E402
 from evalkit.generators.attention.frames import FrameLayout, key_frames, token_grid  # noqa: E402
-from evalkit.generators.attention.q_flow import (FlowRecord, QFlow, bracketing_keys, flow_blend,  # noqa: E402
-                                                 nearest_tokens)
+from evalkit.generators.attention.q_flow import (FlowRecord, QFlow, bracketing_keys, nearest_tokens)
 from evalkit.generators.attention.q_preserve import PreserveQ, RecordAt  # noqa: E402
 from evalkit.generators.attention.refine import RefinementInjection, anchor_matches  # noqa: E402
 from evalkit.generators.attention.sdsa import FramewiseSDSA, frame_sets  # noqa: E402
@@ -97,7 +96,8 @@ def test_anchors_never_see_other_shots_and_one_shot_is_plain_attention():
 
     base = run_layer([sdsa()], q, k, v, "BHSD")
     k2, v2 = k.clone(), v.clone()
-    k2[4:], v2[4:] = torch.randn(2, h, s, d, generator=g), torch.randn(2, h, s, d, generator=g)   # shot 2 (not an anchor)
+    # shot 2 (rows 4, 5) is not an anchor
+    k2[4:], v2[4:] = torch.randn(2, h, s, d, generator=g), torch.randn(2, h, s, d, generator=g)
     moved = run_layer([sdsa()], q, k2, v2, "BHSD")
     assert torch.equal(moved[:4], base[:4]) and not torch.allclose(moved[4:], base[4:])
     one = FramewiseSDSA(layout=FrameLayout(1, frames, True), anchors=(0,))
@@ -189,9 +189,11 @@ def test_q_preservation_records_per_call_and_dropout_keeps_own_tokens():
     for call in range(2):   # Wan: conditional then unconditional call of one step
         ctrl.on_denoiser_call()
         ctrl.process("layer", q + call, q, q, layout="BSHD")
-    assert torch.equal(store[("layer", "q", (0, 1))].tensor, q + 1) and torch.equal(store[("layer", "q", (0, 0))].tensor, q)
+    assert torch.equal(store[("layer", "q", (0, 1))].tensor, q + 1)
+    assert torch.equal(store[("layer", "q", (0, 0))].tensor, q)
     own = torch.zeros_like(q)
-    drop, seen = PreserveQ(store=store, what=("q",), dropout=0.5, generator=torch.Generator().manual_seed(0)), ObserveQ()
+    drop = PreserveQ(store=store, what=("q",), dropout=0.5, generator=torch.Generator().manual_seed(0))
+    seen = ObserveQ()
     run_layer([drop, seen], own, own, own, "BSHD")
     got = seen.seen[("layer", 0)]
     kept_own = (got == 0).all(dim=(2, 3))

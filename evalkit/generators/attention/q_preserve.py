@@ -8,7 +8,7 @@ item is tiled over the call's items (one source Q injected into a batch of targe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
 from ...errors import EvalkitError
