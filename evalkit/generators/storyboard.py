@@ -259,21 +259,21 @@ class _Passes:
         from .attention.sdsa import FramewiseSDSA
 
         o, device = self.gen.options, self.gen.device
-        gen = torch.Generator().manual_seed(int(self.seed))   # the same dropout draws in every pass
+        draws = torch.Generator().manual_seed(int(self.seed))   # the same dropout draws in every pass
         frames = self.layout.frames
 
         def token_masks(step: int, per_frame: int):
             return masks.tokens(step, frames, per_frame, device)
 
         return [PreserveQ(store=store, what=("q",), layers=self.layers["q"], passes=o["q_passes"],
-                          active=self.w["pres"].__contains__, dropout=float(o["q_dropout"]), generator=gen),
+                          active=self.w["pres"].__contains__, dropout=float(o["q_dropout"]), generator=draws),
                 QFlow(store=store, layout=self.layout, key_frame_stride=int(o["key_frame_stride"]),
                       layers=self.layers["q"], passes=o["q_passes"], active=self.w["flow"].__contains__,
-                      dropout=float(o["q_dropout"]), generator=gen),
+                      dropout=float(o["q_dropout"]), generator=draws),
                 FramewiseSDSA(layout=self.layout, anchors=self.anchors, masks=token_masks,
                               frames=self.gen.setting("sdsa_frames"), layers=self.layers["sdsa"],
                               passes=o["sdsa_passes"], active=self.w["sdsa"].__contains__,
-                              dropout=float(o["sdsa_dropout"]), generator=gen)]
+                              dropout=float(o["sdsa_dropout"]), generator=draws)]
 
     def _consistent_pass(self, store, *, dift: bool, refine=None, output_type: str = "latent"):
         from .attention import AttentionController
@@ -282,7 +282,7 @@ class _Passes:
             masks, hooks = self.vanilla_masks, []
         else:
             masks, hook = self._masks_hook(self.w["sdsa"], 1, dift=dift)
-            hooks = [hook]
+            hooks = [hook] if self.shots > 1 else []   # one shot: nothing is shared, no masks needed
         ctrl = AttentionController(self.behaviours(store, masks))
         extra = [f(ctrl) for f in (refine, self._dift_capture if dift else None) if f is not None]
         out = self._sample(ctrl, output_type, hooks + extra)
