@@ -83,9 +83,9 @@ class Storyboard(DiffusersT2V):
         "anchors": 2,                    # App. B.14: two anchor shots share with each other
         "q_mode": "preserve+flow",
         "t_pres": 750,                   # App. B.14: Q preservation for t >= 750, Q flow below
-        "sdsa_t": (550, 950),            # App. B.14
+        "sdsa_t": [550, 950],            # App. B.14 (or "550-950")
         "refine": True,
-        "refine_t": (590, 950),          # App. B.14
+        "refine_t": [590, 950],          # App. B.14
         "refine_alpha": 0.8,             # ConsiStory's feature-injection blend (its public code)
         "refine_passes": "both",         # App. B.4: both CFG passes (ConsiStory: cond only)
         "sdsa_frames": "auto",           # auto: the backbone's setting (T2V-Turbo-V2: + middle frame)
