@@ -168,6 +168,9 @@ class DiffusersT2V(Generator):
         if self.options.get("shot_seeds", "batch") == "batch":
             return None
         pipe, denoiser = self.pipe, self.family.denoiser
+        if not hasattr(pipe, "prepare_latents"):
+            raise EvalkitError(f"{self.registry_name}: shot_seeds=offset needs a pipeline with prepare_latents "
+                               f"({type(pipe).__name__} of {self.spec.name} has none); use shot_seeds=batch")
         sigma = float(getattr(pipe.scheduler, "init_noise_sigma", 1.0))
         if sigma != 1.0:  # some pipelines scale given latents by it again
             raise EvalkitError(f"{self.registry_name}: shot_seeds=offset needs a scheduler with init_noise_sigma 1 "

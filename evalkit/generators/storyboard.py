@@ -33,6 +33,8 @@ from .mbq import parse_blocks
 from .timing import stage_timer
 
 Q_MODES = ("preserve+flow", "preserve", "none")
+#: U-Net decoder layer paths: diffusers' ``up_blocks``, lvdm's (VideoCrafter2) ``output_blocks``
+DECODER_PREFIXES = ("up_blocks.", "output_blocks.")
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,11 @@ class Storyboard(DiffusersT2V):
         from .attention import block_filter, self_attention_layers
 
         names = self_attention_layers(self.family.denoiser, type(self.family))
-        sdsa = names if self.setting("sdsa_layers") == "all" else [n for n in names if n.startswith("up_blocks")]
+        decoder = [n for n in names if n.startswith(DECODER_PREFIXES)]
+        sdsa = names if self.setting("sdsa_layers") == "all" else decoder
         if not sdsa:
-            raise EvalkitError(f"{self.registry_name}: no decoder ('up_blocks') self-attention layers on "
-                               f"{self.spec.name}; use sdsa_layers=all")
+            raise EvalkitError(f"{self.registry_name}: no decoder ({'/'.join(DECODER_PREFIXES)}) self-attention "
+                               f"layers on {self.spec.name}; use sdsa_layers=all")
         return {"names": names, "sdsa": set(sdsa).__contains__,
                 "q": block_filter(names, parse_blocks(self.options["q_blocks"]))}
 
@@ -216,7 +219,8 @@ class _Passes:
                         output_type=output_type, latents=self.latents, hooks=hooks)
 
     def _masks_hook(self, steps: set, lag: int, dift: bool):
-        """A subject-mask tracker and the x̂0 hook that feeds it (masks for step s from x̂0 of s - lag)."""
+        """A subject-mask tracker and a maker of the x̂0 hook that feeds it during a pass driven by a
+        given controller (masks for step s from x̂0 of step s - lag)."""
         from .subject_masks import SubjectMasks
         from .x0 import X0Hook, decode_frames
 
@@ -232,7 +236,7 @@ class _Passes:
                 masks.update("dift", x0)
 
         sched = g.family.schedule(int(g.opt("steps")))
-        return masks, X0Hook(g.family.denoiser, sched, g.cfg, g.guidance, on_x0)
+        return masks, lambda ctrl: X0Hook(g.family.denoiser, sched, g.cfg, g.guidance, on_x0, lambda: ctrl.step)
 
     def vanilla(self, store) -> None:
         from .attention import AttentionController
@@ -245,11 +249,11 @@ class _Passes:
                   FlowRecord(store=store, layout=self.layout, key_frame_stride=int(o["key_frame_stride"]),
                              layers=self.layers["q"], passes=o["q_passes"], active=self.w["flow"].__contains__,
                              device=self.cache)]
-        hooks = []
+        ctrl, hooks = AttentionController(record), []
         if o["mask_source"] == "vanilla":
             self.vanilla_masks, hook = self._masks_hook(self.w["sdsa"], 0, dift=True)
-            hooks.append(hook)
-        self._sample(AttentionController(record), hooks=hooks)
+            hooks.append(hook(ctrl))
+        self._sample(ctrl, hooks=hooks)
 
     def behaviours(self, store, masks) -> list:
         import torch
@@ -278,12 +282,13 @@ class _Passes:
     def _consistent_pass(self, store, *, dift: bool, refine=None, output_type: str = "latent"):
         from .attention import AttentionController
 
+        hook = None
         if self.vanilla_masks is not None:
-            masks, hooks = self.vanilla_masks, []
+            masks = self.vanilla_masks
         else:
             masks, hook = self._masks_hook(self.w["sdsa"], 1, dift=dift)
-            hooks = [hook] if self.shots > 1 else []   # one shot: nothing is shared, no masks needed
         ctrl = AttentionController(self.behaviours(store, masks))
+        hooks = [hook(ctrl)] if hook is not None and self.shots > 1 else []   # one shot: no masks needed
         extra = [f(ctrl) for f in (refine, self._dift_capture if dift else None) if f is not None]
         out = self._sample(ctrl, output_type, hooks + extra)
         names = ("q_preserved", "q_flowed", "sdsa_calls")
@@ -296,7 +301,7 @@ class _Passes:
 
         g, module = self.gen, self.gen.options["dift_module"]
         if module == "auto":
-            module = default_dift_module(g.family.architecture, self.layers["names"])
+            module = default_dift_module(g.family.denoiser, g.family.architecture, self.layers["names"])
         self.dift = DiftCapture(g.family.denoiser, module, self.layout, g.cfg, self.w["dift"], lambda: ctrl.step)
         return self.dift
 

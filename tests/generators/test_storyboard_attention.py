@@ -266,6 +266,6 @@ def test_x0_hook_guides_like_the_pipeline_and_recovers_a_known_x0():
 
     seen = {}
     model = Denoiser()
-    with X0Hook(model, sched, "batched", 7.5, lambda step, x: seen.setdefault(step, x)):
+    with X0Hook(model, sched, "batched", 7.5, lambda step, x: seen.setdefault(step, x), step=lambda: 0):
         model(torch.cat([xt, xt]), torch.tensor([t]))
     torch.testing.assert_close(seen[0], x0, rtol=1e-4, atol=1e-4)

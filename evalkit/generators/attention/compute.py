@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import EvalkitError
 from .controller import AttentionController
 
 
@@ -36,26 +37,43 @@ def split_heads_bhsd(attn, query, key, value):
 
 
 def attend(chunks, layout: str, mask, backend, parallel_config=None):
-    """Run diffusers' attention dispatcher on each ``(rows, q, k, v)`` chunk; returns [B, S, H, D].
+    """Run diffusers' attention dispatcher on each chunk; returns [B, S, H, D].
 
-    A chunk may carry a fifth element, its own attention mask (boolean, broadcastable to
-    [rows, heads, queries, keys]; True = attend), which replaces the processor's mask for it
-    (masked extended attention: subject-driven self-attention)."""
+    A chunk is ``(index, q, k, v)`` or ``(index, q, k, v, bias)``. ``index`` is None (every row and
+    token), a tensor of row indices, or ``(rows, tokens)``: a row-index tensor and a slice of the
+    query tokens (e.g. only the video tokens of a joint text–video sequence attend to extra keys).
+    ``bias`` is an additive mask over the chunk's keys, ``[rows, S_k]`` (a log-weight per key).
+    """
     import torch
     from diffusers.models.attention_dispatch import dispatch_attention_fn
 
-    outs, order = [], []
-    for rows, q, k, v, *own_mask in chunks:
+    outs = []
+    for chunk in chunks:
+        index, q, k, v = chunk[:4]
+        bias = chunk[4] if len(chunk) > 4 else None
+        rows = index[0] if isinstance(index, tuple) else index
         if layout == "BHSD":
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        m = own_mask[0] if own_mask else (mask if (mask is None or rows is None) else mask[rows])
-        outs.append(dispatch_attention_fn(q, k, v, attn_mask=m, dropout_p=0.0, is_causal=False,
-                                          backend=backend, parallel_config=parallel_config))
-        order.append(rows)
-    if len(outs) == 1:
-        return outs[0]
-    out = torch.empty((sum(o.shape[0] for o in outs),) + tuple(outs[0].shape[1:]),
-                      dtype=outs[0].dtype, device=outs[0].device)
-    for rows, o in zip(order, outs):
-        out[rows.to(out.device)] = o
+        m = mask if (mask is None or rows is None) else mask[rows]
+        if bias is not None:
+            if m is not None:
+                raise EvalkitError("attention: a chunk bias cannot be combined with the layer's own mask")
+            m = bias.to(q.dtype)
+        outs.append((index, dispatch_attention_fn(q, k, v, attn_mask=m, dropout_p=0.0, is_causal=False,
+                                                  backend=backend, parallel_config=parallel_config)))
+    if len(outs) == 1 and not isinstance(outs[0][0], tuple):
+        return outs[0][1]
+    # the full output: every row named by a chunk, as many tokens as the longest chunk reaches
+    def extent(index, o):
+        return (index[1].start or 0) + o.shape[1] if isinstance(index, tuple) else o.shape[1]
+
+    first = outs[0][1]
+    n_rows = 1 + max(int((ix[0] if isinstance(ix, tuple) else ix).max()) for ix, _ in outs)
+    out = torch.empty((n_rows, max(extent(ix, o) for ix, o in outs)) + tuple(first.shape[2:]),
+                      dtype=first.dtype, device=first.device)
+    for index, o in outs:
+        if isinstance(index, tuple):
+            out[index[0].to(out.device), index[1]] = o
+        else:
+            out[index.to(out.device)] = o
     return out

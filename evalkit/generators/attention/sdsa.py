@@ -15,11 +15,12 @@ naive video ConsiStory of App. B.7, Fig. 12). ``masks`` gives the subject masks 
 ConsiStory's mask dropout (off in Video Storyboarding: App. B.7 "SDSA dropout in videos hurts
 identity").
 
-U-Net rows are frames, so each row gets one extra key block and a row mask (``[rows, 1, 1, keys]``);
-on a DiT a shot's queries of frame ``f`` need a different extension than those of frame ``f'``,
-so the mask is per query (``[shots, 1, queries, keys]``: memory grows with tokens², the DiT
-cost named in docs/generators.md). Text tokens (CogVideoX) keep their own attention only.
-With one shot, nothing is extended: the call is plain attention.
+The mask is an additive key bias (0 / −inf) per chunk (``attention.compute.attend``). U-Net rows
+are frames, so each row is extended with its own frame's anchor keys; on a DiT a shot's queries of
+frame ``f`` need another extension than those of frame ``f'``, so each query frame is its own
+chunk (a token slice of the shot's queries over its own keys plus the anchors' frame-``f`` keys),
+built one at a time as the attention consumes them. Text tokens (CogVideoX) keep their own
+attention only. With one shot, nothing is extended: the call is plain attention.
 """
 from __future__ import annotations
 
@@ -112,10 +113,11 @@ class FramewiseSDSA(Behaviour):
             done.extend(chunk_rows.tolist())
         done_rows = set(done)
         rest = [r for r in range(call.q.shape[0]) if r not in done_rows]
+        plain = []
         if rest:
             ri = torch.tensor(rest)
-            chunks.insert(0, (ri, call.q[ri], call.k[ri], call.v[ri]))
-        call.chunks = chunks
+            plain.append((ri, call.q[ri], call.k[ri], call.v[ri]))
+        call.chunks = _Chained(plain, (c for group in chunks for c in group))
         self.count += 1
 
     # -- U-Net: one row = one frame of one shot ------------------------------------------
@@ -131,35 +133,59 @@ class FramewiseSDSA(Behaviour):
 
         ek, ev = extension(k_anchor), extension(v_anchor)
         ext_mask = ext_m.permute(0, 2, 1, 3, 4).reshape(shots * frames, -1)   # [N·F, A·m·S_f]
-        own = torch.ones((shots * frames, call.k.shape[call.token_dim]), dtype=torch.bool, device=ext_mask.device)
-        mask = torch.cat([own, ext_mask], dim=1)[:, None, None, :].to(call.q.device)
         if call.layout == "BHSD":
             ek, ev = ek.transpose(1, 2), ev.transpose(1, 2)
         k = torch.cat([call.k[chunk_rows], ek.to(call.k.dtype)], dim=call.token_dim)
         v = torch.cat([call.v[chunk_rows], ev.to(call.v.dtype)], dim=call.token_dim)
-        return chunk_rows, call.q[chunk_rows], k, v, mask
+        return [(chunk_rows, call.q[chunk_rows], k, v, key_bias(call.k.shape[call.token_dim], ext_mask))]
 
-    # -- DiT: one row = one shot, tokens = frames × grid ----------------------------------
+    # -- DiT: one row = one shot, tokens = frames × grid: one chunk per query frame --------
     def _dit_chunk(self, call, chunk_rows, k_anchor, v_anchor, sets, ext_m):
         import torch
 
-        shots, frames = self.layout.shots, self.layout.frames
+        shots, tdim, start = self.layout.shots, call.token_dim, call.video_start
         a, _, s_f, h, d = k_anchor.shape
-        # which anchor frame each (query frame, slot) is: [F, m, F]
-        onehot = (sets[:, :, None] == torch.arange(frames)[None, None, :]).to(ext_m.device)
-        # per shot and query frame, the anchor (frame, token) keys it may see: [N, F, A, F, S_f]
-        m = (ext_m[:, :, :, :, None, :] & onehot[None, None, :, :, :, None]).any(dim=3).permute(0, 2, 1, 3, 4)
-        ext_mask = m.reshape(shots, frames, 1, -1).expand(shots, frames, s_f, a * frames * s_f)
-        ext_mask = ext_mask.reshape(shots, frames * s_f, -1)
-        text = torch.zeros((shots, call.video_start, ext_mask.shape[-1]), dtype=torch.bool, device=m.device)
-        ext_mask = torch.cat([text, ext_mask], dim=1)                       # [N, Sq, L]
-        own = torch.ones((shots, ext_mask.shape[1], call.k.shape[call.token_dim]), dtype=torch.bool,
-                         device=m.device)
-        mask = torch.cat([own, ext_mask], dim=2)[:, None].to(call.q.device)
-        ek = k_anchor.reshape(1, a * frames * s_f, h, d).expand(shots, -1, h, d)
-        ev = v_anchor.reshape(1, a * frames * s_f, h, d).expand(shots, -1, h, d)
-        if call.layout == "BHSD":
-            ek, ev = ek.transpose(1, 2), ev.transpose(1, 2)
-        k = torch.cat([call.k[chunk_rows], ek.to(call.k.dtype)], dim=call.token_dim)
-        v = torch.cat([call.v[chunk_rows], ev.to(call.v.dtype)], dim=call.token_dim)
-        return chunk_rows, call.q[chunk_rows], k, v, mask
+        own_k, own_v = call.k[chunk_rows], call.v[chunk_rows]
+        n_own = own_k.shape[tdim]
+        q = call.q[chunk_rows]
+        chunks = []
+        if start:   # text queries (CogVideoX) keep their own attention
+            chunks.append(((chunk_rows, slice(0, start)), q.narrow(tdim, 0, start), own_k, own_v))
+
+        def frame_chunk(f: int):
+            idx = sets[f].to(k_anchor.device)
+
+            def extension(t):   # the anchors' frames of query frame f: [N, A·m·S_f, H, D]
+                e = t[:, idx].reshape(1, -1, h, d).expand(shots, -1, h, d)
+                return (e.transpose(1, 2) if call.layout == "BHSD" else e).to(own_k.dtype)
+
+            tokens = slice(start + f * s_f, start + (f + 1) * s_f)
+            bias = key_bias(n_own, ext_m[:, :, f].reshape(shots, -1))
+            return ((chunk_rows, tokens), q.narrow(tdim, tokens.start, s_f),
+                    torch.cat([own_k, extension(k_anchor)], dim=tdim),
+                    torch.cat([own_v, extension(v_anchor)], dim=tdim), bias)
+
+        # built one frame at a time as the attention consumes them: one frame's keys in memory
+        return _Chained(chunks, (frame_chunk(f) for f in range(self.layout.frames)))
+
+
+def key_bias(n_own: int, extension_mask):
+    """Additive key bias ``[rows, own + extension]``: 0 for the own keys and allowed extension keys,
+    −inf for masked ones (Eq. 1's ``log M``)."""
+    import torch
+
+    bias = torch.zeros((extension_mask.shape[0], n_own + extension_mask.shape[1]), dtype=torch.float32,
+                       device=extension_mask.device)
+    bias[:, n_own:].masked_fill_(~extension_mask, float("-inf"))
+    return bias
+
+
+class _Chained:
+    """Chunks given first, then chunks produced lazily (attend iterates them once)."""
+
+    def __init__(self, first: list, rest) -> None:
+        self.first, self.rest = first, rest
+
+    def __iter__(self):
+        yield from self.first
+        yield from self.rest
