@@ -109,3 +109,25 @@ def test_options_and_case_kinds_are_checked(tiny_dirs):
     gen = GENERATORS.get("storyboard")(**dict(UNET, model_path=tiny_dirs("unet")), sdsa_layers="up")
     gen.load()
     assert all(n.startswith("up_blocks") for n in gen.layer_sets()["names"] if gen.layer_sets()["sdsa"](n))
+
+
+def _videocrafter2_folder(tmp_path_factory, turbo: bool):
+    import tiny_pipelines as tp
+
+    if not hasattr(tp, "tiny_videocrafter2"):
+        pytest.skip("this checkout has no VideoCrafter2 port (evalkit.networks.videocrafter2)")
+    return str(tp.tiny_videocrafter2(tmp_path_factory.mktemp("vc2"), turbo=turbo))
+
+
+@pytest.mark.parametrize("backbone,steps", [("videocrafter2", 5), ("t2v-turbo-v2", 4)])
+def test_storyboard_on_the_videocrafter2_port(tmp_path_factory, backbone, steps):
+    """The paper's backbones through the family abstraction: sequential CFG with stochastic DDIM
+    (VideoCrafter2) and one guidance-embedded call per step (T2V-Turbo-v2, middle-frame variant)."""
+    opts = dict(backbone=backbone, model_path=_videocrafter2_folder(tmp_path_factory, turbo=True), steps=steps,
+                height=32, width=32, num_frames=4)
+    van = GENERATORS.get("vanilla")(**opts).generate(SET, 3)
+    full = GENERATORS.get("full-q-preservation")(**opts, sdsa_t=[2000, 2000], refine=False).generate(SET, 3)
+    assert same_set(van, full)
+    g = GENERATORS.get("storyboard")(**opts, key_frame_stride=2).generate(SET, 3)
+    assert not same_set(van, g) and g.extras["sdsa_calls"] > 0 and g.extras["refined_calls"] > 0
+    assert g.extras["sdsa_frames"] == ("matching+middle" if backbone == "t2v-turbo-v2" else "matching")
