@@ -1,10 +1,12 @@
 """Video Storyboarding (5 shots) over its base model: runtime and peak memory, one process.
 
 Full-size architectures with random weights (timings are real, images are not):
-- ``zeroscope`` (default; the U-Net family of VideoCrafter2, the paper's backbone): the
-  ``UNet3DConditionModel`` default config (= ModelScope / zeroscope: 320-640-1280-1280, 1.4 B
-  parameters) + the SD ``AutoencoderKL``, at VideoCrafter2's geometry 320×512, 16 frames, 50 DDIM
-  steps, CFG 12 (MbQ App. B.14);
+- ``videocrafter2`` (the paper's backbone; the default where the checkout has evalkit's port,
+  built by benchmarks/overhead_videocrafter2.py): the official U-Net (1.41 B) + the SD
+  autoencoder, 320×512, 16 frames, DDIM η = 1, CFG 12 as two U-Net calls per step;
+- ``zeroscope`` (the default otherwise): the ``UNet3DConditionModel`` default config (= ModelScope /
+  zeroscope: 320-640-1280-1280, 1.4 B parameters) + the SD ``AutoencoderKL``, at VideoCrafter2's
+  geometry 320×512, 16 frames, DDIM, CFG 12 (MbQ App. B.14) in one batched call;
 - ``wan2.1-1.3b`` (optional, ``--models``): the real Wan2.1-1.3B transformer + VAE
   (benchmarks/generation_overhead.py's builder) at ``--frames`` frames (default 17: framewise SDSA
   on a DiT keeps a per-query mask, see docs/generators.md).
@@ -17,9 +19,11 @@ Per model, after a short warm-up of both: the base model (``vanilla``: the 5 sho
 then ``storyboard`` (3 passes: vanilla + Q cache, consistent + DIFT, consistent + refinement),
 ``--repeats`` pairs; VAE decoding of the outputs is left out (``output_type="latent"``), the
 per-step x̂0 decodes for the masks are in (they are the method). Ratios are within each pair.
+The default is 25 steps (the method's phases are set by timestep, so each phase keeps its share
+of the schedule; ``--steps 50`` is the paper's schedule and takes about twice as long).
 
-    python benchmarks/overhead_storyboard.py --out storyboard.json          # GPU, ~5-6 min on one H200
-    python benchmarks/overhead_storyboard.py --tiny --device cpu            # smoke test
+    python benchmarks/overhead_storyboard.py --out storyboard.json   # GPU; estimate ~4-6 min on one H200
+    python benchmarks/overhead_storyboard.py --tiny --device cpu     # smoke test
 """
 from __future__ import annotations
 
@@ -86,10 +90,22 @@ def build_unet(tiny: bool, device: str):
     return pipe, emb_shape, dtype, sum(p.numel() for p in unet.parameters())
 
 
+UNETS = ("zeroscope", "videocrafter2", "t2v-turbo-v2")
+
+
+def has_videocrafter2_port() -> bool:
+    """The checkout has evalkit's VideoCrafter2 port and its full-size builder (the benchmark next to this one)."""
+    return (Path(__file__).resolve().parent / "overhead_videocrafter2.py").is_file()
+
+
 def build(model: str, tiny: bool, device: str):
     if model == "zeroscope":
         return build_unet(tiny, device)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if model in ("videocrafter2", "t2v-turbo-v2"):
+        from overhead_videocrafter2 import build as build_vc2   # evalkit's port at full size
+
+        return build_vc2(model, tiny, device)
     from generation_overhead import build as build_dit   # the real Wan / CogVideoX builders
 
     return build_dit(model, tiny, device)
@@ -134,12 +150,12 @@ def bench(model: str, args) -> dict:
     pipe, emb_shape, dtype, n_params = build(model, args.tiny, device)
     setup = time.perf_counter() - t0
     if args.tiny:
-        h, w, frames = 32, 32, args.frames or (4 if model == "zeroscope" else 9)
-    elif model == "zeroscope":
+        h, w, frames = 32, 32, args.frames or (4 if model in UNETS else 9)
+    elif model in UNETS:
         h, w, frames = 320, 512, args.frames or 16
     else:
         h, w, frames = 480, 832, args.frames or 17
-    steps = args.steps or (5 if args.tiny else 50)
+    steps = args.steps or (5 if args.tiny else 25)
     case = MultiShotCase("bench", "a girl", SHOTS[: args.shots])
     common = dict(height=h, width=w, num_frames=frames, dtype="bfloat16" if device.startswith("cuda") else "float32")
     if model == "zeroscope":
@@ -173,15 +189,18 @@ def bench(model: str, args) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="zeroscope", help="comma-separated: zeroscope, wan2.1-1.3b, cogvideox-2b")
+    ap.add_argument("--models", default="auto", help="comma-separated: videocrafter2, t2v-turbo-v2, zeroscope, "
+                    "wan2.1-1.3b, cogvideox-2b; auto: videocrafter2 where the port exists, else zeroscope")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--shots", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=0, help="0: 50 (5 with --tiny)")
+    ap.add_argument("--steps", type=int, default=0, help="0: 25 (5 with --tiny); 50 is the paper's")
     ap.add_argument("--frames", type=int, default=0, help="0: 16 on the U-Net, 17 on DiTs")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
+    if args.models == "auto":
+        args.models = "videocrafter2" if has_videocrafter2_port() else "zeroscope"
     import torch
 
     home = install_clipseg("tiny" if args.tiny else "full")

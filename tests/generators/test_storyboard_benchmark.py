@@ -13,15 +13,19 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "overhead_storyboar
 
 
 @pytest.mark.slow
-def test_storyboard_overhead_benchmark_runs_tiny_on_cpu(tmp_path):
+@pytest.mark.parametrize("model", ["zeroscope", "videocrafter2"])
+def test_storyboard_overhead_benchmark_runs_tiny_on_cpu(tmp_path, model):
     spec = importlib.util.spec_from_file_location("overhead_storyboard", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    if model == "videocrafter2" and not bench.has_videocrafter2_port():
+        pytest.skip("this checkout has no VideoCrafter2 port")
     out = tmp_path / "sb.json"
-    res = bench.main(["--tiny", "--device", "cpu", "--shots", "2", "--out", str(out)])
+    res = bench.main(["--tiny", "--device", "cpu", "--models", model, "--shots", "2", "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(res))
     run = res["runs"][0]
-    assert "error" not in run and run["model"] == "zeroscope" and run["shots"] == 2 and run["steps"] == 5
+    assert "error" not in run, run
+    assert run["model"] == model and run["shots"] == 2 and run["steps"] == 5
     pair = run["pairs"][0]
     assert set(pair["vanilla"]["timings"]) == {"inference"}
     assert set(pair["storyboard"]["timings"]) == {"inversion", "inference"}
