@@ -66,9 +66,10 @@ def build(model: str, tiny: bool, device: str):
     cfg = unet_config(OFFICIAL_CONFIG, **(TINY_UNET if tiny else {}), **(TURBO_V2_UNET if turbo else {}))
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     torch.manual_seed(0)
-    with torch.device(device):
-        unet = UNetModel(cfg).to(dtype).eval().requires_grad_(False)
-        vae = AutoencoderKL(**(TINY_VAE if tiny else SD_VAE)).to(dtype).eval().requires_grad_(False)
+    # built on the CPU, then moved: the first H200 run showed parameters left on the CPU when built
+    # under a torch.device context
+    unet = UNetModel(cfg).to(device=device, dtype=dtype).eval().requires_grad_(False)
+    vae = AutoencoderKL(**(TINY_VAE if tiny else SD_VAE)).to(device=device, dtype=dtype).eval().requires_grad_(False)
     pipe = cls(unet, vae, None, None, cls.make_scheduler(diffusion_config(OFFICIAL_CONFIG)))
     pipe.device = torch.device(device)
     emb_shape = (1, 77, cfg.context_dim)
@@ -106,6 +107,9 @@ def bench(model: str, args) -> dict:
            "setup_s": setup, "unet_calls_per_step": 2 if model == "videocrafter2" else 1}
     for name in ("vanilla", "mbq"):   # warm-up (kernels, allocator): 2 steps
         g = make_generator(name, model, pipe, emb_shape, dtype, device, steps=2, num_frames=frames, **common)
+        where = sorted({str(prm.device) for prm in pipe.unet.parameters()})
+        if device.startswith("cuda") and not all(w.startswith("cuda") for w in where):
+            raise RuntimeError(f"{name}: U-Net parameters on {where} after binding the pipeline, expected {device}")
         measure(g, case, device)
     van = make_generator("vanilla", model, pipe, emb_shape, dtype, device, steps=steps, num_frames=frames, **common)
     mbq = make_generator("mbq", model, pipe, emb_shape, dtype, device, steps=steps, **common)

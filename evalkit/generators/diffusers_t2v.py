@@ -1,18 +1,26 @@
 """Text-to-video generators on diffusers pipelines: the shared base and ``vanilla``.
 
-Every diffusers-based generator (``vanilla``, ``mbq``, ``kv-injection``, ...) takes the option
-``backbone`` (a row of :data:`~evalkit.generators.backbones.BACKBONES`). :meth:`load` loads the
-pipeline (memoised per process) and binds the backbone's model family
+Every diffusers-based generator (``vanilla``, ``mbq``, ``kv-injection``, ``storyboard``, ...) takes
+the option ``backbone`` (a row of :data:`~evalkit.generators.backbones.BACKBONES`). :meth:`load`
+loads the pipeline (memoised per process) and binds the backbone's model family
 (:mod:`evalkit.generators.families`), which does everything model-specific; the code here only
 calls the family. Loading is its own stage: ``generate`` loads before any stage timer starts.
+
+Case kinds: a motion-transfer case asks for its target prompt, a personalization case for its
+prompt (its reference images are there for methods that use them: :meth:`reference_images`), a
+multi-shot set for one video per shot prompt. A set is generated as one batch: the initial noise
+of all shots is one draw of ``N`` latents from the case seed (``shot_seeds="batch"``), so shot
+``i`` starts from the same noise in every method that follows this policy; ``"offset"`` seeds
+shot ``i`` with ``seed + i`` instead.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping, NamedTuple
+from contextlib import ExitStack
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from ..cases import Generation, MotionTransferCase, StageTimings
+from ..cases import Case, Generation, MotionTransferCase, MultiShotCase, PersonalizationCase, StageTimings
 from ..errors import EvalkitError
 from ..registry import GENERATORS
 from ..video import Video
@@ -35,6 +43,20 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "num_frames": None,
     "negative_prompt": "",
 }
+#: options of generators that accept multi-shot sets
+SHOT_SEEDS = ("batch", "offset")
+ALL_CASE_KINDS = ("motion-transfer", "multi-shot", "personalization")
+
+
+def case_prompts(case: Case) -> list[str]:
+    """The prompts a case asks a text-to-video model for (one per video)."""
+    if isinstance(case, MotionTransferCase):
+        return [case.target_prompt]
+    if isinstance(case, MultiShotCase):
+        return list(case.prompts)
+    if isinstance(case, PersonalizationCase):
+        return [case.prompt]
+    raise EvalkitError(f"case {case.case_id}: no prompts for case kind {case.kind!r}")
 
 
 class Run(NamedTuple):
@@ -89,53 +111,92 @@ class DiffusersT2V(Generator):
     def guidance(self) -> float:
         return float(self.opt("guidance_scale"))
 
-    def embed(self, prompt: str) -> Embeds:
-        """Conditional embeddings of one prompt (cached per generator instance)."""
+    def embed(self, prompt: str | Sequence[str]) -> Embeds:
+        """Conditional embeddings of one prompt, or of several stacked as a batch (cached per prompt)."""
+        if not isinstance(prompt, str):
+            import torch
+
+            parts = [self.embed(p) for p in prompt]
+            masks = [e.mask for e in parts]
+            return Embeds(torch.cat([e.embeds for e in parts]),
+                          None if masks[0] is None else torch.cat(masks))
         if prompt not in self._prompts:
             self._prompts[prompt] = self.family.encode_prompt(prompt)
         return self._prompts[prompt]
 
+    @property
+    def cfg(self) -> str:
+        """The CFG convention of this generator's denoiser calls ("none" without guidance)."""
+        return self.family.cfg if self.guidance > 1.0 else "none"
+
     # -- sampling ------------------------------------------------------------------------
-    def sample(self, prompt: str, seed: int, *, num_frames: int, fps: float, controller=None,
-               output_type: str = "np", latents=None):
-        """Run the pipeline for ``prompt``; with a controller, the family's processors are installed
-        and the controller's step advanced from the pipeline's step callback."""
+    def sample(self, prompt: str | Sequence[str], seed: int, *, num_frames: int, fps: float, controller=None,
+               output_type: str = "np", latents=None, hooks: Sequence = ()):
+        """Run the pipeline for ``prompt`` (several prompts: one batch, one video each); with a
+        controller, the family's processors are installed and the controller's step advanced from the
+        pipeline's step callback. ``hooks`` are context managers entered around the call (forward
+        hooks that observe or change module outputs)."""
         import torch
 
         from .attention import controlled
 
         family = self.family
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         gen = torch.Generator(device="cpu" if not str(self.device).startswith("cuda") else self.device)
         gen.manual_seed(int(seed))
-        do_cfg = self.guidance > 1.0
+        negative = self.embed([self.options["negative_prompt"]] * len(prompts)) if self.cfg != "none" else None
         kwargs: dict[str, Any] = dict(
             height=int(self.opt("height")), width=int(self.opt("width")), num_frames=int(num_frames),
             num_inference_steps=int(self.opt("steps")), guidance_scale=self.guidance, generator=gen,
-            output_type=output_type,
-            **family.prompt_kwargs(self.embed(prompt), self.embed(self.options["negative_prompt"]) if do_cfg else None),
+            output_type=output_type, **family.prompt_kwargs(self.embed(prompts), negative),
             **family.clip_kwargs(fps))
         if latents is not None:
             kwargs["latents"] = latents
-        if controller is None:
+        with ExitStack() as stack:
+            if controller is not None:
+                kwargs.update(family.step_callback_kwargs(controller))
+                stack.enter_context(controlled(family.denoiser, type(family), controller, cfg=self.cfg))
+            for hook in hooks:
+                stack.enter_context(hook)
             return family.pipe(**kwargs).frames
-        kwargs.update(family.step_callback_kwargs(controller))
-        with controlled(family.denoiser, type(family), controller, cfg=family.cfg if do_cfg else "none"):
-            return family.pipe(**kwargs).frames
+
+    def shot_latents(self, shots: int, seed: int, num_frames: int):
+        """Initial latents of a set under ``shot_seeds``: None for "batch" (the pipeline's own draw of
+        ``shots`` latents from ``seed``), shot i drawn from ``seed + i`` for "offset"."""
+        import torch
+
+        if self.options.get("shot_seeds", "batch") == "batch":
+            return None
+        pipe, denoiser = self.pipe, self.family.denoiser
+        if not hasattr(pipe, "prepare_latents"):
+            raise EvalkitError(f"{self.registry_name}: shot_seeds=offset needs a pipeline with prepare_latents "
+                               f"({type(pipe).__name__} of {self.spec.name} has none); use shot_seeds=batch")
+        sigma = float(getattr(pipe.scheduler, "init_noise_sigma", 1.0))
+        if sigma != 1.0:  # some pipelines scale given latents by it again
+            raise EvalkitError(f"{self.registry_name}: shot_seeds=offset needs a scheduler with init_noise_sigma 1 "
+                               f"({type(pipe.scheduler).__name__} has {sigma})")
+        dev = "cpu" if not str(self.device).startswith("cuda") else self.device
+        return torch.cat([pipe.prepare_latents(
+            batch_size=1, num_channels_latents=denoiser.config.in_channels, num_frames=int(num_frames),
+            height=int(self.opt("height")), width=int(self.opt("width")), dtype=denoiser.dtype, device=self.device,
+            generator=torch.Generator(device=dev).manual_seed(int(seed) + i)) for i in range(shots)])
 
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
         """The generation without packaging (after :meth:`load`); benchmarks call it with
         ``output_type="latent"`` to leave VAE decoding out."""
         raise NotImplementedError
 
-    def generate(self, case: MotionTransferCase, seed: int) -> Generation:
+    def generate(self, case: Case, seed: int) -> Generation:
         self.load()  # before any stage timer: loading is never part of a generation's timings
         reset_peak_memory(self.device)
         out = self.run(case, seed)
-        video = self.to_video(out.frames, out.fps, f"{self.registry_name}:{self.spec.name}:{case.case_id}")
-        return Generation((video,), StageTimings(**out.timings), peak_memory(self.device), out.extras)
+        origin = f"{self.registry_name}:{self.spec.name}:{case.case_id}"
+        videos = tuple(self.to_video(out.frames, out.fps, origin if len(out.frames) == 1 else f"{origin}:shot{i}",
+                                     item=i) for i in range(len(out.frames)))
+        return Generation(videos, StageTimings(**out.timings), peak_memory(self.device), out.extras)
 
-    def to_video(self, frames, fps: float, origin: str) -> Video:
-        arr = np.asarray(frames[0], dtype=np.float32)
+    def to_video(self, frames, fps: float, origin: str, item: int = 0) -> Video:
+        arr = np.asarray(frames[item], dtype=np.float32)
         if arr.ndim != 4:
             raise EvalkitError(f"{self.registry_name}: unexpected pipeline output shape {arr.shape}")
         if arr.shape[-1] != 3 and arr.shape[1] == 3:
@@ -165,14 +226,31 @@ class DiffusersT2V(Generator):
             frames = np.concatenate([frames, np.repeat(frames[-1:], pad, axis=0)], axis=0)
         return frames, video.fps
 
+    def reference_images(self, case: PersonalizationCase) -> list[np.ndarray]:
+        """A personalization case's reference images at the model's resolution (for methods that use them)."""
+        import cv2
+
+        h, w = int(self.opt("height")), int(self.opt("width"))
+        return [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in case.reference_images.load()]
+
 
 @GENERATORS.register("vanilla")
 class Vanilla(DiffusersT2V):
-    """The backbone prompted with the target prompt (no source video used)."""
+    """The backbone prompted with the case's prompt(s): a motion-transfer target (no source video
+    used), a personalization prompt (no reference image used), or every shot of a multi-shot set
+    (one batch, the set's seed policy)."""
+    case_kinds: ClassVar[tuple[str, ...]] = ALL_CASE_KINDS
+    defaults: ClassVar[dict[str, Any]] = {**COMMON_DEFAULTS, "shot_seeds": "batch"}
+    choices: ClassVar[dict[str, tuple]] = {**DiffusersT2V.choices, "shot_seeds": SHOT_SEEDS}
 
-    def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
+    def run(self, case: Case, seed: int, output_type: str = "np") -> Run:
         timings: dict[str, float] = {}
+        prompts, frames_n = case_prompts(case), int(self.opt("num_frames"))
+        latents = self.shot_latents(len(prompts), seed, frames_n) if isinstance(case, MultiShotCase) else None
         with stage_timer(self.device, timings, "inference"):
-            frames = self.sample(case.target_prompt, seed, num_frames=int(self.opt("num_frames")),
-                                 fps=self.spec.fps, output_type=output_type)
-        return Run(frames, timings, self.spec.fps, {"backbone": self.spec.name, "seed": int(seed)})
+            frames = self.sample(prompts, seed, num_frames=frames_n, fps=self.spec.fps, output_type=output_type,
+                                 latents=latents)
+        extras = {"backbone": self.spec.name, "seed": int(seed)}
+        if isinstance(case, MultiShotCase):
+            extras.update(shots=len(prompts), shot_seeds=self.options["shot_seeds"])
+        return Run(frames, timings, self.spec.fps, extras)

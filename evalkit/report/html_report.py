@@ -155,6 +155,9 @@ def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | Non
                        + _img(plots.pareto_plot(res, *pair), "image/png", "pareto plot", "plot"))
         except EvalkitError as exc:
             out.append(_note(str(exc)))
+    if plots.training_curve_data(run.generation_extras()):
+        out.append("<h3>Per-subject training loss</h3>" + _img(plots.training_curves_plot(run.generation_extras()),
+                                                               "image/png", "training curves", "plot"))
     gens = run.generations
     if not gens.empty and not (gens.get("total", 0) > 0).any():
         out.append("<h3>Runtime breakdown</h3>" + _note("every generation took 0 s (weight-free reference "

@@ -171,6 +171,35 @@ def runtime_plot(generations: pd.DataFrame, *, base: str | None = None, title: s
     return _png(fig)
 
 
+# -- per-subject training (V-Warper's coarse stage) ---------------------------------------------
+
+def training_curve_data(extras: Mapping[str, Mapping]) -> dict[str, list]:
+    """Loss curves that generators recorded for what they trained (``extras["lora"]["loss_curve"]``:
+    ``[[step, loss], ...]``), one per training run (its cache key), whichever generation reused it."""
+    curves: dict[str, list] = {}
+    for ex in extras.values():
+        lora = (ex or {}).get("lora") or {}
+        if lora.get("loss_curve"):
+            curves.setdefault(str(lora.get("key") or lora.get("path")), lora["loss_curve"])
+    return curves
+
+
+def training_curves_plot(extras: Mapping[str, Mapping]) -> bytes:
+    curves = training_curve_data(extras)
+    if not curves:
+        raise EvalkitError("training curves: no generation recorded a loss curve")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for label, points in curves.items():
+        steps, losses = zip(*points)
+        ax.plot(steps, losses, lw=1.2, label=label[:12])
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (bucket mean)")
+    ax.legend(fontsize=7, title="training key", title_fontsize=7)
+    ax.set_title("Per-subject training (LoRA + subject token)")
+    return _png(fig)
+
+
 def numeric_columns(results: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(results.loc[results["status"] == "ok", "metric"]))
 

@@ -65,8 +65,9 @@ def test_unknown_plugin_is_one_clear_line(tmp_path):
 
 
 def test_kind_mismatch_is_one_error_line_and_leaves_no_store(tmp_path):
-    """Defect: `vanilla` on a multi-shot suite used to run and record 0 items."""
-    for extra in (["--generators", "vanilla"], ["--metrics", "motion-fidelity"]):
+    """Defect: a motion-transfer generator (`vanilla` then, `mbq` now that `vanilla` takes every case
+    kind) on a multi-shot suite used to run and record 0 items."""
+    for extra in (["--generators", "mbq"], ["--metrics", "motion-fidelity"]):
         result = CliRunner().invoke(app, ["run", "multishot-story", *extra, "--out", str(tmp_path / "out")])
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()

@@ -40,8 +40,8 @@ def test_default_metrics_keep_only_those_for_the_case_kind():
 
 
 @pytest.mark.parametrize("generators,metrics,named", [
-    (["vanilla"], None, "generator 'vanilla' accepts motion-transfer cases; dataset 'multishot-story' has multi-shot"),
-    (["synthetic-shots", "vanilla"], None, "generator 'vanilla'"),
+    (["mbq"], None, "generator 'mbq' accepts motion-transfer cases; dataset 'multishot-story' has multi-shot"),
+    (["synthetic-shots", "mbq"], None, "generator 'mbq'"),
     (["synthetic-shots"], ["motion-fidelity"],
      "metric 'motion-fidelity' scores motion-transfer cases; dataset 'multishot-story' has multi-shot"),
 ])

@@ -42,7 +42,9 @@ def attend(chunks, layout: str, mask, backend, parallel_config=None):
     A chunk is ``(index, q, k, v)`` or ``(index, q, k, v, bias)``. ``index`` is None (every row and
     token), a tensor of row indices, or ``(rows, tokens)``: a row-index tensor and a slice of the
     query tokens (e.g. only the video tokens of a joint text–video sequence attend to extra keys).
-    ``bias`` is an additive mask over the chunk's keys, ``[rows, S_k]`` (a log-weight per key).
+    The fifth element is the chunk's own attention mask, used instead of the layer's: an additive
+    float bias over the chunk's keys (LMP's log-weight per reference key) or a boolean mask, True =
+    attend (V-Warper's KV replacement restricts each query to its own key set).
     """
     import torch
     from diffusers.models.attention_dispatch import dispatch_attention_fn
@@ -58,7 +60,7 @@ def attend(chunks, layout: str, mask, backend, parallel_config=None):
         if bias is not None:
             if m is not None:
                 raise EvalkitError("attention: a chunk bias cannot be combined with the layer's own mask")
-            m = bias.to(q.dtype)
+            m = bias if bias.dtype == torch.bool else bias.to(q.dtype)
         outs.append((index, dispatch_attention_fn(q, k, v, attn_mask=m, dropout_p=0.0, is_causal=False,
                                                   backend=backend, parallel_config=parallel_config)))
     if len(outs) == 1 and not isinstance(outs[0][0], tuple):
