@@ -74,8 +74,6 @@ class GuidedTransfer(DiffusersT2V):
                                                     "wan2.1-1.3b": (15,)}
     #: the architectures ("dit", "unet") the method is defined on
     ARCHITECTURES: ClassVar[tuple[str, ...]] = ("dit",)
-    #: how the gradient is used: "optimise" (Adam on z_t or ρ) or "score" (MotionClone's U-Net form)
-    MODE: ClassVar[str] = "optimise"
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
@@ -96,12 +94,26 @@ class GuidedTransfer(DiffusersT2V):
         """The motion representation the loss compares with at guided step i (default: one for all)."""
         return run.target
 
+    def initial_latents(self, run: GuidedRun, z):
+        """The latents the sampling starts from, given the pipeline's random ones (DMT); default: those."""
+        return z
+
     def post_step(self, run: GuidedRun, i: int, z):
         """Change the latents after denoising step i (DMT's restart); default: none."""
         return z
 
+    def update_rule(self) -> str:
+        """How the gradient is used: "optimise" (Adam on z_t or ρ) or "score" (MotionClone on U-Nets)."""
+        return "optimise"
+
     def score_step(self, run: GuidedRun, i: int, grad):
+        """The correction subtracted from the latents after step i (score rule)."""
         raise NotImplementedError
+
+    def setting(self, name: str):
+        """An engine option as this method resolves it (methods with per-architecture settings
+        resolve ``None`` here)."""
+        return self.options[name]
 
     # -- resolved options --------------------------------------------------------------
     def check_architecture(self) -> None:
@@ -132,8 +144,13 @@ class GuidedTransfer(DiffusersT2V):
     def guidance_layers(self) -> list[str]:
         return self.layers_at(self.blocks())
 
+    def block_modules(self, blocks) -> list[str]:
+        """The DiT blocks holding the self-attention layers at ``blocks`` (their outputs are SMM's and
+        MOFT's features): ``transformer_blocks.20.attn1`` -> ``transformer_blocks.20``."""
+        return [name.rpartition(".")[0] for name in self.layers_at(blocks)]
+
     def kv_blocks(self) -> tuple[int, ...]:
-        v = self.options["kv_blocks"]
+        v = self.setting("kv_blocks")
         return () if v in (None, "none", "") else _indices(v, len(self.attention_layers()))
 
     def stop_module(self, blocks) -> str | None:
@@ -144,7 +161,7 @@ class GuidedTransfer(DiffusersT2V):
         return names[last + 1] if self.options["truncate"] and last + 1 < len(names) else None
 
     def guided(self) -> list[int]:
-        return guided_steps(int(self.opt("steps")), self.options["guidance_fraction"], what=self.registry_name)
+        return guided_steps(int(self.opt("steps")), self.setting("guidance_fraction"), what=self.registry_name)
 
     def learning_rates(self, n: int) -> list[float]:
         o = self.options
@@ -169,7 +186,7 @@ class GuidedTransfer(DiffusersT2V):
         import torch
 
         emb = self.embed("" if self.options["reference_prompt"] == "empty" else case.source_prompt)
-        t = int(self.options["reference_timestep"])
+        t = int(self.setting("reference_timestep"))
         x = x0
         if t > 0:
             gen = torch.Generator(device="cpu").manual_seed(int(self.options["record_seed"]))
@@ -177,7 +194,7 @@ class GuidedTransfer(DiffusersT2V):
             x = x0.with_tensor(noised_at(self.family.schedule(int(self.opt("steps")), x0), x0.tensor, noise, t))
         return self.reference_target(self.feature_pass().run(x, t, emb, grad=False))
 
-    def new_run(self, x0, target, prompt: str, mode: str, stored: dict | None = None) -> GuidedRun:
+    def new_run(self, x0, target, prompt: str, mode: str, seed: int, stored: dict | None = None) -> GuidedRun:
         from .positional import PositionalOffset
 
         guided = self.guided()
@@ -190,10 +207,10 @@ class GuidedTransfer(DiffusersT2V):
             offset = PositionalOffset(self.family.denoiser, type(self.family).registry_name)
         return GuidedRun(self, x0, self.embed(prompt), self.family.schedule(int(self.opt("steps")), x0), guided,
                          self.learning_rates(len(guided)), mode=mode, variable=self.options["optimise"],
-                         opt_steps=int(self.options["opt_steps"]), offset=offset, kv=kv,
+                         opt_steps=int(self.setting("opt_steps")), offset=offset, kv=kv,
                          weights=self.loss_weights(len(guided)),
                          checkpointing=self.options["gradient_checkpointing"], device=self.device,
-                         target=target, stored=dict(stored or {}))
+                         target=target, seed=int(seed), stored=dict(stored or {}))
 
     def sample_guided(self, run: GuidedRun, prompt: str, seed: int, output_type: str) -> tuple[Any, float]:
         """The pipeline call with ``run`` acting before every step; (frames, seconds of the call)."""
@@ -218,7 +235,7 @@ class GuidedTransfer(DiffusersT2V):
         zero_shot = None
         if self.options["zero_shot"]:
             zero_shot = self._zero_shot_optimisation(case, seed, x0, target, timings)
-        run = self.new_run(x0, target, case.target_prompt, "replay" if zero_shot else self.MODE,
+        run = self.new_run(x0, target, case.target_prompt, "replay" if zero_shot else self.update_rule(), seed,
                            zero_shot["stored"] if zero_shot else None)
         frames, call = self.sample_guided(run, case.target_prompt, seed, output_type)
         for stage, seconds in run.timings.items():
@@ -234,9 +251,10 @@ class GuidedTransfer(DiffusersT2V):
         if key in self._zero_shot:
             self._zero_shot.move_to_end(key)
             return {**self._zero_shot[key], "reused": True}
-        if self.MODE != "optimise":
-            raise EvalkitError(f"{self.registry_name}: zero_shot needs an optimised variable (Adam), not {self.MODE}")
-        opt = self.new_run(x0, target, case.source_prompt, "optimise")
+        if self.update_rule() != "optimise":
+            raise EvalkitError(f"{self.registry_name}: zero_shot needs an optimised variable (Adam), "
+                               f"not the {self.update_rule()} rule")
+        opt = self.new_run(x0, target, case.source_prompt, "optimise", seed)
         with stage_timer(self.device, timings, "optimization"):
             self.sample_guided(opt, case.source_prompt, seed, "latent")
         entry = {"stored": opt.stored, "prompt": case.source_prompt,
@@ -253,7 +271,7 @@ class GuidedTransfer(DiffusersT2V):
                 "learning_rates": run.lrs, "losses": losses, "guidance_layers": self.guidance_layers(),
                 "kv_layers": self.layers_at(self.kv_blocks()) if self.kv_blocks() else [],
                 "kv_injections": run.kv.inject.count if run.kv else 0,
-                "reference_timestep": int(self.options["reference_timestep"]),
+                "reference_timestep": int(self.setting("reference_timestep")),
                 "reference_prompt": self.options["reference_prompt"], "source_frames": x0.num_frames,
                 "zero_shot": None if not zero_shot else {"optimised_on": zero_shot["prompt"],
                                                           "reused": zero_shot["reused"]},

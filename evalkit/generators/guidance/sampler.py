@@ -112,6 +112,8 @@ class GuidedRun:
     checkpointing: str = "auto"
     device: str = "cpu"
     target: Any = None               # the reference's motion representation (method-specific)
+    seed: int = 0                    # the case seed (methods seed their own extra noise from it)
+    state: dict = field(default_factory=dict)     # method-specific per-run state
     stored: dict = field(default_factory=dict)    # guided step -> optimised latents or δ
     losses: dict = field(default_factory=dict)    # guided step -> losses of its updates
     timings: dict = field(default_factory=dict)   # inversion / optimization seconds spent here
@@ -135,6 +137,7 @@ class GuidedRun:
     def before_step(self, i: int, z):
         if i == 0:
             self.noise = z.detach().clone()
+            z = self.method.initial_latents(self, z)
         if i > 0:
             z = self.method.post_step(self, i - 1, z)
         if self._pending is not None:
