@@ -95,3 +95,22 @@ def test_ditflow_on_wan_and_refused_on_a_unet(tiny_dirs):
     unet = GENERATORS.get("ditflow")(backbone="zeroscope", model_path=tiny_dirs("unet"), steps=2)
     with pytest.raises(EvalkitError, match="defined on dit"):
         unet.generate(square_case(frames=4, size=32), 0)
+
+
+def test_reference_kv_is_recorded_with_the_original_positions(tiny_dirs):
+    """DiTFlow's release records the reference's KV with ρ₀ even while ρ is being optimised: the
+    KV recorded at the last guided step is the same for the z_t and the ρ variant."""
+    cls = GENERATORS.get("ditflow")
+
+    class Keeping(cls):
+        def new_run(self, *args, **kwargs):
+            self.last_run = super().new_run(*args, **kwargs)
+            return self.last_run
+
+    opts = cog(tiny_dirs, **{**FAST, "steps": 3, "guidance_fraction": 1.0})
+    kv = {}
+    for variable in ("latent", "positional"):
+        gen = Keeping(**opts, optimise=variable)
+        gen.generate(square_case(), 4)
+        kv[variable] = gen.last_run.kv.store[("transformer_blocks.0.attn1", "k", "kv")].tensor
+    assert torch.equal(kv["latent"], kv["positional"])

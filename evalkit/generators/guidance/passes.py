@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ...errors import EvalkitError
 from ..attention import AttentionController, controlled
 from ..attention.capture import Capture
 from .features import ModuleOutputs, run_truncated, truncated
@@ -56,8 +57,6 @@ def noised_at(sched, x0, noise, t):
 
 def heads_first(recorded):
     """A captured Q/K/V of one row (one video) as [heads, tokens, dim]."""
-    from ...errors import EvalkitError
-
     t = recorded.tensor
     if t.shape[0] != 1:
         raise EvalkitError(f"captured {recorded.what} has {t.shape[0]} rows; one video was expected")

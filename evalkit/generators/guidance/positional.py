@@ -73,11 +73,13 @@ def _cogvideox(model, offset: PositionalOffset) -> list:
         return [model.register_forward_pre_hook(rope_kwarg, with_kwargs=True)]
 
     def add_to_video_tokens(module, args, output):
-        text_len = args[0].shape[1]
-        text, video = output[:, :text_len], output[:, text_len:]
         import torch
 
-        return torch.cat([text, offset.apply((video,), batched=True)[0]], dim=1) if offset.active else output
+        if not offset.active:
+            return output
+        text_len = args[0].shape[1]   # patch_embed(text_embeds, image_embeds): text tokens first
+        video = offset.apply((output[:, text_len:],), batched=True)[0]
+        return torch.cat([output[:, :text_len], video], dim=1)
     return [model.patch_embed.register_forward_hook(add_to_video_tokens)]
 
 

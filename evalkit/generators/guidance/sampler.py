@@ -142,13 +142,15 @@ class GuidedRun:
             z = self.method.post_step(self, i - 1, z)
         if self._pending is not None:
             z, self._pending = z - self._pending.to(z.dtype), None
-        if self.offset is not None:
-            self.offset.active = i in self._k
+        if self.offset is not None:   # ρ₀ outside guided steps and in the reference's KV pass
+            self.offset.active = False
         if i not in self._k:
             return z
         if self.kv is not None:
             with stage_timer(self.device, self.timings, "inversion"):
                 self.kv.record(self.x0, self.noise, self.sched, i, self.embeds)
+        if self.offset is not None:   # ρ₀ + δ in the optimisation passes and the pipeline's step i
+            self.offset.active = True
         if self.mode == "replay":   # setting stored tensors is part of sampling, not optimisation
             return self._replay(i, z)
         with stage_timer(self.device, self.timings, "optimization"):
