@@ -103,10 +103,11 @@ def build(model: str, tiny: bool, device: str):
 
 def geometry(model: str, args) -> dict:
     if args.tiny:
-        return {"model": model, "height": 32, "width": 32, "frames": args.frames or (9 if model.startswith("cog") else 4),
-                "steps": args.steps or 5}
+        frames = args.frames or (9 if model.startswith("cog") else 4)
+        return {"model": model, "height": 32, "width": 32, "frames": frames, "steps": args.steps or 5}
     if model.startswith("cogvideox"):
-        return {"model": model, "height": 480, "width": 720, "frames": args.frames or 21, "steps": args.steps or 50}
+        return {"model": model, "height": 480, "width": 720, "frames": args.frames or 21,
+                "steps": args.steps or 50}
     return {"model": model, "height": 320, "width": 576, "frames": args.frames or 24, "steps": args.steps or 50}
 
 

@@ -10,7 +10,8 @@ from evalkit.video import Video
 
 
 def tiny_cogvideox_sincos():
-    """tiny_pipelines.tiny_cogvideox with CogVideoX-2B's positional embedding (sin-cos, added in patch_embed; its text length is the pipeline's 226)."""
+    """tiny_pipelines.tiny_cogvideox with CogVideoX-2B's positional embedding (sin-cos, added in
+    patch_embed; its text slots are the pipeline's 226)."""
     import torch
     from diffusers import CogVideoXTransformer3DModel
 

@@ -32,8 +32,6 @@ def token_coords(h: int, w: int, device=None):
 
 def cross_frame_logits(q, k, frames: int, head_average: str = "qk"):
     """q, k: [heads, F·S, d] -> scaled logits [F, S, F, S] (float32)."""
-    import torch
-
     if head_average not in HEAD_AVERAGES:
         raise EvalkitError(f"AMF: head_average {head_average!r} not in {HEAD_AVERAGES}")
     q, k = q.float(), k.float()
