@@ -72,7 +72,8 @@ class DMT(GuidedTransfer):
     defaults: ClassVar[dict[str, Any]] = {
         **GuidedTransfer.defaults,
         "guidance_scale": 10.0, "guidance_fraction": 0.4, "opt_steps": 10, "lr_start": 0.007, "lr_end": 0.004,
-        "kv_blocks": "none", "reference_prompt": "source",
+        "kv_blocks": "none",
+        "reference_prompt": "source",  # inversion and reference features with the source prompt
         "blocks": 1,                  # the decoder block (up_blocks.1)
         "block_layers": "1",          # its resnet / temporal-conv index (up_res_dict {1: [1]})
         "inversion_steps": 999,
@@ -115,7 +116,7 @@ class DMT(GuidedTransfer):
     def reference(self, x0, case) -> Any:
         sched = _ddim(self.family.schedule(int(self.opt("steps"))), "DMT sampling")
         keep = {int(sched.timesteps[i]) for i in self.guided()}
-        emb = self.embed(case.source_prompt)
+        emb = self.embed(case.source_prompt if self.options["reference_prompt"] == "source" else "")
         kept, noisiest = ddim_inversion(self.family, x0, emb, int(self.options["inversion_steps"]), keep)
         return {"latents": kept, "noisiest": noisiest, "embeds": emb}
 
