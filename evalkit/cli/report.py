@@ -63,12 +63,15 @@ def report(
             text = {"md": lb.to_markdown, "html": lb.to_html, "csv": lambda: lb.ranked.to_csv(index=False),
                     "latex": lb.to_latex}[fmt]()
         elif fmt == "md":
-            text = render_markdown(summary_table(res, by_category=by_category, over=over), title=f"Run {run.run_id}")
+            note = run.status_note()
+            text = (f"**{note}**\n\n" if note else "") + render_markdown(
+                summary_table(res, by_category=by_category, over=over), title=f"Run {run.run_id}")
         elif fmt == "csv":
-            text = render_csv(res, by_category=by_category, over=over)
+            text = render_csv(res, by_category=by_category, over=over, run_status=run.effective_status())
         elif fmt == "latex":
-            text = render_latex(res, by_category=by_category, caption=f"evalkit run {run.run_id}",
-                                label=f"tab:evalkit-{run.run_id}", over=over)
+            note = run.status_note(short=True)
+            text = render_latex(res, by_category=by_category, caption=(f"{note}. " if note else "")
+                                + f"evalkit run {run.run_id}", label=f"tab:evalkit-{run.run_id}", over=over)
         else:
             text = html_report.build_html_report(run, by_category=True, pareto=pair, runtime_base=runtime_base,
                                                  max_cases=max_cases, over=over)

@@ -10,6 +10,9 @@ from ..errors import EvalkitError
 from ..run.plan import load_plan, split_components
 from .app import app, fail
 
+#: exit status of a run in which items failed (2 is a usage error)
+FAILED_ITEMS_EXIT = 1
+
 
 def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     if not values:
@@ -20,7 +23,7 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
 def _loads(summary) -> str:
     """Each generator's load stage in this process ("none" when every generation was cached)."""
     failed = summary.load_failures
-    parts = [f"{label} failed ({failed[label]})" if label in failed else f"{label} {seconds:.1f} s"
+    parts = [f"{label} failed (reason below)" if label in failed else f"{label} {seconds:.1f} s"
              for label, seconds in summary.loads.items()]
     return ", ".join(parts) or "none"
 
@@ -40,6 +43,8 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
     limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed"),
+    allow_failures: bool = typer.Option(False, "--allow-failures",
+                                        help="exit 0 even when items failed (default: exit 1)"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
                               "(one process per GPU sharing one --out)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
@@ -70,11 +75,28 @@ def run(
         elapsed = time.perf_counter() - start
     except EvalkitError as exc:
         raise fail(str(exc))
-    console.print(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
-                  f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
-                  f"{summary.failed} failed; load: {_loads(summary)}; {elapsed:.1f} s; store {summary.store_path}")
+    report_outcome(summary, elapsed)
     store = ResultsStore(out)
     try:
         typer.echo(render_markdown(summary_table(store.results(summary.run_id))))
     finally:
         store.close()
+    if summary.outcome.failed and not allow_failures:
+        typer.echo(f"error: {summary.outcome.failed} results failed (reasons above); --allow-failures exits 0",
+                   err=True)
+        raise typer.Exit(FAILED_ITEMS_EXIT)
+
+
+def report_outcome(summary, elapsed: float) -> None:
+    """The summary line, the run's status with its counts, and the failure reasons grouped
+    with counts (stderr, one line each, never wrapped)."""
+    typer.echo(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
+               f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
+               f"{summary.failed} failed in this process; load: {_loads(summary)}; {elapsed:.1f} s; "
+               f"store {summary.store_path}", err=True)
+    out = summary.outcome
+    typer.echo(f"status {out.status}: {out.counts()}", err=True)
+    if out.reasons:
+        typer.echo("failure reasons (result rows):", err=True)
+        for reason in out.reasons:
+            typer.echo(reason.line(), err=True)

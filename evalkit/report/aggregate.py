@@ -172,6 +172,37 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over
     return pd.DataFrame(rows, columns=cols)
 
 
+def item_key(results: pd.DataFrame) -> pd.Series:
+    """What identifies an item across runs: the case's content hash (its id where a row has
+    none, e.g. an old baseline) and the seed."""
+    cases = results["case_id"].astype(str)
+    if "case_hash" in results:
+        hashed = results["case_hash"].fillna("").astype(str)
+        cases = hashed.where(hashed != "", cases)
+    return pd.Series(list(zip(cases, results["seed"])), index=results.index, dtype=object)
+
+
+def measured_items(results: pd.DataFrame, by: Iterable[str]) -> dict[tuple, frozenset]:
+    """(by…) -> the set of items (case, seed) that succeeded."""
+    by = list(by)
+    ok = results[results["status"] == "ok"]
+    items = item_key(ok)
+    return {(k if isinstance(k, tuple) else (k,)): frozenset(items.loc[g.index])
+            for k, g in ok.groupby(by, sort=False, dropna=False)} if len(ok) else {}
+
+
+def reference_items(sets: Iterable[frozenset]) -> frozenset:
+    """The item set most rows share (ties: the larger set, then the first seen): ranks compare
+    only rows measured on exactly these items."""
+    sets = [s for s in sets if s]
+    if not sets:
+        return frozenset()
+    counts: dict[frozenset, int] = {}
+    for s in sets:
+        counts[s] = counts.get(s, 0) + 1
+    return max(counts, key=lambda s: (counts[s], len(s), -sets.index(s)))
+
+
 def decimals_for(scaled_values: Iterable[float]) -> int:
     """Digits after the point for a column: 1 for values ≥ 10 (×100 tables), 2 for values > 1
     (seconds), 3 for fractions and cosines (≤ 1)."""

@@ -59,7 +59,7 @@ def _note(text: str) -> str:
 
 def _provenance(run: RunData) -> str:
     prov = run.provenance
-    items = [("run", run.run_id), ("origin", run.origin), ("status", run.info.get("status", "")),
+    items = [("run", run.run_id), ("origin", run.origin), ("status", run.effective_status()),
              ("evalkit", prov.get("evalkit_version")), ("commit", prov.get("git_commit")),
              ("device", prov.get("device")), ("seeds", prov.get("seeds")), ("python", prov.get("python")),
              ("platform", prov.get("platform"))]
@@ -183,7 +183,10 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
                       max_cases: int = 12, gif_width: int = 128, galleries: bool = True, over: str = "cases") -> str:
     title = title or f"evalkit report — run {run.run_id}"
     res = run.results
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if run.status_note():
+        body.append(f'<p class="note status">{html.escape(run.status_note())}</p>')
+    body += ["<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
     if res.empty:
         body.append(_note("the run has no results"))
     else:
@@ -195,6 +198,7 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
         failures = res[res["status"] == "failed"]
         if not failures.empty:
             f = failures.groupby(["generator", "metric", "error"]).size().reset_index(name="items")
+            f = f.sort_values("items", ascending=False, kind="stable")
             body.append("<h3>Failures</h3>" + to_html(grid_of(f, keys=2)))
         body.append(build_leaderboard([run]).to_html())
         body.append("<h2>Plots</h2>" + _plots(run, pareto, runtime_base))

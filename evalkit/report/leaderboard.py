@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from .aggregate import aggregate, column_facts, decimals_for
+from .aggregate import aggregate, column_facts, decimals_for, item_key
 from .definitions import Definition, checkpoint_of, config_key, parse_config
 from .markup import grid_of, to_html, to_latex, to_markdown
 from .sources import RunData
@@ -35,8 +35,11 @@ class Entry:
     def key(self) -> str:
         return f"{self.run.run_id}/{self.generator}{self.suffix}"
 
-    def cases(self) -> frozenset:
-        return frozenset(self.results["case_id"])
+    def items(self, metrics: Sequence[str]) -> frozenset:
+        """(case, seed, metric) of every value that succeeded on the chosen metrics: entries are
+        ranked together only when measured on exactly the same items."""
+        ok = self.results[(self.results["status"] == "ok") & self.results["metric"].isin(list(metrics))]
+        return frozenset(zip(item_key(ok), ok["metric"]))
 
     def definitions(self, metrics: Sequence[str]) -> dict[str, str]:
         out = {}
@@ -55,7 +58,7 @@ class Entry:
         return {"run": self.run.run_id, "evalkit": str(prov.get("evalkit_version", "?")),
                 "commit": str(prov.get("git_commit") or "?")[:12], "weights": "; ".join(weights) or "weight-free",
                 "seeds": ",".join(map(str, prov.get("seeds") or sorted(set(self.results["seed"])))),
-                "device": str(prov.get("device", "?"))}
+                "device": str(prov.get("device", "?")), "status": self.run.effective_status()}
 
 
 @dataclass
@@ -63,22 +66,25 @@ class Leaderboard:
     metrics: list[str]
     ranked: pd.DataFrame    # rank, generator, metric cells, mean_rank, provenance
     apart: pd.DataFrame     # generator, run, reason, provenance
+    notes: tuple[str, ...] = ()   # one line per run that is not complete
 
     def to_markdown(self) -> str:
-        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", "",
-               to_markdown(grid_of(self.ranked, keys=2, fmt=_cell)).rstrip("\n")]
+        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", ""]
+        out += [f"- {n}" for n in self.notes] + ([""] if self.notes else [])
+        out += [to_markdown(grid_of(self.ranked, keys=2, fmt=_cell)).rstrip("\n")]
         if not self.apart.empty:
             out += ["", "### Not ranked (not comparable with the leaderboard)", "",
                     to_markdown(grid_of(self.apart, keys=1, fmt=_cell)).rstrip("\n")]
         return "\n".join(out) + "\n"
 
     def to_latex(self) -> str:
-        return to_latex(grid_of(self.ranked, keys=2, fmt=_cell),
+        return to_latex(grid_of(self.ranked, keys=2, fmt=_cell, notes=self.notes),
                         caption=f"Leaderboard, ranked on {', '.join(self.metrics)} (mean of per-metric ranks).")
 
     def to_html(self) -> str:
         parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html.escape(', '.join(self.metrics))} "
-                 "(mean of per-metric ranks).</p>", to_html(grid_of(self.ranked, keys=2, fmt=_cell))]
+                 "(mean of per-metric ranks).</p>"] + [f'<p class="note">{html.escape(n)}</p>' for n in self.notes]
+        parts += [to_html(grid_of(self.ranked, keys=2, fmt=_cell))]
         if not self.apart.empty:
             parts += ["<h3>Not ranked (not comparable)</h3>", to_html(grid_of(self.apart, keys=1, fmt=_cell))]
         return "\n".join(parts)
@@ -105,15 +111,16 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     # comparable groups: same case set and same metric definitions
     groups: dict[tuple, list[Entry]] = {}
     for e in entries:
-        groups.setdefault((e.cases(), tuple(sorted(e.definitions(metrics).items()))), []).append(e)
-    ref_key = max(groups, key=lambda k: (len(groups[k]), -entries.index(groups[k][0])))  # largest; first wins ties
+        groups.setdefault((e.items(metrics), tuple(sorted(e.definitions(metrics).items()))), []).append(e)
+    # the largest group; then the one measured on more items; the first run given wins ties
+    ref_key = max(groups, key=lambda k: (len(groups[k]), len(k[0]), -entries.index(groups[k][0])))
     pool = groups[ref_key]
-    ref_cases, ref_defs = ref_key[0], dict(ref_key[1])
+    ref_items, ref_defs = ref_key[0], dict(ref_key[1])
     apart_rows = []
     for e in entries:
         if e in pool:
             continue
-        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_cases, ref_defs),
+        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_items, ref_defs),
                            **e.provenance()})
     res = pd.concat([e.results.assign(generator=e.key) for e in pool], ignore_index=True)
     agg = aggregate(res[res["metric"].isin(metrics)])
@@ -140,16 +147,17 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     table.insert(0, "rank", table["mean rank"].rank(method="min").astype("Int64"))
     ranked = table.reset_index(drop=True)
     apart = pd.DataFrame(apart_rows, columns=["generator", "reason", "run", "evalkit", "commit", "weights",
-                                              "seeds", "device"])
-    return Leaderboard(metrics, ranked, apart)
+                                              "seeds", "device", "status"])
+    notes = tuple(f"run {r.run_id}: {r.status_note(short=True)}" for r in runs if r.status_note(short=True))
+    return Leaderboard(metrics, ranked, apart, notes)
 
 
-def _reason(e: Entry, metrics: Sequence[str], ref_cases: frozenset, ref_defs: dict) -> str:
+def _reason(e: Entry, metrics: Sequence[str], ref_items: frozenset, ref_defs: dict) -> str:
     reasons = []
-    cases = e.cases()
-    if cases != ref_cases:
-        reasons.append(f"measured on {len(cases)} cases ({len(cases & ref_cases)} shared with the "
-                       f"leaderboard's {len(ref_cases)})")
+    items = e.items(metrics)
+    if items != ref_items:
+        reasons.append(f"measured on {len(items)} items ({len(items & ref_items)} shared with the "
+                       f"leaderboard's {len(ref_items)}; an item: case × seed × metric that succeeded)")
     defs = e.definitions(metrics)
     for m in metrics:
         if defs.get(m) != ref_defs.get(m):

@@ -18,7 +18,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .aggregate import ColumnFacts, aggregate, decimals_for, facts_for
+from .aggregate import ColumnFacts, aggregate, decimals_for, facts_for, measured_items, reference_items
 from .definitions import Definition
 from .markup import Grid, column_marks, to_html, to_latex, to_markdown
 
@@ -58,20 +58,29 @@ def summary_numbers(results: pd.DataFrame, *, by_category: bool = False, over: s
     """aggregate() plus the scaled mean/sem and per-column decimals and rank (1 = best)."""
     agg = aggregate(results, by=_row_keys(by_category), over=over)
     if agg.empty:
-        return agg.assign(mean_scaled=[], sem_scaled=[], decimals=[], rank=[])
+        return agg.assign(mean_scaled=[], sem_scaled=[], decimals=[], same_items=[], rank=[])
     agg["mean_scaled"] = agg["mean"] * agg["scale"]
     agg["sem_scaled"] = agg["sem"] * agg["scale"]
     dec = agg.groupby("metric")["mean_scaled"].agg(lambda s: decimals_for(s.tolist()))
     agg["decimals"] = agg["metric"].map(dec).astype(int)
-    # rank within a column (and category): ties share a rank; unknown direction -> no rank
+    # rank within a column (and category) among the rows measured on the same items (a row with
+    # failed or missing items is not ranked: its mean is over other cases); ties share a rank;
+    # unknown direction -> no rank
+    keys = _row_keys(by_category)
+    items = measured_items(results, keys + ["metric"])
+    agg["same_items"] = True
     groups = ["metric"] + (["category"] if by_category else [])
     ranks = []
     for _, g in agg.groupby(groups, sort=False):
+        row_items = [items.get(tuple(r[k] for k in keys) + (r["metric"],), frozenset()) for _, r in g.iterrows()]
+        ref = reference_items(row_items)
+        same = pd.Series([bool(i) and i == ref for i in row_items], index=g.index)
+        agg.loc[g.index, "same_items"] = same
         hib = g["higher_is_better"].iloc[0]
         if hib is None or (isinstance(hib, float) and math.isnan(hib)):
             ranks.append(pd.Series(math.nan, index=g.index))
             continue
-        rounded = g["mean_scaled"].round(g["decimals"].iloc[0])
+        rounded = g["mean_scaled"].round(g["decimals"].iloc[0]).where(same)
         ranks.append(rounded.rank(method="min", ascending=not bool(hib)))
     agg["rank"] = pd.concat(ranks) if ranks else []
     return agg
@@ -164,10 +173,25 @@ def footnotes(results: pd.DataFrame, numbers: pd.DataFrame | None = None, over: 
             parts.append(f"ref. {f.reference}")
         lines.append("; ".join(parts))
     units = {} if numbers is None or numbers.empty else dict(zip(numbers["metric"], numbers["unit"]))
+    lines += unranked_notes(numbers)
     lines.append(CELLS_NOTE[over])
     if over == "videos":
         lines += [f"{c}: over sets (no per-video values recorded)" for c, u in units.items() if u == "sets"]
     return lines
+
+
+def unranked_notes(numbers: pd.DataFrame | None) -> list[str]:
+    """Per column, the rows left out of the ranking because they were measured on other items."""
+    if numbers is None or numbers.empty or "same_items" not in numbers:
+        return []
+    out = []
+    apart = numbers[~numbers["same_items"].astype(bool)]
+    for column, rows in apart.groupby("metric", sort=False):
+        who = ", ".join(" / ".join(str(r[k]) for k in ("category", "generator") if k in r and str(r[k]))
+                        + f" (n={int(r['n'])}, {int(r['n_failed'])} failed, {int(r['n_pending'])} pending)"
+                        for _, r in rows.iterrows())
+        out.append(f"{column}: not ranked (measured on other items than the rows ranked): {who}")
+    return out
 
 
 # -- renderers ----------------------------------------------------------------------------------
@@ -182,13 +206,17 @@ def render_markdown(table, *, title: str | None = None, by_category: bool = Fals
     return to_markdown(_table(table, by_category, over).grid(title=title, with_footnotes=with_footnotes))
 
 
-def render_csv(table, *, by_category: bool = False, over: str = "cases") -> str:
-    """Numeric CSV (one row per generator × metric, raw and scaled numbers): round-trips via pandas."""
+def render_csv(table, *, by_category: bool = False, over: str = "cases", run_status: str | None = None) -> str:
+    """Numeric CSV (one row per generator × metric, raw and scaled numbers): round-trips via pandas.
+    ``run_status``: a column saying whether the run was complete (partial runs say so in every row)."""
     t = _table(table, by_category, over)
     cols = t.keys + ["metric", "metric_name", "mean", "sem", "n", "unit", "n_items", "n_failed", "n_pending",
                      "scale", "mean_scaled", "sem_scaled", "higher_is_better", "boolean", "rank"]
+    frame = t.numbers.reindex(columns=cols)
+    if run_status is not None:
+        frame.insert(0, "run_status", run_status)
     buf = io.StringIO()
-    t.numbers.reindex(columns=cols).to_csv(buf, index=False)
+    frame.to_csv(buf, index=False)
     return buf.getvalue()
 
 

@@ -10,6 +10,7 @@ component built before the store is opened, so a plan that cannot run leaves not
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from .artifacts import load_videos, save_videos
 from .failures import failure_reason
 from .keys import generation_key, metric_key
 from .loads import LOAD_FAILED, GeneratorLoads
+from .outcome import INTERRUPTED, Outcome, outcome
 from .plan import Plan, check_plan
 from .provenance import collect
 from .rows import ResultRow
@@ -40,12 +42,18 @@ class RunSummary:
     computed: int = 0
     metrics_cached: int = 0
     failed: int = 0
+    failed: int = 0        # items that failed in this process (the run's totals: ``outcome``)
     loads: dict[str, float] = field(default_factory=dict)          # generator label -> load seconds
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
+    outcome: Outcome = field(default_factory=lambda: Outcome(None, 0, 0, 0))   # the whole run, all shards
 
     @property
     def recomputed_nothing(self) -> bool:
         return self.generated == 0 and self.computed == 0
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status
 
 
 def load_generation(record: dict[str, Any], root: Path) -> Generation:
@@ -84,35 +92,34 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     if not 0 <= index < count:
         raise EvalkitError(f"invalid shard {index}/{count}")
     cases, generators, metrics = build_components(plan, device)
+    items = [(c, g, s) for c in cases for g in generators for s in plan.seeds if c.kind in g.case_kinds]
+    expected = sum(1 for c, g, _ in items for m in metrics if c.kind in m.spec.case_kinds)
     store = ResultsStore(out)
+    run_id = plan.run_id
     try:
-        run_id = plan.run_id
-        seeds = list(plan.seeds)
-        store.start_run(run_id, plan.to_dict(), collect(device, seeds))
+        store.start_run(run_id, plan.to_dict(), collect(device, list(plan.seeds)), expected)
         summary = RunSummary(run_id, store.path)
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
         ctx = FeatureContext(device=device)
-        items = [(c, g, s) for c in cases for g in generators for s in seeds if c.kind in g.case_kinds]
-        items = items[index::count]
-        for i, (case, gen, seed) in enumerate(items):
-            if progress:
-                progress(f"{case.case_id} × {gen.label()} (seed {seed})", i, len(items))
-            _run_item(store, run_id, case, gen, seed, [m for m in metrics if case.kind in m.spec.case_kinds],
-                      ctx, summary, retry_failed, loads)
+        mine = items[index::count]
+        try:
+            for i, (case, gen, seed) in enumerate(mine):
+                if progress:
+                    progress(f"{case.case_id} × {gen.label()} (seed {seed})", i, len(mine))
+                _run_item(store, run_id, case, gen, seed, [m for m in metrics if case.kind in m.spec.case_kinds],
+                          ctx, summary, retry_failed, loads)
+        except BaseException:   # Ctrl-C, SIGTERM, a full disk: say so in the run's record where it can be written
+            with contextlib.suppress(Exception):
+                store.finish_run(run_id, INTERRUPTED)
+            raise
         if progress:
-            progress("done", len(items), len(items))
+            progress("done", len(mine), len(mine))
         summary.loads, summary.load_failures = loads.seconds, loads.failures
-        store.finish_run(run_id, "complete" if _all_results_present(store, run_id, cases, generators, metrics, seeds)
-                         else "partial")
+        summary.outcome = outcome(store.results(run_id), expected)
+        store.finish_run(run_id, summary.outcome.status)
         return summary
     finally:
         store.close()
-
-
-def _all_results_present(store: ResultsStore, run_id: str, cases, generators, metrics, seeds) -> bool:
-    expected = sum(1 for c in cases for g in generators for _ in seeds if c.kind in g.case_kinds
-                   for m in metrics if c.kind in m.spec.case_kinds)
-    return len(store.results(run_id)) >= expected
 
 
 def _needs_generating(record: dict[str, Any] | None, retry_failed: bool) -> bool:

@@ -30,8 +30,9 @@ import pandas as pd
 from ..errors import EvalkitError
 from .rows import LoadRow, ResultRow, Row
 
-#: 0 is the unversioned layout written before the version existed; 2 added ``loads``.
-STORE_SCHEMA_VERSION = 2
+#: 0 is the unversioned layout written before the version existed; 2 added ``loads``; 3 added the
+#: expected result count of a run, artifact digests, failure classes and case content hashes.
+STORE_SCHEMA_VERSION = 3
 
 STORE_FILENAME = "evalkit.sqlite"
 
@@ -42,7 +43,7 @@ def _table(name: str, row: type[Row]) -> str:
 
 SCHEMA = (
     ("CREATE TABLE runs (run_id TEXT PRIMARY KEY, created REAL, updated REAL, status TEXT, plan TEXT, "
-     "provenance TEXT)"),
+     "provenance TEXT, expected INTEGER)"),
     ("CREATE TABLE generations (key TEXT PRIMARY KEY, case_id TEXT, generator TEXT, seed INTEGER, "
      "status TEXT, error TEXT, artifact TEXT, inversion REAL, optimization REAL, inference REAL, "
      "peak_memory_bytes INTEGER, extras TEXT, created REAL)"),
@@ -115,12 +116,15 @@ class ResultsStore:
             raise
 
     # -- runs ---------------------------------------------------------------------------
-    def start_run(self, run_id: str, plan: dict, provenance: dict) -> None:
+    def start_run(self, run_id: str, plan: dict, provenance: dict, expected: int | None = None) -> None:
+        """Record (or resume) a run; ``expected``: the result rows its plan asks for (all shards)."""
         now = time.time()
         with self.transaction() as c:
-            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
-                      "updated=excluded.updated, status='running', provenance=excluded.provenance",
-                      (run_id, now, now, "running", json.dumps(plan, sort_keys=True), json.dumps(provenance)))
+            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
+                      "updated=excluded.updated, status='running', provenance=excluded.provenance, "
+                      "expected=excluded.expected",
+                      (run_id, now, now, "running", json.dumps(plan, sort_keys=True), json.dumps(provenance),
+                       expected))
 
     def finish_run(self, run_id: str, status: str = "complete") -> None:
         with self.transaction() as c:
@@ -133,12 +137,12 @@ class ResultsStore:
         return df
 
     def run(self, run_id: str) -> dict[str, Any]:
-        row = self._conn.execute("SELECT run_id, created, updated, status, plan, provenance FROM runs "
+        row = self._conn.execute("SELECT run_id, created, updated, status, plan, provenance, expected FROM runs "
                                  "WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.path}")
         return {"run_id": row[0], "created": row[1], "updated": row[2], "status": row[3],
-                "plan": json.loads(row[4]), "provenance": json.loads(row[5])}
+                "plan": json.loads(row[4]), "provenance": json.loads(row[5]), "expected": row[6]}
 
     def latest_run_id(self) -> str:
         row = self._conn.execute("SELECT run_id FROM runs ORDER BY updated DESC LIMIT 1").fetchone()
