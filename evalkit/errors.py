@@ -23,3 +23,8 @@ class MissingWeightsError(EvalkitError):
 
 class MissingDependencyError(EvalkitError):
     pass
+
+
+class MissingDataError(VideoReadError):
+    """A data file or folder that is not there (an unmounted disk, a wrong --root): an
+    environment problem, not a property of the item, so a run retries it next time."""

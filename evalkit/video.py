@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInputError, VideoReadError
+from .errors import InvalidInputError, MissingDataError, VideoReadError
 from .hashing import array_digest
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -108,7 +108,7 @@ def read_video(path: str | os.PathLike, *, fps: float | None = None) -> Video:
     if p.is_dir():
         return _read_frame_folder(p, fps or 24.0)
     if not p.exists():
-        raise VideoReadError(f"{p}: no such file or folder")
+        raise MissingDataError(f"{p}: no such file or folder")
     return _read_container(p)
 
 

@@ -1,6 +1,8 @@
 """``evalkit run SUITE_OR_CONFIG``: execute a plan (resumable) and print the leaderboard."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from typing import Optional
 
@@ -18,6 +20,24 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     if not values:
         return None
     return [part for v in values for part in split_components(v)]
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a job scheduler stopping the job) interrupts like Ctrl-C, so the run is recorded
+    as interrupted instead of staying 'running'."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:   # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _loads(summary) -> str:
@@ -42,7 +62,9 @@ def run(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default 0)"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
     limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases"),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed (item "
+                                      "errors; environment errors are retried anyway)"),
+    recompute: bool = typer.Option(False, "--recompute", help="recompute every generation and metric value"),
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="exit 0 even when items failed (default: exit 1)"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
@@ -70,8 +92,9 @@ def run(
                 bar.update(task, description=desc, completed=done, total=total)
 
             index, _, count = shard.partition("/")
-            summary = run_plan(plan, out, device=device, retry_failed=retry_failed,
-                               shard=(int(index), int(count or 1)), progress=progress)
+            with _sigterm_interrupts():
+                summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                                   shard=(int(index), int(count or 1)), progress=progress)
         elapsed = time.perf_counter() - start
     except EvalkitError as exc:
         raise fail(str(exc))

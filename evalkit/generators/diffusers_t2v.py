@@ -59,6 +59,9 @@ class DiffusersT2V(Generator):
         self._prompts: dict[str, Embeds] = {}
 
     # -- loading (its own stage) ---------------------------------------------------------
+    def weights_ids(self) -> tuple[str, ...]:
+        return (self.options["model_path"] or self.spec.hub_id,)
+
     def load(self) -> None:
         """Load the backbone's pipeline (once per process) and bind its model family; idempotent."""
         if self._family is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..cases import Case
+from ..generators.base import Generator
 from ..hashing import stable_hash
 from ..metrics.base import Metric
 from ..registry import FEATURES
@@ -17,5 +18,12 @@ def metric_key(generation_key: str, case: Case, metric: Metric) -> str:
     return stable_hash("metric", generation_key, case.content_hash(), metric.config, backends)
 
 
-def generation_key(case: Case, generator_config: dict, seed: int) -> str:
-    return stable_hash("generation", case.content_hash(), generator_config, seed)
+def generator_identity(gen: Generator) -> dict:
+    """What determines a generator's output besides the case and the seed: its config (with
+    its version), its code and the revision of the weights it loads."""
+    return {"config": gen.config, "code": gen.code_version(),
+            "weights": [(w, weights_revision(w)) for w in gen.weights_ids()]}
+
+
+def generation_key(case: Case, identity: dict, seed: int) -> str:
+    return stable_hash("generation", case.content_hash(), identity, seed)

@@ -28,7 +28,10 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ..errors import EvalkitError
+from .failures import ENVIRONMENT, STATUS
 from .rows import LoadRow, ResultRow, Row
+
+ENV = STATUS[ENVIRONMENT]   # the status of an environment failure (recorded, never reused)
 
 #: 0 is the unversioned layout written before the version existed; 2 added ``loads``; 3 added the
 #: expected result count of a run, artifact digests, failure classes and case content hashes.
@@ -204,12 +207,16 @@ class ResultsStore:
 
     # -- views for reports ------------------------------------------------------------------
     def results(self, run_id: str | None = None) -> pd.DataFrame:
-        """The ResultRow columns, then the outcome: status, value (NaN unless ok), error, details."""
+        """The ResultRow columns, then the outcome: status (ok | failed | pending), value (NaN unless
+        ok), error, details, failure (item | environment | '')."""
         q = (f"SELECT {', '.join('r.' + c for c in ResultRow.columns())}, "
-             "CASE WHEN g.status != 'ok' THEN 'failed' ELSE COALESCE(m.status, 'pending') END AS status, "
+             "CASE WHEN g.status != 'ok' THEN 'failed' WHEN m.status IS NULL THEN 'pending' "
+             "WHEN m.status = 'ok' THEN 'ok' ELSE 'failed' END AS status, "
              "CASE WHEN g.status = 'ok' AND m.status = 'ok' THEN m.value END AS value, "
              "CASE WHEN g.status != 'ok' THEN 'generation failed: ' || g.error ELSE COALESCE(m.error, '') END "
-             "AS error, COALESCE(m.details, '{}') AS details "
+             "AS error, COALESCE(m.details, '{}') AS details, "
+             f"CASE WHEN g.status = '{ENV}' OR (g.status = 'ok' AND m.status = '{ENV}') THEN 'environment' "
+             "WHEN g.status != 'ok' OR m.status NOT IN ('ok') THEN 'item' ELSE '' END AS failure "
              "FROM results r JOIN generations g ON g.key = r.generation_key "
              "LEFT JOIN metric_values m ON m.key = r.metric_key")
         df = self._query(q, "r", run_id, "r.generator, r.metric, r.case_id, r.seed")

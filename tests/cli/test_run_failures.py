@@ -26,7 +26,7 @@ def test_the_readme_real_run_without_weights_exits_1_with_the_reason(tmp_path, s
     err = result.stderr
     assert "status failed: 2 of 2 results failed" in err
     (line,) = [l for l in err.splitlines() if l.lstrip().startswith("2 × vanilla")]
-    assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers' not found offline" in line
+    assert "Wan-AI/Wan2.1-T2V-1.3B-Diffusers' not found offline" in line and "[environment" in line
     assert "--allow-failures" in err.splitlines()[-1]
     assert "— (2/2 failed)" in result.stdout
 
