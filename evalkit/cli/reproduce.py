@@ -57,7 +57,7 @@ def _no_run():
 
     from ..report.sources import RunData
 
-    columns = ["run_id", "case_id", "case_kind", "category", "generator", "generator_config", "seed", "metric",
-               "metric_name", "backend", "metric_config", "status", "value", "error", "details",
-               "generation_key", "metric_key"]
+    from ..run.rows import ResultRow
+
+    columns = list(ResultRow.columns()) + ["status", "value", "error", "details", "failure"]
     return RunData("(none)", pd.DataFrame(columns=columns), pd.DataFrame(), {})

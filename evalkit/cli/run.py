@@ -115,6 +115,8 @@ def report_outcome(summary, elapsed: float) -> None:
     with counts (stderr, one line each, never wrapped)."""
     typer.echo(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
                f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
+               + (f"{summary.regenerated} artifacts missing or changed, regenerated; " if summary.regenerated else "")
+               + (f"{summary.cleaned} stale temporary files removed; " if summary.cleaned else "") +
                f"{summary.failed} failed in this process; load: {_loads(summary)}; {elapsed:.1f} s; "
                f"store {summary.store_path}", err=True)
     out = summary.outcome

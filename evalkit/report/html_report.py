@@ -117,7 +117,7 @@ def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
             path = Path(r.artifact)
             path = path if path.is_absolute() else run.root / path
             try:
-                vids = load_artifact_videos(path)
+                vids = load_artifact_videos(path, getattr(r, "artifact_digest", None) or None)
             except EvalkitError as exc:
                 problems.append(str(exc))
                 continue

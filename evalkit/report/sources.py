@@ -109,7 +109,7 @@ def load_run(ref: str | Path) -> RunData:
 
 
 def _from_store(store_path: Path, run_id: str | None) -> RunData:
-    store = ResultsStore(store_path)
+    store = ResultsStore(store_path, readonly=True)
     try:
         try:
             run_id = run_id or store.latest_run_id()

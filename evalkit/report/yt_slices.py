@@ -112,6 +112,7 @@ def animation_bytes(video: Video, *, width: int = 128, max_frames: int = 24, qua
     return buf.getvalue(), "image/gif"
 
 
-def load_artifact_videos(path: str | Path) -> list[Video]:
-    """Videos of a generation artifact (see evalkit.run.artifacts)."""
-    return list(load_videos(path))
+def load_artifact_videos(path: str | Path, digest: str | None = None) -> list[Video]:
+    """Videos of a generation artifact (see evalkit.run.artifacts); with ``digest``, only when
+    its bytes are the ones recorded (an ArtifactIntegrityError otherwise)."""
+    return list(load_videos(path, digest))

@@ -9,13 +9,15 @@ from ..registry import FEATURES
 from ..weights import weights_revision
 
 
-def metric_key(generation_key: str, case: Case, metric: Metric) -> str:
+def metric_key(generation_key: str, case: Case, metric: Metric, artifact_digest: str = "") -> str:
+    """``artifact_digest``: the content of the generation the value is computed on, so a value
+    is never reused for a regenerated artifact whose frames differ."""
     backends = []
     for name in metric.feature_backends():
         cls = FEATURES.get(name)
         weights_id = cls.weights_id if isinstance(cls.weights_id, str) else None
         backends.append((name, cls.version, weights_id, weights_revision(weights_id)))
-    return stable_hash("metric", generation_key, case.content_hash(), metric.config, backends)
+    return stable_hash("metric", generation_key, artifact_digest, case.content_hash(), metric.config, backends)
 
 
 def generator_identity(gen: Generator) -> dict:

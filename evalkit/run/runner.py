@@ -11,6 +11,7 @@ component built before the store is opened, so a plan that cannot run leaves not
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,8 @@ from ..features.base import FeatureContext
 from ..generators.base import Generator
 from ..metrics.base import Metric
 from ..registry import DATASETS, GENERATORS, METRICS
+from .artifacts import clean_temporary_files
+from .failures import failure_reason
 from .items import CachePolicy, ItemRunner
 from .loads import GeneratorLoads
 from .outcome import INTERRUPTED, Outcome, outcome
@@ -37,6 +40,8 @@ class RunSummary:
     generations_cached: int = 0
     computed: int = 0
     metrics_cached: int = 0
+    regenerated: int = 0   # generations whose artifact was missing or changed
+    cleaned: int = 0       # temporary files of killed processes removed at start
     failed: int = 0        # items that failed in this process (the run's totals: ``outcome``)
     loads: dict[str, float] = field(default_factory=dict)          # generator label -> load seconds
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
@@ -52,21 +57,44 @@ class RunSummary:
 
 
 def build_components(plan: Plan, device: str) -> tuple[list[Case], list[Generator], list[Metric]]:
-    """The plan's cases and its generator and metric instances (nothing loaded yet)."""
+    """The plan's cases and its generator and metric instances (nothing loaded yet). Any
+    problem is one EvalkitError naming the component, raised before a store exists."""
     check_plan(plan)
-    dataset = DATASETS.get(plan.dataset.name)(**plan.dataset.options)
-    cases = dataset.cases()
+    with _naming(f"dataset {plan.dataset.name!r}"):
+        cases = DATASETS.get(plan.dataset.name)(**plan.dataset.options).cases()
     if plan.limit is not None:
         cases = cases[: plan.limit]
     if not cases:
         raise EvalkitError(f"dataset {plan.dataset.name!r} produced no cases")
-    generators = [GENERATORS.get(g.name)(device=device, **g.options) for g in plan.generators]
+    counts = Counter(c.case_id for c in cases)
+    if (duplicates := sorted(i for i, n in counts.items() if n > 1)):
+        # results are keyed by case id: a second case of one id would silently replace the first
+        raise EvalkitError(f"dataset {plan.dataset.name!r}: {len(duplicates)} case id(s) used by several cases: "
+                           f"{', '.join(duplicates[:5])}{' …' if len(duplicates) > 5 else ''}; give each case "
+                           f"(e.g. each manifest target) its own id")
+    generators = []
+    for g in plan.generators:
+        with _naming(f"generator {g.name!r}"):
+            generators.append(GENERATORS.get(g.name)(device=device, **g.options))
     metrics = []
     for m in plan.metrics:
         opts = dict(m.options)
         backend = opts.pop("backend", None)
-        metrics.append(METRICS.get(m.name)(backend=backend, device=device, **opts))
+        with _naming(f"metric {m.name!r}"):
+            metrics.append(METRICS.get(m.name)(backend=backend, device=device, **opts))
     return cases, generators, metrics
+
+
+@contextlib.contextmanager
+def _naming(what: str):
+    """A plugin's unexpected exception (a KeyError in a template, a ValueError in an option) as
+    one EvalkitError naming the plugin; its own EvalkitErrors pass as they are."""
+    try:
+        yield
+    except EvalkitError:
+        raise
+    except Exception as exc:
+        raise EvalkitError(f"{what}: {failure_reason(exc)}") from exc
 
 
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
@@ -89,6 +117,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     try:
         store.start_run(run_id, plan.to_dict(), collect(device, list(plan.seeds)), expected)
         summary = RunSummary(run_id, store.path)
+        summary.cleaned = len(clean_temporary_files(store.root / "artifacts"))
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
         worker = ItemRunner(store, run_id, FeatureContext(device=device), loads,
                             CachePolicy(retry_failed, recompute), summary)
