@@ -120,7 +120,7 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     for e in entries:
         if e in pool:
             continue
-        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_items, ref_defs),
+        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_items, ref_defs, pool[0].run),
                            **e.provenance()})
     res = pd.concat([e.results.assign(generator=e.key) for e in pool], ignore_index=True)
     agg = aggregate(res[res["metric"].isin(metrics)])
@@ -152,12 +152,17 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     return Leaderboard(metrics, ranked, apart, notes)
 
 
-def _reason(e: Entry, metrics: Sequence[str], ref_items: frozenset, ref_defs: dict) -> str:
+def _reason(e: Entry, metrics: Sequence[str], ref_items: frozenset, ref_defs: dict, ref_run: RunData) -> str:
     reasons = []
     items = e.items(metrics)
     if items != ref_items:
         reasons.append(f"measured on {len(items)} items ({len(items & ref_items)} shared with the "
-                       f"leaderboard's {len(ref_items)}; an item: case × seed × metric that succeeded)")
+                       f"leaderboard's {len(ref_items)}; an item: case content × seed × metric that succeeded)")
+        mine, ref = e.run.plan.get("dataset"), ref_run.plan.get("dataset")
+        if isinstance(mine, dict) and isinstance(ref, dict) and mine != ref:
+            reasons.append("dataset differs (" + ", ".join(f"{k}: {ref.get(k)!r} vs {mine.get(k)!r}" for k in
+                                                           sorted(set(mine) | set(ref)) if mine.get(k) != ref.get(k))
+                           + ")")
     defs = e.definitions(metrics)
     for m in metrics:
         if defs.get(m) != ref_defs.get(m):

@@ -213,6 +213,16 @@ def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: st
             why = why or f"no timings of {base}"
             cell.note = f"base row {base_row.label}: {why} (--map {base_row.label}=GENERATOR)"
             return
+        # the base's inference on the same items (case content), so the ratio compares like with like
+        key = "case_hash" if "case_hash" in g and g["case_hash"].fillna("").astype(bool).all() else "case_id"
+        same = base_rows[base_rows[key].isin(set(g.loc[g["generator"] == gen, key]))]
+        if same.empty:
+            cell.note = f"base generator {base} measured on other cases than {gen}"
+            return
+        if len(same) < len(base_rows):
+            ctx.diff(f"{row.label} overhead: base `{base}` timed on the {same[key].nunique()} cases it shares "
+                     f"with `{gen}` (of its {base_rows[key].nunique()})")
+        base_rows = same
         inference = float(base_rows["inference"].mean())
         if inference <= 0:
             cell.note = f"base generator {base} has zero inference time"

@@ -67,7 +67,8 @@ class ItemRunner:
             self.summary.generations_cached += 1
         else:
             generation, record = self._generate(gkey, case, gen, seed)
-        self.store.add_run_item(self.run_id, case.case_id, case.kind, case.category, gen.label(), seed, gkey)
+        self.store.add_run_item(self.run_id, case.case_id, case.kind, case.category, gen.label(), seed, gkey,
+                                case.content_hash())
         rows = self._rows(gkey, record, case, gen, seed, metrics)
         todo = [m for m, row in zip(metrics, rows) if record["status"] == "ok"
                 and not self.policy.reuses(self.store.metric_value(row.metric_key))]

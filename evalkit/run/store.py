@@ -56,7 +56,7 @@ SCHEMA = (
      "created REAL)"),
     _table("results", ResultRow),
     ("CREATE TABLE run_items (run_id TEXT, case_id TEXT, case_kind TEXT, category TEXT, generator TEXT, "
-     "seed INTEGER, generation_key TEXT, PRIMARY KEY (run_id, case_id, generator, seed))"),
+     "seed INTEGER, generation_key TEXT, case_hash TEXT, PRIMARY KEY (run_id, case_id, generator, seed))"),
     _table("loads", LoadRow),
 )
 
@@ -243,10 +243,10 @@ class ResultsStore:
                        int(peak_memory_bytes), json.dumps(extras or {}, default=str), time.time(), artifact_digest))
 
     def add_run_item(self, run_id: str, case_id: str, case_kind: str, category: str, generator: str,
-                     seed: int, generation_key: str) -> None:
+                     seed: int, generation_key: str, case_hash: str = "") -> None:
         with self.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO run_items VALUES (?,?,?,?,?,?,?)",
-                      (run_id, case_id, case_kind, category, generator, seed, generation_key))
+            c.execute("INSERT OR REPLACE INTO run_items VALUES (?,?,?,?,?,?,?,?)",
+                      (run_id, case_id, case_kind, category, generator, seed, generation_key, case_hash))
 
     # -- metric cache ------------------------------------------------------------------------
     def metric_value(self, key: str) -> dict[str, Any] | None:
@@ -296,7 +296,7 @@ class ResultsStore:
 
     def generations(self, run_id: str | None = None) -> pd.DataFrame:
         """One row per run item with its generation status, stage timings and artifact."""
-        q = ("SELECT i.run_id, i.case_id, i.case_kind, i.category, i.generator, i.seed, g.status, g.error, "
+        q = ("SELECT i.run_id, i.case_id, i.case_hash, i.case_kind, i.category, i.generator, i.seed, g.status, g.error, "
              "g.artifact, g.inversion, g.optimization, g.inference, "
              "g.inversion + g.optimization + g.inference AS total, g.peak_memory_bytes, g.key, g.artifact_digest "
              "FROM run_items i JOIN generations g ON g.key = i.generation_key")

@@ -84,7 +84,8 @@ def fill_store(store: ResultsStore, run_id: str, values: dict, *, seeds=(0,), fa
                     t = timings(gen, case_id, seed) if timings else (0.0, 0.0, 0.01)
                     store.put_generation(gkey, case_id=case_id, generator=gen, seed=seed, status="ok",
                                          artifact=art, timings=t, peak_memory_bytes=0)
-                    store.add_run_item(run_id, case_id, "motion-transfer", cat, gen, seed, gkey)
+                    store.add_run_item(run_id, case_id, "motion-transfer", cat, gen, seed, gkey,
+                                       (case_hashes or {}).get(case_id, f"h-{case_id}"))
                     generated.add(gkey)
                 mkey = f"m-{gkey}-{json.dumps(mcfg, sort_keys=True)}-{run_id}"
                 failed = (gen, col, case_id) in fail
