@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: help texts are plain text, so "name[key=value,...]" is shown as written
+# (rich markup would swallow the brackets)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="evalkit: identity–motion benchmarks for text-to-video generation.")
 
 

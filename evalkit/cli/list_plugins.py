@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..registry import DATASETS, FEATURES, GENERATORS, METRICS
 from .app import app
@@ -33,5 +34,5 @@ def list_plugins(kind: str = typer.Argument("all", help="datasets | generators |
         table.add_column("name")
         table.add_column("details")
         for name, obj in registry.items():
-            table.add_row(name, _describe(registry.kind, obj))
+            table.add_row(Text(name), Text(_describe(registry.kind, obj)))   # plain text, not rich markup
         console.print(table)

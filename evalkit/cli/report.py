@@ -31,6 +31,7 @@ def report(
     """Mean ± S.E.M. per generator × metric (the seed-table format) in the chosen format."""
     from ..report import html_report, plots
     from ..report.leaderboard import build_leaderboard
+    from ..report.markup import markdown_escape, to_csv
     from ..report.sources import load_run
     from ..report.tables import render_csv, render_latex, render_markdown, summary_table
 
@@ -60,11 +61,11 @@ def report(
     try:
         if leaderboard:
             lb = build_leaderboard(data, cols)
-            text = {"md": lb.to_markdown, "html": lb.to_html, "csv": lambda: lb.ranked.to_csv(index=False),
+            text = {"md": lb.to_markdown, "html": lb.to_html, "csv": lambda: to_csv(lb.ranked),
                     "latex": lb.to_latex}[fmt]()
         elif fmt == "md":
             note = run.status_note()
-            text = (f"**{note}**\n\n" if note else "") + render_markdown(
+            text = (f"**{markdown_escape(note)}**\n\n" if note else "") + render_markdown(
                 summary_table(res, by_category=by_category, over=over), title=f"Run {run.run_id}")
         elif fmt == "csv":
             text = render_csv(res, by_category=by_category, over=over, run_status=run.effective_status())

@@ -24,6 +24,7 @@ def reproduce(
     out: Optional[Path] = typer.Option(None, "--out", help="also write the output here"),
 ) -> None:
     """Print ours next to the published values with the deltas and what differs in setup."""
+    from ..report.markup import to_csv
     from ..report.reproduce import available_tables, load_table, reproduce as run_reproduce
     from ..report.sources import load_run
 
@@ -45,7 +46,7 @@ def reproduce(
     except EvalkitError as exc:
         raise fail(str(exc))
     text = {"md": result.to_markdown, "latex": result.to_latex,
-            "csv": lambda: result.frame().to_csv(index=False)}[fmt]()
+            "csv": lambda: to_csv(result.frame())}[fmt]()
     typer.echo(text, nl=False)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,14 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
+def progress_columns() -> tuple:
+    """The progress display; item labels ("case × mbq[injection_fraction=0.6] (seed 0)") are
+    plain text, never rich markup (which would swallow "[...]")."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    return (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
 def _loads(summary) -> str:
     """Each generator's load stage in this process ("none" when every generation was cached)."""
     failed = summary.load_failures
@@ -73,8 +81,9 @@ def run(
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress
 
+    from ..report.escape import clean
     from ..report.tables import render_markdown, summary_table
     from ..run.runner import run_plan
     from ..run.store import ResultsStore
@@ -84,12 +93,11 @@ def run(
         plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics),
                          seeds=[int(s) for s in seeds.split(",")] if seeds else None, root=root, limit=limit)
         start = time.perf_counter()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, disable=quiet, transient=True) as bar:
+        with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
             task = bar.add_task("planning", total=None)
 
             def progress(desc: str, done: int, total: int) -> None:
-                bar.update(task, description=desc, completed=done, total=total)
+                bar.update(task, description=clean(desc), completed=done, total=total)
 
             index, _, count = shard.partition("/")
             with _sigterm_interrupts():

@@ -24,7 +24,7 @@ from scipy import stats
 
 from .aggregate import column_facts, item_key
 from .definitions import Definition, config_key, parse_config
-from .markup import Grid, to_markdown
+from .markup import STRONG, Grid, bullet_list, markdown_escape, to_markdown
 from .sources import RunData
 
 PAIR_KEYS = ["case", "generator", "seed"]   # case: content hash (its id where none is recorded)
@@ -284,13 +284,14 @@ class Comparison:
             ci = "" if r.ci_low is None or r.ci_low != r.ci_low else f"[{_g(r.ci_low)}, {_g(r.ci_high)}]"
             rows.append((r.generator, f"{r.metric}{arrow}", str(r.n_pairs), _g(r.mean_a), _g(r.mean_b),
                          _g(r.diff, sign=True), ci, _g(r.p_value),
-                         "**REGRESSION**" if r.verdict == "REGRESSION" else r.verdict, r.reason or ""))
+                         r.verdict, r.reason or ""))
+        marks = {(i, 8): STRONG for i, r in enumerate(self.table.itertuples(index=False)) if r.verdict == "REGRESSION"}
         return Grid(("generator", "metric", "n", "A", "B", "B − A", "CI", "p", "verdict", "note"), tuple(rows),
-                    keys=2, align=tuple("llrrrrlrll"))
+                    keys=2, align=tuple("llrrrrlrll"), marks=marks)
 
     def to_markdown(self) -> str:
         s = self.settings
-        lines = [f"# Comparison: A = {self.a.label}, B = {self.b.label}", "",
+        lines = [f"# {markdown_escape(f'Comparison: A = {self.a.label}, B = {self.b.label}')}", "",
                  f"Items matched by case content hash × generator × seed; seeds of a case averaged, n = paired "
                  f"cases; difference B − A with a {s.confidence:.0%} paired bootstrap CI over cases "
                  f"({s.resamples} resamples, seed {s.seed}) and a "
@@ -304,8 +305,7 @@ class Comparison:
                           f"{s.min_cases}): intervals are wide and the test has little power."]
         for title, diffs in (("Configuration differences (A vs B):", self.configuration_differences()),
                              ("Setup differences (provenance):", self.setup_differences())):
-            if diffs:
-                lines += ["", title] + [f"- {d}" for d in diffs]
+            lines += bullet_list(title, diffs)
         n = len(self.regressions)
         lines += ["", f"{n} regression(s) flagged." if n else "No regression."]
         return "\n".join(lines) + "\n"

@@ -13,7 +13,6 @@ and say so in the report when that data is not reachable.
 from __future__ import annotations
 
 import base64
-import html
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -23,7 +22,7 @@ from ..errors import EvalkitError
 from ..video import Video
 from . import plots
 from .leaderboard import build_leaderboard
-from .markup import Grid, grid_of, to_html
+from .markup import Grid, grid_of, html_escape, to_html
 from .sources import RunData
 from .tables import render_html
 from .yt_slices import animation_bytes, contact_sheet, load_artifact_videos, png_bytes
@@ -40,7 +39,7 @@ h1{font-size:1.6em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table.evalkit-table{border-collapse:collapse;margin:8px 0;font-size:.9em}
 table.evalkit-table th,table.evalkit-table td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 table.evalkit-table th{background:#f3f3f3;text-align:left}
-td.best{font-weight:bold} td.second{text-decoration:underline}
+td.best,td.strong{font-weight:bold} td.second{text-decoration:underline} td.strong{color:#b00}
 ul.footnotes{font-size:.8em;color:#555} .prov{font-size:.85em;color:#444}
 .case{margin:12px 0;padding:8px;border:1px solid #e3e3e3} .gifs{display:flex;flex-wrap:wrap;gap:8px}
 .gifs figure{margin:0;text-align:center;font-size:.8em} img.plot{max-width:100%}
@@ -50,11 +49,11 @@ ul.footnotes{font-size:.8em;color:#555} .prov{font-size:.85em;color:#444}
 
 def _img(data: bytes, mime: str, alt: str, cls: str = "") -> str:
     c = f' class="{cls}"' if cls else ""
-    return f'<img{c} alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
+    return f'<img{c} alt="{html_escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
 
 
 def _note(text: str) -> str:
-    return f'<p class="note">{html.escape(text)}</p>'
+    return f'<p class="note">{html_escape(text)}</p>'
 
 
 def _provenance(run: RunData) -> str:
@@ -71,7 +70,7 @@ def _provenance(run: RunData) -> str:
         items.append(("dataset", plan.get("dataset")))
         items.append(("generators", plan.get("generators")))
         items.append(("metrics", plan.get("metrics")))
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{html_escape(k)}</th><td style='text-align:left'>{html_escape(str(v))}</td></tr>"
                    for k, v in items if v not in (None, "", [], {}))
     return f'<table class="evalkit-table prov">{rows}</table>'
 
@@ -123,12 +122,12 @@ def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
                 continue
             videos += [(r.generator if len(vids) == 1 else f"{r.generator} #{i}", v) for i, v in enumerate(vids)]
         if not videos:
-            parts.append(f'<div class="case"><h3>{html.escape(cid)}</h3>{_note("; ".join(problems))}</div>')
+            parts.append(f'<div class="case"><h3>{html_escape(cid)}</h3>{_note("; ".join(problems))}</div>')
             continue
         sheet = _img(png_bytes(contact_sheet(videos)), "image/png", f"y–t slices of {cid}")
         figs = "".join(f"<figure>{_img(*animation_bytes(v, width=gif_width), label)}"
-                       f"<figcaption>{html.escape(label)}</figcaption></figure>" for label, v in videos)
-        parts.append(f'<div class="case"><h3>{html.escape(cid)}</h3><div class="gifs">{figs}</div>'
+                       f"<figcaption>{html_escape(label)}</figcaption></figure>" for label, v in videos)
+        parts.append(f'<div class="case"><h3>{html_escape(cid)}</h3><div class="gifs">{figs}</div>'
                      f"<p>y–t slices (first frame with the column of maximum temporal variance, "
                      f"that column over time):</p>{sheet}"
                      + (_note("; ".join(problems)) if problems else "") + "</div>")
@@ -151,7 +150,7 @@ def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | Non
     pair = pareto or plots.default_pair(res, TRADEOFF_METRICS)
     if pair:
         try:
-            out.append(f"<h3>{html.escape(pair[1])} vs {html.escape(pair[0])} (Pareto front)</h3>"
+            out.append(f"<h3>{html_escape(pair[1])} vs {html_escape(pair[0])} (Pareto front)</h3>"
                        + _img(plots.pareto_plot(res, *pair), "image/png", "pareto plot", "plot"))
         except EvalkitError as exc:
             out.append(_note(str(exc)))
@@ -183,9 +182,9 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
                       max_cases: int = 12, gif_width: int = 128, galleries: bool = True, over: str = "cases") -> str:
     title = title or f"evalkit report — run {run.run_id}"
     res = run.results
-    body = [f"<h1>{html.escape(title)}</h1>"]
+    body = [f"<h1>{html_escape(title)}</h1>"]
     if run.status_note():
-        body.append(f'<p class="note status">{html.escape(run.status_note())}</p>')
+        body.append(f'<p class="note status">{html_escape(run.status_note())}</p>')
     body += ["<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
     if res.empty:
         body.append(_note("the run has no results"))
@@ -205,5 +204,5 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
     if galleries:
         body.append("<h2>Per-case galleries</h2>" + _galleries(run, max_cases, gif_width))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+            f"<title>{html_escape(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")

@@ -8,7 +8,6 @@ ties share the better rank), then the mean rank over the chosen metrics.
 """
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -17,7 +16,7 @@ import pandas as pd
 
 from .aggregate import aggregate, column_facts, decimals_for, item_key
 from .definitions import Definition, checkpoint_of, config_key, parse_config
-from .markup import grid_of, to_html, to_latex, to_markdown
+from .markup import grid_of, html_escape, markdown_escape, to_html, to_latex, to_markdown
 from .sources import RunData
 from .tables import format_cell
 
@@ -69,8 +68,9 @@ class Leaderboard:
     notes: tuple[str, ...] = ()   # one line per run that is not complete
 
     def to_markdown(self) -> str:
-        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", ""]
-        out += [f"- {n}" for n in self.notes] + ([""] if self.notes else [])
+        out = ["## Leaderboard", "", markdown_escape(f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks)."),
+               ""]
+        out += [f"- {markdown_escape(n)}" for n in self.notes] + ([""] if self.notes else [])
         out += [to_markdown(grid_of(self.ranked, keys=2, fmt=_cell)).rstrip("\n")]
         if not self.apart.empty:
             out += ["", "### Not ranked (not comparable with the leaderboard)", "",
@@ -82,8 +82,8 @@ class Leaderboard:
                         caption=f"Leaderboard, ranked on {', '.join(self.metrics)} (mean of per-metric ranks).")
 
     def to_html(self) -> str:
-        parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html.escape(', '.join(self.metrics))} "
-                 "(mean of per-metric ranks).</p>"] + [f'<p class="note">{html.escape(n)}</p>' for n in self.notes]
+        parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html_escape(', '.join(self.metrics))} "
+                 "(mean of per-metric ranks).</p>"] + [f'<p class="note">{html_escape(n)}</p>' for n in self.notes]
         parts += [to_html(grid_of(self.ranked, keys=2, fmt=_cell))]
         if not self.apart.empty:
             parts += ["<h3>Not ranked (not comparable)</h3>", to_html(grid_of(self.apart, keys=1, fmt=_cell))]

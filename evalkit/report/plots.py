@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import EvalkitError
 from .aggregate import aggregate, column_facts
 from .definitions import config_option
+from .escape import plot_escape
 
 STAGES = ("inversion", "optimization", "inference")
 
@@ -78,13 +79,13 @@ def tradeoff_plot(results: pd.DataFrame, columns: Sequence[str], *, x_option: st
         several = d["method"].nunique() > 1
         for (method, grp), g in d.groupby(["method", split], sort=True):
             label = (f"{method} · " if several else "") + (str(grp) or "all")
-            ax.errorbar(g["x"], g["mean"], yerr=g["sem"], marker="o", capsize=3, label=label)
+            ax.errorbar(g["x"], g["mean"], yerr=g["sem"], marker="o", capsize=3, label=plot_escape(label))
         facts = column_facts(col, results.loc[results["metric"] == col, "metric_name"].iloc[0])
         ax.set_xlabel(x_option.replace("_", " "))
-        ax.set_ylabel(facts.label)
+        ax.set_ylabel(plot_escape(facts.label))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "Identity–motion trade-off (mean ± S.E.M.)")
+    fig.suptitle(plot_escape(title or "Identity–motion trade-off (mean ± S.E.M.)"))
     return _png(fig)
 
 
@@ -127,15 +128,15 @@ def pareto_plot(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | N
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
     ax.errorbar(pts["x"], pts["y"], xerr=pts["xerr"], yerr=pts["yerr"], fmt="o", capsize=3, color="tab:blue")
     for name, r in pts.iterrows():
-        ax.annotate(str(name), (r["x"], r["y"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(plot_escape(name), (r["x"], r["y"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     if front:
         f = pts.loc[front].sort_values("x")
         ax.plot(f["x"], f["y"], "--", color="tab:red", label="Pareto front")
         ax.legend(fontsize=8)
-    ax.set_xlabel(fx.label)
-    ax.set_ylabel(fy.label)
+    ax.set_xlabel(plot_escape(fx.label))
+    ax.set_ylabel(plot_escape(fy.label))
     ax.grid(alpha=0.3)
-    ax.set_title(title or f"{y_col} vs {x_col}")
+    ax.set_title(plot_escape(title or f"{y_col} vs {x_col}"))
     return _png(fig)
 
 
@@ -160,14 +161,15 @@ def runtime_plot(generations: pd.DataFrame, *, base: str | None = None, title: s
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(data) + 2), 3.6))
     bottom = np.zeros(len(data))
     for stage in STAGES:
-        ax.bar(data["generator"], data[stage], bottom=bottom, label=stage)
+        ax.bar(np.arange(len(data)), data[stage], bottom=bottom, label=stage)
         bottom += data[stage].to_numpy(float)
     for i, r in data.iterrows():
         if r["overhead"] == r["overhead"]:
             ax.annotate(f"×{r['overhead']:.2g}", (i, r["total"]), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(len(data)), [plot_escape(g) for g in data["generator"]])
     ax.set_ylabel("seconds per video")
     ax.legend(fontsize=8)
-    ax.set_title(title or ("Runtime breakdown" + (f" (overhead over {base}'s inference)" if base else "")))
+    ax.set_title(plot_escape(title or ("Runtime breakdown" + (f" (overhead over {base}'s inference)" if base else ""))))
     return _png(fig)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .markup import Grid, bullet_list, to_latex, to_markdown
+from .markup import Grid, bullet_list, markdown_escape, to_latex, to_markdown
 from .paper_tables import RUNTIME, PaperTable, decimals_of, parse_published
 from .sources import RunData
 
@@ -73,7 +73,7 @@ class Reproduction:
             gens = list(dict.fromkeys(x.generator for x in cells if x.n))
             if gens:
                 lead = [""] if has_group else []
-                method = "↳ evalkit " + ", ".join(f"`{g}`" for g in gens)
+                method = "↳ evalkit " + ", ".join(gens)
                 rows.append(tuple(lead + [method] + [x.ours() for x in cells]))
         return Grid(tuple((["group"] if has_group else []) + ["method"] + heads), tuple(rows),
                     keys=2 if has_group else 1)
@@ -97,9 +97,10 @@ class Reproduction:
 
     def to_markdown(self) -> str:
         t = self.table
-        out = [f"# {t.paper} — {t.table}", "", f"*{t.caption}*", "", f"Citation: {t.citation}",
-               f"Benchmark (paper): {t.benchmark}", f"Aggregation (paper): {t.aggregation}",
-               f"Ours: run {self.run.label}", "", to_markdown(self.grid()).rstrip("\n"), "",
+        md = markdown_escape
+        out = [f"# {md(f'{t.paper} — {t.table}')}", "", f"*{md(t.caption)}*", "", md(f"Citation: {t.citation}"),
+               md(f"Benchmark (paper): {t.benchmark}"), md(f"Aggregation (paper): {t.aggregation}"),
+               md(f"Ours: run {self.run.label}"), "", to_markdown(self.grid()).rstrip("\n"), "",
                "Published values are as printed in the paper; evalkit rows: ours (Δ = ours − published), "
                "on the paper's scale."]
         out += bullet_list("Ours measured with:", [f"{k}: {v}" for k, v in self.measured_with.items()])

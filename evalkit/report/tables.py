@@ -11,7 +11,6 @@ checkpoint, version and non-default options, and the last footnote the unit of t
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 from dataclasses import dataclass
 from typing import Iterable
@@ -20,7 +19,7 @@ import pandas as pd
 
 from .aggregate import ColumnFacts, aggregate, decimals_for, facts_for, measured_items, reference_items
 from .definitions import Definition
-from .markup import Grid, column_marks, to_html, to_latex, to_markdown
+from .markup import Grid, column_marks, to_csv, to_html, to_latex, to_markdown
 
 FAILED_FMT = "{failed}/{items} failed"
 PENDING_FMT = "{pending} pending"
@@ -215,9 +214,7 @@ def render_csv(table, *, by_category: bool = False, over: str = "cases", run_sta
     frame = t.numbers.reindex(columns=cols)
     if run_status is not None:
         frame.insert(0, "run_status", run_status)
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False)
-    return buf.getvalue()
+    return to_csv(frame)
 
 
 def render_latex(table, *, by_category: bool = False, caption: str | None = None, label: str | None = None,
