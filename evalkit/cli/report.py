@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import EvalkitError
+from ..run.plan import split_components
 from .app import app, fail
 
 FORMATS = ("md", "csv", "html", "latex")
@@ -29,7 +30,10 @@ def report(
     plots_dir: Optional[Path] = typer.Option(None, "--plots", help="also write the plots as PNG files here"),
 ) -> None:
     """Mean ± S.E.M. per generator × metric (the seed-table format) in the chosen format."""
+    import pandas as pd
+
     from ..report import html_report, plots
+    from ..report.definitions import select_columns
     from ..report.leaderboard import build_leaderboard
     from ..report.markup import markdown_escape, to_csv
     from ..report.sources import load_run
@@ -45,19 +49,25 @@ def report(
         data = [load_run(r) for r in runs]
     except EvalkitError as exc:
         raise fail(str(exc))
-    cols = [c.strip() for c in metrics.split(",")] if metrics else None
+    cols = None
     run = data[0]
     res = run.results
-    if cols:
-        unknown = sorted(set(cols) - set(res["metric"]))
-        if unknown and not leaderboard:
-            raise fail(f"--metrics: {', '.join(unknown)} not in run {run.run_id} "
-                       f"(columns: {', '.join(sorted(set(res['metric'])))})")
+    if metrics:
+        every = pd.concat([d.results for d in data], ignore_index=True)
+        cols, unknown = select_columns(every, split_components(metrics))
+        if unknown:
+            raise fail(f"--metrics: {', '.join(unknown)} not in the run{'s' if len(data) > 1 else ''} (columns: "
+                       f"{', '.join(sorted(set(every['metric'])))}; write a column or name[option=value] as on "
+                       f"`evalkit run -m`)")
         res = res[res["metric"].isin(cols)]
         run.results = res
-    pair = tuple(p.strip() for p in pareto.split(",")) if pareto else None
-    if pair is not None and len(pair) != 2:
-        raise fail("--pareto takes two columns: X,Y")
+    pair = None
+    if pareto:
+        pair, unknown = select_columns(res, split_components(pareto))
+        if unknown or len(pair) != 2:
+            raise fail(f"--pareto {pareto!r}: give two columns of the run, X,Y"
+                       + (f" ({', '.join(unknown)} not in it)" if unknown else ""))
+        pair = tuple(pair)
     try:
         if leaderboard:
             lb = build_leaderboard(data, cols)

@@ -67,9 +67,9 @@ def run(
                                                      "temporal-flicker, motion-fidelity[klt] where they apply)"),
     out: str = typer.Option("runs", "--out", "-o", help="folder of the results store and artifacts"),
     root: Optional[str] = typer.Option(None, "--root", help="data root of the dataset (DAVIS, DreamBooth, ...)"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default 0)"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds, e.g. 0,1,2 (default 0)"),
+    device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU when there is one) | cpu | cuda | cuda:N"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases (N ≥ 1)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed (item "
                                       "errors; environment errors are retried anyway)"),
     recompute: bool = typer.Option(False, "--recompute", help="recompute every generation and metric value"),
@@ -85,13 +85,16 @@ def run(
 
     from ..report.escape import clean
     from ..report.tables import render_markdown, summary_table
-    from ..run.runner import run_plan
+    from ..run.device import resolve_device
+    from ..run.runner import parse_shard, run_plan
     from ..run.store import ResultsStore
 
     console = Console(stderr=True)
-    try:
-        plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics),
-                         seeds=[int(s) for s in seeds.split(",")] if seeds else None, root=root, limit=limit)
+    try:   # everything is checked before a store exists: a bad value is one error line, exit 2
+        plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics), seeds=seeds,
+                         root=root, limit=limit)
+        where = parse_shard(shard)
+        device = resolve_device(device)
         start = time.perf_counter()
         with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
             task = bar.add_task("planning", total=None)
@@ -99,19 +102,18 @@ def run(
             def progress(desc: str, done: int, total: int) -> None:
                 bar.update(task, description=clean(desc), completed=done, total=total)
 
-            index, _, count = shard.partition("/")
             with _sigterm_interrupts():
                 summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                                   shard=(int(index), int(count or 1)), progress=progress)
+                                   shard=where, progress=progress)
         elapsed = time.perf_counter() - start
+        report_outcome(summary, elapsed)
+        store = ResultsStore(out, readonly=True)
+        try:
+            typer.echo(render_markdown(summary_table(store.results(summary.run_id))))
+        finally:
+            store.close()
     except EvalkitError as exc:
         raise fail(str(exc))
-    report_outcome(summary, elapsed)
-    store = ResultsStore(out)
-    try:
-        typer.echo(render_markdown(summary_table(store.results(summary.run_id))))
-    finally:
-        store.close()
     if summary.outcome.failed and not allow_failures:
         typer.echo(f"error: {summary.outcome.failed} results failed (reasons above); --allow-failures exits 0",
                    err=True)

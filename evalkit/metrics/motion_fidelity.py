@@ -86,6 +86,7 @@ class MotionFidelity(Metric):
     defaults = {"variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
     choices = {"variant": VARIANTS, "use_mask": (False, True), "protocol": (TIME_ALIGNED,)}
     version = "2"  # 2: frames paired by time, not truncated to the shorter video
+    bounds = {"grid_size": (1, 256)}   # a 256² grid is 65k points; 100000² would need 74.5 GiB
 
     @property
     def inputs(self) -> tuple[str, ...]:

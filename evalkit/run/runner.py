@@ -11,6 +11,7 @@ component built before the store is opened, so a plan that cannot run leaves not
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,14 @@ def _naming(what: str):
         raise
     except Exception as exc:
         raise EvalkitError(f"{what}: {failure_reason(exc)}") from exc
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n) with 0 <= i < n."""
+    m = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", str(text))
+    if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
+        raise EvalkitError(f"--shard {text!r}: expected i/n with 0 ≤ i < n (e.g. 0/4 … 3/4)")
+    return int(m.group(1)), int(m.group(2))
 
 
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
