@@ -22,6 +22,7 @@ def reproduce(
                                                                      "may take several, e.g. one per backbone)"),
     fmt: str = typer.Option("md", "--format", help="md | csv | latex"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the output here"),
+    wide: bool = typer.Option(False, "--wide", help="LaTeX: a table* spanning both columns of a two-column paper"),
 ) -> None:
     """Print ours next to the published values with the deltas and what differs in setup."""
     from ..report.markup import to_csv
@@ -45,7 +46,7 @@ def reproduce(
         result = run_reproduce(paper, data, pairs)
     except EvalkitError as exc:
         raise fail(str(exc))
-    text = {"md": result.to_markdown, "latex": result.to_latex,
+    text = {"md": result.to_markdown, "latex": lambda: result.to_latex(wide=wide),
             "csv": lambda: to_csv(result.frame())}[fmt]()
     typer.echo(text, nl=False)
     if out:

@@ -41,18 +41,23 @@ class ColumnFacts:
     scale: float
     unit: str
     reference: str
+    display: str = ""               # the paper's name for the column (evalkit.report.labels), if any
 
     @property
     def arrow(self) -> str:
         return "" if self.higher_is_better is None else ("↑" if self.higher_is_better else "↓")
 
     @property
+    def name(self) -> str:
+        return self.display or self.column
+
+    @property
     def label(self) -> str:
-        """Column header: name, scale note and better-direction arrow."""
+        """Column header: (display) name, scale note and better-direction arrow."""
         scale = f" ×{self.scale:g}" if self.scale != 1 else ""
         unit = f" [{self.unit}]" if self.unit else ""
         arrow = f" {self.arrow}" if self.arrow else ""
-        return f"{self.column}{unit}{scale}{arrow}"
+        return f"{self.name}{unit}{scale}{arrow}"
 
 
 def metric_spec(metric_name: str):
@@ -63,18 +68,21 @@ def metric_spec(metric_name: str):
         return None
 
 
-def column_facts(column: str, metric_name: str) -> ColumnFacts:
+def column_facts(column: str, metric_name: str, display: str = "") -> ColumnFacts:
     spec = metric_spec(metric_name)
     if spec is None:
-        return ColumnFacts(column, metric_name, None, False, 1.0, "", "")
+        return ColumnFacts(column, metric_name, None, False, 1.0, "", "", display)
     return ColumnFacts(column, metric_name, bool(spec.higher_is_better), bool(spec.boolean),
-                       float(spec.report_scale), spec.unit, spec.reference)
+                       float(spec.report_scale), spec.unit, spec.reference, display)
 
 
 def facts_for(results: pd.DataFrame) -> dict[str, ColumnFacts]:
-    """ColumnFacts per report column present in ``results`` (in first-seen order)."""
-    pairs = results[["metric", "metric_name"]].drop_duplicates("metric")
-    return {c: column_facts(c, n) for c, n in zip(pairs["metric"], pairs["metric_name"])}
+    """ColumnFacts per report column present in ``results`` (in first-seen order), with the
+    display names of a ``metric_display`` column (evalkit.report.labels) where there is one."""
+    cols = ["metric", "metric_name"] + (["metric_display"] if "metric_display" in results else [])
+    pairs = results[cols].drop_duplicates("metric")
+    displays = pairs["metric_display"] if "metric_display" in pairs else [""] * len(pairs)
+    return {c: column_facts(c, n, d or "") for c, n, d in zip(pairs["metric"], pairs["metric_name"], displays)}
 
 
 def sem(values: Iterable[float]) -> float:

@@ -21,6 +21,7 @@ from typing import Sequence
 from ..errors import EvalkitError
 from ..video import Video
 from . import plots
+from .aggregate import facts_for
 from .leaderboard import build_leaderboard
 from .markup import Grid, grid_of, html_escape, to_html
 from .sources import RunData
@@ -96,23 +97,22 @@ def _source_videos(run: RunData, case_ids: Sequence[str]) -> tuple[dict[str, Vid
         return {}, f"source videos of dataset {spec['name']!r} unavailable here ({type(exc).__name__}: {exc})"
 
 
-def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
+def case_videos(run: RunData, max_cases: int) -> tuple[dict[str, tuple[list, list[str]]], str]:
+    """case id -> ([(label, Video)] with the source first where reachable, problems), for the
+    first ``max_cases`` cases with artifacts; and why there are none (or sources are missing)."""
     gens = run.generations
     if gens.empty or "artifact" not in gens:
-        return _note("no generation artifacts recorded")
-    gens = gens[(gens["status"] == "ok") & gens["artifact"].astype(bool)]
+        return {}, "no generation artifacts recorded"
     if run.root is None:
-        return _note("artifacts are not available for a saved baseline")
+        return {}, "artifacts are not available for a saved baseline"
+    gens = gens[(gens["status"] == "ok") & gens["artifact"].astype(bool)]
     case_ids = list(dict.fromkeys(gens["case_id"]))[:max_cases]
     sources, why = _source_videos(run, case_ids)
-    parts = [_note(why)] if why else []
+    out = {}
     for cid in case_ids:
-        rows = gens[(gens["case_id"] == cid)].drop_duplicates("generator")
-        videos: list[tuple[str, Video]] = []
-        if cid in sources:
-            videos.append(("source", sources[cid]))
+        videos: list[tuple[str, Video]] = [("source", sources[cid])] if cid in sources else []
         problems = []
-        for r in rows.itertuples(index=False):
+        for r in gens[gens["case_id"] == cid].drop_duplicates("generator").itertuples(index=False):
             path = Path(r.artifact)
             path = path if path.is_absolute() else run.root / path
             try:
@@ -121,6 +121,14 @@ def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
                 problems.append(str(exc))
                 continue
             videos += [(r.generator if len(vids) == 1 else f"{r.generator} #{i}", v) for i, v in enumerate(vids)]
+        out[cid] = (videos, problems)
+    return out, why
+
+
+def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
+    cases, why = case_videos(run, max_cases)
+    parts = [_note(why)] if why else []
+    for cid, (videos, problems) in cases.items():
         if not videos:
             parts.append(f'<div class="case"><h3>{html_escape(cid)}</h3>{_note("; ".join(problems))}</div>')
             continue
@@ -128,8 +136,8 @@ def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
         figs = "".join(f"<figure>{_img(*animation_bytes(v, width=gif_width), label)}"
                        f"<figcaption>{html_escape(label)}</figcaption></figure>" for label, v in videos)
         parts.append(f'<div class="case"><h3>{html_escape(cid)}</h3><div class="gifs">{figs}</div>'
-                     f"<p>y–t slices (first frame with the column of maximum temporal variance, "
-                     f"that column over time):</p>{sheet}"
+                     f"<p>y–t slices (first frame with the column of maximum temporal variance of the first "
+                     f"row, that column over time, the same column in every row):</p>{sheet}"
                      + (_note("; ".join(problems)) if problems else "") + "</div>")
     return "\n".join(parts)
 
@@ -137,8 +145,9 @@ def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
 def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | None) -> str:
     res = run.results
     out = []
-    names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
-    trade_cols = [next((c for c, n in names.items() if n == m), None) for m in TRADEOFF_METRICS]
+    metric_names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
+    names = {c: f.name for c, f in facts_for(res).items()}
+    trade_cols = [next((c for c, n in metric_names.items() if n == m), None) for m in TRADEOFF_METRICS]
     trade_cols = [c for c in trade_cols if c]
     if trade_cols:
         try:
@@ -150,21 +159,17 @@ def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | Non
     pair = pareto or plots.default_pair(res, TRADEOFF_METRICS)
     if pair:
         try:
-            out.append(f"<h3>{html_escape(pair[1])} vs {html_escape(pair[0])} (Pareto front)</h3>"
+            out.append(f"<h3>{html_escape(names[pair[1]])} vs {html_escape(names[pair[0]])} (Pareto front)</h3>"
                        + _img(plots.pareto_plot(res, *pair), "image/png", "pareto plot", "plot"))
         except EvalkitError as exc:
             out.append(_note(str(exc)))
-    gens = run.generations
-    if not gens.empty and not (gens.get("total", 0) > 0).any():
-        out.append("<h3>Runtime breakdown</h3>" + _note("every generation took 0 s (weight-free reference "
-                                                        "generators record no stage timings)"))
-    elif not gens.empty:
+    if not run.generations.empty:
         try:
             out.append("<h3>Runtime breakdown</h3>" + _img(
                 plots.runtime_plot(run.generations, base=runtime_base), "image/png", "runtime plot", "plot"))
             out.append(to_html(_runtime_grid(plots.runtime_data(run.generations, runtime_base), runtime_base)))
-        except EvalkitError as exc:
-            out.append(_note(str(exc)))
+        except EvalkitError as exc:   # no plot rather than an empty one
+            out.append("<h3>Runtime breakdown</h3>" + _note(str(exc)))
     return "\n".join(out)
 
 

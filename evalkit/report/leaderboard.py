@@ -14,13 +14,14 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from .aggregate import aggregate, column_facts, decimals_for, item_key
+from .aggregate import aggregate, decimals_for, facts_for, item_key
 from .definitions import Definition, checkpoint_of, config_key, parse_config
 from .markup import grid_of, html_escape, markdown_escape, to_html, to_latex, to_markdown
 from .sources import RunData
-from .tables import format_cell
+from .tables import format_cell, n_notes
 
 WEIGHT_KEYS = ("backbone", "model", "weights", "checkpoint", "lora")
+PROVENANCE = ("run", "evalkit", "commit", "weights", "seeds", "device", "status")
 
 
 @dataclass(eq=False)  # identity: entries hold DataFrames
@@ -77,8 +78,13 @@ class Leaderboard:
                     to_markdown(grid_of(self.apart, keys=1, fmt=_cell)).rstrip("\n")]
         return "\n".join(out) + "\n"
 
-    def to_latex(self) -> str:
-        return to_latex(grid_of(self.ranked, keys=2, fmt=_cell, notes=self.notes),
+    def to_latex(self, *, wide: bool = False) -> str:
+        """The ranking with the provenance of each row in the caption (a paper's column has no room
+        for commits and checkpoints)."""
+        table = self.ranked.drop(columns=[c for c in PROVENANCE if c in self.ranked])
+        prov = [f"{r['generator']}: " + ", ".join(f"{c} {r[c]}" for c in PROVENANCE if c in r and str(r[c]))
+                for _, r in self.ranked.iterrows()]
+        return to_latex(grid_of(table, keys=2, fmt=_cell, notes=self.notes + tuple(prov)), wide=wide,
                         caption=f"Leaderboard, ranked on {', '.join(self.metrics)} (mean of per-metric ranks).")
 
     def to_html(self) -> str:
@@ -130,7 +136,7 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
         a = agg[agg["metric"] == m].set_index("generator")
         if a.empty:
             continue
-        facts = column_facts(m, a["metric_name"].iloc[0])
+        facts = facts_for(res[res["metric"] == m])[m]
         dec = decimals_for((a["mean"] * a["scale"]).tolist())
         table[facts.label] = [format_cell(a.loc[k, "mean"] * a.loc[k, "scale"], a.loc[k, "sem"] * a.loc[k, "scale"],
                                           dec, failed=int(a.loc[k, "n_failed"]), items=int(a.loc[k, "n_items"]),
@@ -149,6 +155,7 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     apart = pd.DataFrame(apart_rows, columns=["generator", "reason", "run", "evalkit", "commit", "weights",
                                               "seeds", "device", "status"])
     notes = tuple(f"run {r.run_id}: {r.status_note(short=True)}" for r in runs if r.status_note(short=True))
+    notes += tuple(n_notes(res[res["metric"].isin(metrics)], agg))
     return Leaderboard(metrics, ranked, apart, notes)
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import pandas as pd
 
 from .escape import csv_cell, html_escape, latex_escape, markdown_escape
 
 __all__ = ["BEST", "SECOND", "Grid", "grid_of", "to_markdown", "to_latex", "to_html", "to_csv", "latex_escape",
-           "markdown_escape", "html_escape", "bullet_list", "column_marks", "STRONG"]
+           "markdown_escape", "html_escape", "bullet_list", "STRONG"]
 
 BEST, SECOND = "best", "second"
 STRONG = "strong"   # emphasised in every format (e.g. a REGRESSION verdict), unlike BEST (not in Markdown)
@@ -74,10 +74,17 @@ def _strong(text: str) -> str:
 
 # -- LaTeX --------------------------------------------------------------------------------------
 
-def to_latex(grid: Grid, *, caption: str | None = None, label: str | None = None) -> str:
-    """A booktabs table; marked cells in bold (best) or underlined (second); notes in the caption."""
+def to_latex(grid: Grid, *, caption: str | None = None, label: str | None = None, wide: bool = False) -> str:
+    """A booktabs table; marked cells in bold (best) or underlined (second); notes in the caption.
+
+    The tabular is measured first and, when wider than the column (``\\linewidth``: the column of
+    a two-column paper, or the page with ``wide``, a ``table*``), scaled down to fit; that needs
+    ``graphicx`` (without it the table is left as it is). Needs ``booktabs``.
+    """
+    env = "table*" if wide else "table"
     cols = "".join("l" if i < grid.keys else "c" for i in range(len(grid.header)))
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{" + cols + "}", r"\toprule",
+    lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small", r"\setbox0=\hbox{%",
+             r"\begin{tabular}{" + cols + "}", r"\toprule",
              " & ".join(latex_escape(h) for h in grid.header) + r" \\", r"\midrule"]
     for i, row in enumerate(grid.rows):
         if i in grid.breaks and i > 0:
@@ -89,13 +96,15 @@ def to_latex(grid: Grid, *, caption: str | None = None, label: str | None = None
             cells.append(r"\textbf{" + text + "}" if mark in (BEST, STRONG) else
                          r"\underline{" + text + "}" if mark == SECOND else text)
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", r"\end{tabular}}%",
+              r"\ifdim\wd0>\linewidth \ifdefined\resizebox \resizebox{\linewidth}{!}{\box0}\else\box0\fi"
+              r"\else\box0\fi"]
     cap = " ".join(latex_escape(t) for t in ([caption] if caption else []) + list(grid.notes))
     if cap:
         lines.append(r"\caption{" + cap + "}")
     if label:
         lines.append(r"\label{" + re.sub(r"[^A-Za-z0-9:._-]", "-", label) + "}")
-    lines.append(r"\end{table}")
+    lines.append(rf"\end{{{env}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -144,14 +153,3 @@ def bullet_list(title: str, items: Iterable[str], *, bold: bool = False) -> list
     title = markdown_escape(title)
     return ["", f"**{title}**" if bold else title] + [f"- {markdown_escape(i)}" for i in items]
 
-
-def column_marks(ranks: Sequence[Sequence[float | None]], first_value_col: int) -> dict[tuple[int, int], str]:
-    """BEST/SECOND marks from a rows × value-columns matrix of ranks (1 = best)."""
-    marks = {}
-    for i, row in enumerate(ranks):
-        for j, r in enumerate(row):
-            if r == 1:
-                marks[(i, first_value_col + j)] = BEST
-            elif r == 2:
-                marks[(i, first_value_col + j)] = SECOND
-    return marks

@@ -109,9 +109,10 @@ class Reproduction:
         out += bullet_list("Notes on the published table:", t.notes)
         return "\n".join(out) + "\n"
 
-    def to_latex(self) -> str:
+    def to_latex(self, *, wide: bool = False) -> str:
         t = self.table
         notes = ([f"Ours: run {self.run.run_id}; ↳ rows: ours (Δ = ours − published) on the paper's scale."]
                  + self.error_bars() + [f"Setup difference: {d}" for d in self.differences])
         return to_latex(dataclasses.replace(self.grid(), notes=tuple(notes)),
-                        caption=f"{t.paper}, {t.table}: published values and evalkit's.", label=f"tab:{t.id}")
+                        caption=f"{t.paper}, {t.table}: published values and evalkit's.", label=f"tab:{t.id}",
+                        wide=wide)

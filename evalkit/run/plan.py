@@ -101,15 +101,18 @@ class Plan:
     metrics: tuple[ComponentSpec, ...]
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N cases (smoke runs)
+    #: display names for reports (a run config's ``labels:``); stored with the plan, not in its run id
+    labels: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset.to_dict(), "generators": [g.to_dict() for g in self.generators],
-                "metrics": [m.to_dict() for m in self.metrics], "seeds": list(self.seeds), "limit": self.limit}
+        out = {"dataset": self.dataset.to_dict(), "generators": [g.to_dict() for g in self.generators],
+               "metrics": [m.to_dict() for m in self.metrics], "seeds": list(self.seeds), "limit": self.limit}
+        return {**out, "labels": self.labels} if self.labels else out
 
     @property
     def run_id(self) -> str:
-        """Same plan → same run id, so re-running a command resumes its run."""
-        return stable_hash(self.to_dict(), length=12)
+        """Same plan → same run id, so re-running a command resumes its run (display names aside)."""
+        return stable_hash({k: v for k, v in self.to_dict().items() if k != "labels"}, length=12)
 
 
 def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metrics: list[str] | None = None,
@@ -127,12 +130,12 @@ def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metr
                 tuple(_checked(g, GENERATORS) for g in gens or default_generators(kind)),
                 tuple(_checked(m, METRICS, skip=("backend",)) for m in mets or default_metrics(kind)),
                 parse_seeds(seeds if seeds is not None else cfg.get("seeds", 0)),
-                parse_limit(limit if limit is not None else cfg.get("limit")))
+                parse_limit(limit if limit is not None else cfg.get("limit")), _labels(cfg.get("labels")))
     check_plan(plan)
     return plan
 
 
-PLAN_KEYS = ("dataset", "generators", "metrics", "seeds", "limit")
+PLAN_KEYS = ("dataset", "generators", "metrics", "seeds", "limit", "labels")
 
 
 def _read_config(suite_or_config: str) -> dict[str, Any]:
@@ -181,6 +184,17 @@ def _checked(spec: ComponentSpec, registry, skip: tuple[str, ...] = ()) -> Compo
         if spec.options["backend"] not in backends:
             raise EvalkitError(f"{spec.name}: backend {spec.options['backend']!r} not in {backends or '(none)'}")
     return ComponentSpec(spec.name, {**spec.options, **cls.checked_options(own)})
+
+
+def _labels(value: Any) -> dict[str, Any]:
+    """A config's ``labels:`` (display names, see evalkit.report.labels): kind -> {id: name}."""
+    if value is None:
+        return {}
+    kinds = ("generators", "metrics", "categories")
+    if not isinstance(value, dict) or set(value) - set(kinds) or not all(
+            isinstance(v, dict) and all(isinstance(n, (str, int, float)) for n in v.values()) for v in value.values()):
+        raise EvalkitError(f"labels: expected {{{', '.join(f'{k}: {{id: name}}' for k in kinds)}}}")
+    return {k: {str(i): str(n) for i, n in v.items()} for k, v in value.items()}
 
 
 def parse_seeds(value: Any) -> tuple[int, ...]:

@@ -57,5 +57,5 @@ def test_the_leaderboard_ranks_only_entries_measured_on_the_same_items(interrupt
     assert list(lb.ranked["generator"]) == ["early"]
     assert "measured on 2 items (2 shared with the leaderboard's 4" in lb.apart.set_index("generator").loc[
         "late", "reason"]
-    assert lb.notes == ("run run-i: Run status: interrupted (6 of 8 results ok, 2 missing)",)
+    assert lb.notes[0] == "run run-i: Run status: interrupted (6 of 8 results ok, 2 missing)"
     assert "Run status: interrupted" in lb.to_markdown()
