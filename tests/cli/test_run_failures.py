@@ -68,3 +68,22 @@ def test_baseline_save_refuses_an_incomplete_run(tmp_path):
     assert saved.exit_code == 0 and "warning: Run status: failed" in saved.stderr
     doc = json.loads((tmp_path / "b" / "v1.json").read_text())
     assert doc["run"]["status"] == "failed" and doc["run"]["expected"] == 1
+
+
+def test_the_readme_real_run_command_as_written_explains_itself(tmp_path, shared_data):
+    """The README's first real-run command, as written (data root and output swapped in), on a
+    machine without weights or GPU: exit 1 with the missing checkpoint named, not exit 0."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"^evalkit run davis-motion-transfer .*?(?<!\\)\n", readme, re.M | re.S).group(0)
+    args = shlex.split(block.replace("\\\n", " "), comments=True)[2:]   # after "evalkit run"
+    assert "--device" not in args or args[args.index("--device") + 1] == "auto"   # nothing assumes a GPU
+    args[args.index("--root") + 1] = str(shared_data / "davis")
+    args[args.index("--out") + 1] = str(tmp_path / "davis")
+    result = _run(*args, "--limit", "1")
+    assert result.exit_code == 1, result.output
+    assert "status failed: " in result.stderr and "not found offline" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
