@@ -84,6 +84,7 @@ def run(
     from rich.progress import Progress
 
     from ..report.escape import clean
+    from ..report.labels import DisplayNames
     from ..report.tables import render_markdown, summary_table
     from ..run.device import resolve_device
     from ..run.runner import parse_shard, run_plan
@@ -109,9 +110,10 @@ def run(
         report_outcome(summary, elapsed)
         store = ResultsStore(out, readonly=True)
         try:
-            typer.echo(render_markdown(summary_table(store.results(summary.run_id))))
+            results = DisplayNames.of(plan.labels).apply(store.results(summary.run_id))   # a config's labels:
         finally:
             store.close()
+        typer.echo(render_markdown(summary_table(results)))
     except EvalkitError as exc:
         raise fail(str(exc))
     if summary.outcome.failed and not allow_failures:

@@ -82,8 +82,12 @@ class Leaderboard:
         """The ranking with the provenance of each row in the caption (a paper's column has no room
         for commits and checkpoints)."""
         table = self.ranked.drop(columns=[c for c in PROVENANCE if c in self.ranked])
-        prov = [f"{r['generator']}: " + ", ".join(f"{c} {r[c]}" for c in PROVENANCE if c in r and str(r[c]))
-                for _, r in self.ranked.iterrows()]
+        fields = [c for c in PROVENANCE if c in self.ranked]
+        shared = [c for c in fields if self.ranked[c].astype(str).nunique() == 1]
+        prov = [("All rows: " + ", ".join(f"{c} {self.ranked[c].iloc[0]}" for c in shared))] if shared and len(
+            self.ranked) else []
+        prov += [f"{r['generator']}: " + ", ".join(f"{c} {r[c]}" for c in fields if c not in shared and str(r[c]))
+                 for _, r in self.ranked.iterrows() if set(fields) - set(shared)]
         return to_latex(grid_of(table, keys=2, fmt=_cell, notes=self.notes + tuple(prov)), wide=wide,
                         caption=f"Leaderboard, ranked on {', '.join(self.metrics)} (mean of per-metric ranks).")
 

@@ -99,13 +99,19 @@ def to_latex(grid: Grid, *, caption: str | None = None, label: str | None = None
     lines += [r"\bottomrule", r"\end{tabular}}%",
               r"\ifdim\wd0>\linewidth \ifdefined\resizebox \resizebox{\linewidth}{!}{\box0}\else\box0\fi"
               r"\else\box0\fi"]
-    cap = " ".join(latex_escape(t) for t in ([caption] if caption else []) + list(grid.notes))
+    cap = " ".join(latex_escape(_sentence(t)) for t in ([caption] if caption else []) + list(grid.notes))
     if cap:
         lines.append(r"\caption{" + cap + "}")
     if label:
         lines.append(r"\label{" + re.sub(r"[^A-Za-z0-9:._-]", "-", label) + "}")
     lines.append(rf"\end{{{env}}}")
     return "\n".join(lines) + "\n"
+
+
+def _sentence(text: str) -> str:
+    """Caption parts run together: each ends with a full stop."""
+    text = str(text).strip()
+    return text if not text or text[-1] in ".!?:" else text + "."
 
 
 # -- HTML ---------------------------------------------------------------------------------------

@@ -58,8 +58,9 @@ class Reproduction:
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([{**c.__dict__, "delta": c.delta} for c in self.cells])
 
-    def grid(self) -> Grid:
-        """Published rows as printed, each followed by its '↳ evalkit' row where the run has one."""
+    def grid(self, *, compact: bool = False) -> Grid:
+        """Published rows as printed, each followed by its '↳ evalkit' row where the run has one.
+        ``compact`` (a paper's column): an unmeasured cell is '—', its reason in :meth:`missing`."""
         t = self.table
         has_group = any(r.group for r in t.rows)
         heads = [f"{c.label}{' ↑' if c.higher_is_better else ' ↓'}" + (f" ({c.group})" if c.group else "")
@@ -74,7 +75,7 @@ class Reproduction:
             if gens:
                 lead = [""] if has_group else []
                 method = "↳ evalkit " + ", ".join(gens)
-                rows.append(tuple(lead + [method] + [x.ours() for x in cells]))
+                rows.append(tuple(lead + [method] + [("—" if compact and not x.n else x.ours()) for x in cells]))
         return Grid(tuple((["group"] if has_group else []) + ["method"] + heads), tuple(rows),
                     keys=2 if has_group else 1)
 
@@ -109,10 +110,22 @@ class Reproduction:
         out += bullet_list("Notes on the published table:", t.notes)
         return "\n".join(out) + "\n"
 
+    def missing(self) -> list[str]:
+        """Why ours is '—' in a compact table: 'not measured in this run: Text, Temp. C.'."""
+        labels = {c.key: c.label for c in self.table.columns}
+        why: dict[str, list[str]] = {}
+        for c in self.cells:
+            if c.generator or c.note:
+                if not c.n and c.note:
+                    why.setdefault(c.note, [])
+                    if labels[c.column] not in why[c.note]:
+                        why[c.note].append(labels[c.column])
+        return [f"— in a ↳ row: {note} ({', '.join(cols)})" for note, cols in why.items()]
+
     def to_latex(self, *, wide: bool = False) -> str:
         t = self.table
         notes = ([f"Ours: run {self.run.run_id}; ↳ rows: ours (Δ = ours − published) on the paper's scale."]
-                 + self.error_bars() + [f"Setup difference: {d}" for d in self.differences])
-        return to_latex(dataclasses.replace(self.grid(), notes=tuple(notes)),
+                 + self.missing() + self.error_bars() + [f"Setup difference: {d}" for d in self.differences])
+        return to_latex(dataclasses.replace(self.grid(compact=True), notes=tuple(notes)),
                         caption=f"{t.paper}, {t.table}: published values and evalkit's.", label=f"tab:{t.id}",
                         wide=wide)

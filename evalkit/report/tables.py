@@ -181,7 +181,8 @@ def footnotes(results: pd.DataFrame, numbers: pd.DataFrame | None = None, over: 
             parts.append(f"ref. {f.reference}")
         lines.append("; ".join(parts))
     units = {} if numbers is None or numbers.empty else dict(zip(numbers["metric"], numbers["unit"]))
-    lines += unranked_notes(numbers) + tie_notes(numbers)
+    names = {c: f.name for c, f in facts_for(results).items()}
+    lines += unranked_notes(numbers, names) + tie_notes(numbers, names)
     lines.append(CELLS_NOTE[over])
     lines += n_notes(results, numbers)
     if over == "videos":
@@ -205,27 +206,28 @@ def n_notes(results: pd.DataFrame, numbers: pd.DataFrame | None) -> list[str]:
     return [f"n = {ns[0]}–{ns[-1]} {units} per cell (failed or missing items excluded){seeded}."]
 
 
-def tie_notes(numbers: pd.DataFrame | None) -> list[str]:
+def tie_notes(numbers: pd.DataFrame | None, names: dict[str, str] | None = None) -> list[str]:
     """Columns where the best value is tied at the printed precision (no cell is bold there)."""
     if numbers is None or numbers.empty or "rank" not in numbers:
         return []
     tied = numbers[numbers["rank"] == 1].groupby("metric", sort=False).size()
     groups = numbers.groupby("metric", sort=False)["category"].nunique() if "category" in numbers else None
-    return [f"{c}: tied for best at the printed precision, not marked" for c, k in tied.items()
+    return [f"{(names or {}).get(c, c)}: tied for best at the printed precision, not marked" for c, k in tied.items()
             if k > (1 if groups is None else groups[c])]
 
 
-def unranked_notes(numbers: pd.DataFrame | None) -> list[str]:
+def unranked_notes(numbers: pd.DataFrame | None, names: dict[str, str] | None = None) -> list[str]:
     """Per column, the rows left out of the ranking because they were measured on other items."""
     if numbers is None or numbers.empty or "same_items" not in numbers:
         return []
     out = []
-    apart = numbers[~numbers["same_items"].astype(bool)]
+    apart = numbers[~numbers["same_items"].astype(bool) & (numbers["n"] > 0)]   # n = 0: nothing to rank
     for column, rows in apart.groupby("metric", sort=False):
         who = ", ".join(" / ".join(str(r[k]) for k in ("category", "generator") if k in r and str(r[k]))
                         + f" (n={int(r['n'])}, {int(r['n_failed'])} failed, {int(r['n_pending'])} pending)"
                         for _, r in rows.iterrows())
-        out.append(f"{column}: not ranked (measured on other items than the rows ranked): {who}")
+        out.append(f"{(names or {}).get(column, column)}: not ranked (measured on other items than the rows "
+                   f"ranked): {who}")
     return out
 
 

@@ -4,6 +4,7 @@ collide, no empty plots, y–t slices on one shared column with a time axis, ful
 export from the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import shutil
 import subprocess
@@ -154,3 +155,28 @@ def test_plots_and_yt_slices_are_exported_from_the_cli(tmp_path):
     assert written == ["yt-slices-000-sq0.png", "yt-slices-001-sq1.png"]
     assert "skipped runtime.png: runtime plot: every generation took 0 s" in result.stderr
     assert "skipped pareto.png" in result.stderr
+
+
+def test_paper_latex_keeps_cells_short(many):
+    """A reproduced table's unmeasured cells are '—' with the reason in the caption; the
+    leaderboard's provenance shared by every row is said once."""
+    from evalkit.report.reproduce import load_table, reproduce
+
+    run = load_run(many)
+    flicker = run.results[run.results["metric"] == "fake-leak"].assign(metric="temporal-flicker",
+                                                                      metric_name="temporal-flicker")
+    measured = dataclasses.replace(run, results=flicker)   # one column of the paper measured
+    tex = reproduce(load_table("mbq-table1"), measured, {"Ours": LONG[0]}).to_latex()
+    ours = next(line for line in tex.splitlines() if line.startswith(r"$\hookrightarrow$"))
+    assert "n/a" not in ours and "---" in ours
+    assert "in a $\\hookrightarrow$ row: not measured in this run (M. Fidel., Text" in tex
+    caption = next(line for line in build_leaderboard([run]).to_latex().splitlines() if line.startswith(r"\caption"))
+    assert caption.count("All rows: run r") == 1 and caption.count("commit") == 1
+
+
+def test_rows_with_nothing_measured_are_not_called_unranked(tmp_path, fake_metrics, fill):
+    store = ResultsStore(tmp_path / "s")
+    fill(store, "r", {("a", "fake-leak"): {"c0": 0.1, "c1": 0.2}, ("b", "fake-leak"): {"c0": 0.1, "c1": 0.2}},
+         fail={("b", "fake-leak", "c0"), ("b", "fake-leak", "c1")})
+    notes = summary_table(store.results("r")).footnotes
+    assert not [n for n in notes if "not ranked" in n]
