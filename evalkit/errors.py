@@ -23,3 +23,13 @@ class MissingWeightsError(EvalkitError):
 
 class MissingDependencyError(EvalkitError):
     pass
+
+
+class MissingDataError(VideoReadError):
+    """A data file or folder that is not there (an unmounted disk, a wrong --root): an
+    environment problem, not a property of the item, so a run retries it next time."""
+
+
+class MemoryLimitError(EvalkitError, MemoryError):
+    """An allocation over the stated memory limit, refused before it is tried (an environment
+    problem: a machine with more memory, or a smaller input, will do)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInputError, VideoReadError
+from .errors import InvalidInputError, MemoryLimitError, MissingDataError, VideoReadError
 from .hashing import array_digest
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -98,21 +98,144 @@ class Video:
 
 
 # -- reading -------------------------------------------------------------------------------
+#
+# Decoding streams: frames are decoded one at a time (``iter_frames``) and, for a Video, written
+# into one array allocated up front, so a read peaks at about the size of the frames it keeps
+# (not three times it), and a range or step decodes past the frames it drops without keeping
+# them. Before allocating, the size is checked against a stated limit (``memory_limit``): a
+# video that cannot fit is one MemoryLimitError naming the file and the numbers, not an
+# allocation that fails (or swaps) half-way.
 
-def read_video(path: str | os.PathLike, *, fps: float | None = None) -> Video:
+#: environment variable: the most bytes one decoded video may take (e.g. 8e9); default: 90 % of
+#: the memory available when the read starts
+MEMORY_LIMIT_ENV = "EVALKIT_MAX_VIDEO_BYTES"
+
+
+def read_video(path: str | os.PathLike, *, fps: float | None = None, start: int = 0, end: int | None = None,
+               step: int = 1) -> Video:
     """Read an mp4 (or any PyAV container) or a folder of frames (DAVIS layout ``00000.jpg``).
 
     ``fps`` is used for frame folders (default 24, DAVIS's rate) and ignored for containers.
+    ``start``, ``end``, ``step`` keep frames ``start:end:step`` (the others are decoded and dropped).
     """
     p = Path(path)
     if p.is_dir():
-        return _read_frame_folder(p, fps or 24.0)
+        files = _frame_files(p)
+        return _collect(p, _folder_frames(files), len(files), fps or 24.0, start, end, step)
     if not p.exists():
-        raise VideoReadError(f"{p}: no such file or folder")
-    return _read_container(p)
+        raise MissingDataError(f"{p}: no such file or folder")
+    expected, rate = _container_info(p)
+    return _collect(p, iter_frames(p), expected, rate, start, end, step)
 
 
-def _read_container(p: Path) -> Video:
+def iter_frames(path: str | os.PathLike):
+    """The frames of a container or frame folder, one RGB uint8 (H, W, 3) array at a time: for
+    what needs a pass over the frames, not all of them at once."""
+    p = Path(path)
+    if p.is_dir():
+        yield from _folder_frames(_frame_files(p))
+        return
+    import av
+
+    count = 0
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{p}: no video stream")
+            stream = container.streams.video[0]
+            declared = stream.frames or 0
+            for frame in container.decode(stream):
+                count += 1
+                yield frame.to_ndarray(format="rgb24")
+    except VideoReadError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoReadError(f"{p}: unreadable video ({type(exc).__name__}: {exc})") from None
+    if not count:
+        raise VideoReadError(f"{p}: video is empty (no decodable frames)")
+    if declared and count < declared:
+        raise VideoReadError(f"{p}: truncated video: decoded {count} of {declared} declared frames")
+
+
+def memory_limit() -> int:
+    """The most bytes one decoded video may take: $EVALKIT_MAX_VIDEO_BYTES, else 90 % of the
+    memory available now (no limit where that cannot be read)."""
+    raw = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if raw:
+        try:
+            return int(float(raw))
+        except ValueError:
+            raise InvalidInputError(f"${MEMORY_LIMIT_ENV}={raw!r}: expected a number of bytes") from None
+    available = _available_memory()
+    return int(0.9 * available) if available else 2 ** 62
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """A MemoryLimitError naming ``what`` when ``nbytes`` exceed the limit."""
+    limit = memory_limit()
+    if nbytes > limit:
+        raise MemoryLimitError(f"{what} needs {nbytes / 2 ** 30:.2f} GiB, over the limit of {limit / 2 ** 30:.2f} GiB "
+                               f"({'$' + MEMORY_LIMIT_ENV if os.environ.get(MEMORY_LIMIT_ENV) else '90 % of the memory available'}"
+                               f"); read a frame range or a smaller resolution, or raise ${MEMORY_LIMIT_ENV}")
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _collect(p: Path, frames, expected: int, fps: float, start: int, end: int | None, step: int) -> Video:
+    """Keep frames start:end:step of the ``frames`` stream in one array allocated up front for the
+    ``expected`` frames (grown only when a container holds more than it said)."""
+    if step < 1 or start < 0 or (end is not None and end <= start):
+        raise InvalidInputError(f"{p}: invalid frame range ({start}, {end}, {step})")
+    try:
+        return _keep(p, frames, expected, fps, start, end, step)
+    finally:
+        frames.close()   # stops decoding (and closes the container) after the last frame kept
+
+
+def _keep(p: Path, frames, declared: int, fps: float, start: int, end: int | None, step: int) -> Video:
+    out: np.ndarray | None = None
+    kept = 0
+    for i, frame in enumerate(frames):
+        if end is not None and i >= end:
+            break   # the rest is never decoded
+        if i < start or (i - start) % step:
+            continue
+        if out is None:
+            total = declared if declared else (end or start + 1)
+            expected = max(1, len(range(start, min(total, end) if end is not None else total, step)))
+            check_allocation(expected * frame.nbytes, f"{p}: {expected} frames of {frame.shape[1]}x{frame.shape[0]}")
+            out = np.empty((expected,) + frame.shape, np.uint8)
+        elif frame.shape != out.shape[1:]:
+            raise VideoReadError(f"{p}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, the first kept one "
+                                 f"{out.shape[2]}x{out.shape[1]}")
+        if kept == len(out):   # more frames than declared: grow by half (amortised)
+            grown = len(out) + max(1, len(out) // 2)
+            check_allocation(grown * frame.nbytes, f"{p}: {grown} frames of {frame.shape[1]}x{frame.shape[0]}")
+            out = np.concatenate([out, np.empty((grown - len(out),) + frame.shape, np.uint8)])
+        out[kept] = frame
+        kept += 1
+    if out is None or kept == 0:
+        raise VideoReadError(f"{p}: no frames in range ({start}, {end}, {step})" if start or end or step > 1
+                             else f"{p}: video is empty (no decodable frames)")
+    origin = str(p) if (start, end, step) == (0, None, 1) else f"{p}|frames[{start}:{end}:{step}]"
+    return Video(out[:kept] if kept < len(out) else out, fps / step, origin)
+
+
+def _container_info(p: Path) -> tuple[int, float]:
+    """(frame count, declared or estimated from the duration (0 when neither is known), frame
+    rate) of a container, without decoding."""
     import av
 
     try:
@@ -120,39 +243,42 @@ def _read_container(p: Path) -> Video:
             if not container.streams.video:
                 raise VideoReadError(f"{p}: no video stream")
             stream = container.streams.video[0]
-            declared = stream.frames or 0
             rate = float(stream.average_rate or stream.guessed_rate or 0) or 24.0
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+            count = int(stream.frames or 0)
+            if not count and stream.duration and stream.time_base:
+                count = int(round(float(stream.duration * stream.time_base) * rate))
+            elif not count and container.duration:
+                count = int(round(container.duration / 1e6 * rate))
+            return count, rate
     except VideoReadError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise VideoReadError(f"{p}: unreadable video ({type(exc).__name__}: {exc})") from None
-    if not frames:
-        raise VideoReadError(f"{p}: video is empty (no decodable frames)")
-    if declared and len(frames) < declared:
-        raise VideoReadError(f"{p}: truncated video: decoded {len(frames)} of {declared} declared frames")
-    return Video(np.stack(frames), rate, str(p))
 
 
-def _read_frame_folder(p: Path, fps: float) -> Video:
-    from PIL import Image
-
+def _frame_files(p: Path) -> list[Path]:
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
     if not files:
         raise VideoReadError(f"{p}: frame folder is empty (no {'/'.join(FRAME_SUFFIXES)} files)")
-    frames = []
+    return files
+
+
+def _folder_frames(files: list[Path]):
+    """The frames of a folder's files, each the size of the first."""
+    from PIL import Image
+
+    size = None
     for f in files:
         try:
             with Image.open(f) as im:
                 frame = np.asarray(im.convert("RGB"))
         except OSError as exc:
             raise VideoReadError(f"{f}: unreadable frame ({exc})") from None
-        if frames and frame.shape != frames[0].shape:
-            raise VideoReadError(
-                f"{f}: frame size {frame.shape[1]}x{frame.shape[0]} differs from "
-                f"{files[0].name}'s {frames[0].shape[1]}x{frames[0].shape[0]}")
-        frames.append(frame)
-    return Video(np.stack(frames), fps, str(p))
+        if size is not None and frame.shape != size:
+            raise VideoReadError(f"{f}: frame size {frame.shape[1]}x{frame.shape[0]} differs from "
+                                 f"{files[0].name}'s {size[1]}x{size[0]}")
+        size = frame.shape
+        yield frame
 
 
 def read_masks(path: str | os.PathLike) -> np.ndarray:

@@ -1,4 +1,6 @@
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,86 @@ def test_reads_real_davis(shared_data):
     assert v.num_frames == 50 and v.size == (480, 854)
     clip = read_video(shared_data / "videos" / "car-roundabout-24.mp4")
     assert clip.num_frames == 24 and clip.fps == pytest.approx(8.0)
+
+
+# -- bounded memory ----------------------------------------------------------------------------
+
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_decoding_a_frame_folder_peaks_near_the_size_of_the_frames(tmp_path):
+    """Defect: decoding held every frame twice (a list, then np.stack): a 4K × 200-frame video
+    peaked at 14.7 GB RSS, about 3× its frames."""
+    v = moving_square(t=48, h=240, w=320)
+    path = write_video(v, tmp_path / "frames")
+    video, peak = _peak_bytes(lambda: read_video(path, fps=12))
+    raw = v.frames.nbytes
+    assert video.frames.shape == v.frames.shape
+    assert peak < 1.35 * raw, f"peak {peak / raw:.2f}× the frames"
+
+
+def test_decoding_an_mp4_peaks_near_the_size_of_the_frames(tmp_path):
+    """The same for a container, measured as a fresh process's peak RSS (VmHWM: PyAV's frame
+    buffers are not seen by tracemalloc, and ru_maxrss carries the parent's peak over exec)."""
+    import subprocess
+    import sys
+
+    v = moving_square(t=120, h=480, w=640)
+    path = write_video(v, tmp_path / "v.mp4", crf=10)
+    tiny = write_video(moving_square(t=4), tmp_path / "tiny.mp4")
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("needs /proc/self/status (Linux)")
+    code = ("import sys; from evalkit.video import read_video\n"
+            "def hwm(): return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+            "read_video(sys.argv[2])\n"                             # imports and decoder warmed up
+            "before = hwm()\n"
+            "v = read_video(sys.argv[1])\n"
+            "print((hwm() - before) * 1024, v.frames.nbytes)")
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(tiny)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    grown, raw = map(int, out.stdout.split())
+    assert grown < 1.4 * raw, f"peak RSS grew by {grown / raw:.2f}× the frames"
+
+
+def test_a_frame_range_keeps_only_its_frames(tmp_path):
+    v = moving_square(t=40, h=120, w=160)
+    path = write_video(v, tmp_path / "frames")
+    part, peak = _peak_bytes(lambda: read_video(path, fps=12, start=4, end=28, step=4))
+    np.testing.assert_array_equal(part.frames, v.frames[4:28:4])
+    assert part.fps == pytest.approx(3.0) and peak < 0.3 * v.frames.nbytes
+
+
+def test_a_video_over_the_memory_limit_is_refused_before_decoding_it(tmp_path, monkeypatch):
+    from evalkit.errors import MemoryLimitError
+    from evalkit.run.failures import failure_class
+
+    path = write_video(moving_square(t=48, h=240, w=320), tmp_path / "v.mp4")
+    monkeypatch.setenv("EVALKIT_MAX_VIDEO_BYTES", str(1_000_000))
+    with pytest.raises(MemoryLimitError) as err:
+        _peak_bytes(lambda: read_video(path))
+    msg = str(err.value)
+    assert str(path) in msg and "48 frames of 320x240" in msg and "EVALKIT_MAX_VIDEO_BYTES" in msg
+    assert failure_class(err.value) == "environment"          # not cached against the item
+    monkeypatch.setenv("EVALKIT_MAX_VIDEO_BYTES", "lots")
+    with pytest.raises(InvalidInputError, match="EVALKIT_MAX_VIDEO_BYTES"):
+        read_video(path)
+
+
+def test_iter_frames_streams_one_frame_at_a_time(tmp_path):
+    from evalkit.video import iter_frames
+
+    v = moving_square(t=24, h=64, w=80)
+    path = write_video(v, tmp_path / "v.mp4", crf=0)
+    frames = iter_frames(path)
+    first = next(frames)
+    assert first.shape == (64, 80, 3) and first.dtype == np.uint8
+    assert 1 + sum(1 for _ in frames) == 24

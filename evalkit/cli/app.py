@@ -1,10 +1,46 @@
 """The typer application; every command lives in its own module of ``evalkit.cli``."""
 from __future__ import annotations
 
-import typer
+import sys
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="evalkit: identity–motion benchmarks for text-to-video generation.")
+import typer
+import typer.core
+from typer.core import TyperGroup
+
+# the click typer runs on (recent typers vendor their own copy as typer._click)
+_exceptions = getattr(typer.core, "_click", None) or __import__("click")
+_exceptions = _exceptions.exceptions
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a bad value, a missing argument, an unknown flag) as one ``error:`` line and
+    exit 2, like evalkit's own errors, instead of click's usage block."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _exceptions.NoArgsIsHelpError as exc:   # a bare `evalkit` or `evalkit data`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except _exceptions.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            sys.exit(2)
+        except _exceptions.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except _exceptions.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+# rich_markup_mode=None: help texts are plain text, so "name[key=value,...]" is shown as written
+# (rich markup would swallow the brackets)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  cls=OneLineErrors, help="evalkit: identity–motion benchmarks for text-to-video generation.")
 
 
 @app.callback()

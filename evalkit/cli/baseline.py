@@ -9,7 +9,7 @@ import typer
 from ..errors import EvalkitError
 from .app import app, fail
 
-baseline_app = typer.Typer(no_args_is_help=True, help="Record and list release baselines (baselines/releases/).")
+baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Record and list release baselines (baselines/releases/).")
 app.add_typer(baseline_app, name="baseline")
 
 DEFAULT_DIR = Path("baselines") / "releases"
@@ -21,6 +21,8 @@ def save(
     name: str = typer.Option(..., "--name", help="release name, e.g. v0.1 (the file is NAME.json)"),
     directory: Path = typer.Option(DEFAULT_DIR, "--dir", help="where to write NAME.json"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing baseline of that name"),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                          help="record a run that is not complete (failed or missing items)"),
 ) -> None:
     """Write the run's results, generation timings, plan and provenance to DIR/NAME.json."""
     from ..report.sources import baseline_document, load_run
@@ -34,12 +36,19 @@ def save(
         data = load_run(run)
     except EvalkitError as exc:
         raise fail(str(exc))
+    note = data.status_note(short=True)
+    if note and not allow_incomplete:
+        raise fail(f"run {data.run_id}: {note}; a release baseline records a complete run "
+                   f"(fix the failures or pass --allow-incomplete)")
     doc = baseline_document(data, name)
     directory.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
     tmp.replace(target)
-    typer.echo(f"saved run {data.run_id} ({len(data.results)} results) as baseline {name}: {target}")
+    typer.echo(f"saved run {data.run_id} ({len(data.results)} results, {data.outcome().counts()}) as baseline "
+               f"{name}: {target}")
+    if note:
+        typer.echo(f"warning: {note}", err=True)
 
 
 @baseline_app.command("list")

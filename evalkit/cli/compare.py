@@ -31,6 +31,7 @@ def compare(
 ) -> None:
     """Pair results by case × generator × seed × metric; exit 1 when a regression is flagged."""
     from ..report.compare import CompareSettings, compare_runs
+    from ..report.markup import to_csv
     from ..report.sources import load_run
 
     if test not in ("wilcoxon", "t"):
@@ -47,7 +48,7 @@ def compare(
     result = compare_runs(a, b, settings)
     if no_runtime:
         result.runtime = result.runtime.iloc[0:0]
-    text = result.to_markdown() if fmt == "md" else result.table.to_csv(index=False)
+    text = result.to_markdown() if fmt == "md" else to_csv(result.table)
     typer.echo(text, nl=False)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from ..errors import EvalkitError
 from ..registry import DATASETS
 from .app import app, fail
 
-data_app = typer.Typer(no_args_is_help=True, help="Benchmark datasets: validate manifests and data.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Benchmark datasets: validate manifests and data.")
 app.add_typer(data_app, name="data")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..registry import DATASETS, FEATURES, GENERATORS, METRICS
 from .app import app
@@ -59,5 +60,5 @@ def list_plugins(kind: str = typer.Argument("all", help="datasets | generators |
         table.add_column("details")
         table.add_column("from")
         for name, obj in registry.items():
-            table.add_row(name, _describe(registry.kind, obj), registry.origin(name))
+            table.add_row(Text(name), Text(_describe(registry.kind, obj)), Text(registry.origin(name)))   # plain text, not rich markup
         console.print(table)

@@ -22,8 +22,10 @@ def reproduce(
                                                                      "may take several, e.g. one per backbone)"),
     fmt: str = typer.Option("md", "--format", help="md | csv | latex"),
     out: Optional[Path] = typer.Option(None, "--out", help="also write the output here"),
+    wide: bool = typer.Option(False, "--wide", help="LaTeX: a table* spanning both columns of a two-column paper"),
 ) -> None:
     """Print ours next to the published values with the deltas and what differs in setup."""
+    from ..report.markup import to_csv
     from ..report.reproduce import available_tables, load_table, reproduce as run_reproduce
     from ..report.sources import load_run
 
@@ -44,8 +46,8 @@ def reproduce(
         result = run_reproduce(paper, data, pairs)
     except EvalkitError as exc:
         raise fail(str(exc))
-    text = {"md": result.to_markdown, "latex": result.to_latex,
-            "csv": lambda: result.frame().to_csv(index=False)}[fmt]()
+    text = {"md": result.to_markdown, "latex": lambda: result.to_latex(wide=wide),
+            "csv": lambda: to_csv(result.frame())}[fmt]()
     typer.echo(text, nl=False)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +59,7 @@ def _no_run():
 
     from ..report.sources import RunData
 
-    columns = ["run_id", "case_id", "case_kind", "category", "generator", "generator_config", "seed", "metric",
-               "metric_name", "backend", "metric_config", "status", "value", "error", "details",
-               "generation_key", "metric_key"]
+    from ..run.rows import ResultRow
+
+    columns = list(ResultRow.columns()) + ["status", "value", "error", "details", "failure"]
     return RunData("(none)", pd.DataFrame(columns=columns), pd.DataFrame(), {})

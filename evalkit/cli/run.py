@@ -1,6 +1,8 @@
 """``evalkit run SUITE_OR_CONFIG``: execute a plan (resumable) and print the leaderboard."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Optional
@@ -11,6 +13,9 @@ from ..errors import EvalkitError
 from ..run.plan import load_plan, split_components
 from .app import app, fail
 
+#: exit status of a run in which items failed (2 is a usage error)
+FAILED_ITEMS_EXIT = 1
+
 
 def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     if not values:
@@ -18,10 +23,36 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     return [part for v in values for part in split_components(v)]
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a job scheduler stopping the job) interrupts like Ctrl-C, so the run is recorded
+    as interrupted instead of staying 'running'."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:   # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def progress_columns() -> tuple:
+    """The progress display; item labels ("case × mbq[injection_fraction=0.6] (seed 0)") are
+    plain text, never rich markup (which would swallow "[...]")."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    return (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
 def _loads(summary) -> str:
     """Each generator's load stage in this process ("none" when every generation was cached)."""
     failed = summary.load_failures
-    parts = [f"{label} failed ({failed[label]})" if label in failed else f"{label} {seconds:.1f} s"
+    parts = [f"{label} failed (reason below)" if label in failed else f"{label} {seconds:.1f} s"
              for label, seconds in summary.loads.items()]
     return ", ".join(parts) or "none"
 
@@ -37,46 +68,74 @@ def run(
                                                      "temporal-flicker, motion-fidelity[klt] where they apply)"),
     out: str = typer.Option("runs", "--out", "-o", help="folder of the results store and artifacts"),
     root: Optional[str] = typer.Option(None, "--root", help="data root of the dataset (DAVIS, DreamBooth, ...)"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default 0)"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases"),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds, e.g. 0,1,2 (default 0)"),
+    device: str = typer.Option("auto", "--device", help="auto (a CUDA GPU when there is one) | cpu | cuda | cuda:N"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="only the first N cases (N ≥ 1)"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="recompute items recorded as failed (item "
+                                      "errors; environment errors are retried anyway)"),
+    recompute: bool = typer.Option(False, "--recompute", help="recompute every generation and metric value"),
+    allow_failures: bool = typer.Option(False, "--allow-failures",
+                                        help="exit 0 even when items failed (default: exit 1)"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
                               "(one process per GPU sharing one --out)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress
 
+    from ..report.escape import clean
+    from ..report.labels import DisplayNames
     from ..report.results_json import write_results
     from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
-    from ..run.runner import run_plan
+    from ..run.device import resolve_device
+    from ..run.runner import parse_shard, run_plan
 
     console = Console(stderr=True)
-    try:
-        plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics),
-                         seeds=[int(s) for s in seeds.split(",")] if seeds else None, root=root, limit=limit)
+    try:   # everything is checked before a store exists: a bad value is one error line, exit 2
+        plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics), seeds=seeds,
+                         root=root, limit=limit)
+        where = parse_shard(shard)
+        device = resolve_device(device)
         start = time.perf_counter()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, disable=quiet, transient=True) as bar:
+        with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
             task = bar.add_task("planning", total=None)
 
             def progress(desc: str, done: int, total: int) -> None:
-                bar.update(task, description=desc, completed=done, total=total)
+                bar.update(task, description=clean(desc), completed=done, total=total)
 
-            index, _, count = shard.partition("/")
-            summary = run_plan(plan, out, device=device, retry_failed=retry_failed,
-                               shard=(int(index), int(count or 1)), progress=progress,
-                               notice=lambda line: console.print(line, markup=False, highlight=False))
+            with _sigterm_interrupts():
+                summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                                   shard=where, progress=progress,
+                                   notice=lambda line: console.print(line, markup=False, highlight=False))
         elapsed = time.perf_counter() - start
+        report_outcome(summary, elapsed)
+        run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
+        written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
+        typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
+        results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
+        typer.echo(render_markdown(summary_table(results)))
     except EvalkitError as exc:
         raise fail(str(exc))
-    console.print(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
-                  f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
-                  f"{summary.failed} failed; load: {_loads(summary)}; {elapsed:.1f} s; store {summary.store_path}")
-    run_data = load_run(f"{out}:{summary.run_id}")
-    written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
-    console.print(f"results: {written} (+ samples.jsonl)", markup=False, highlight=False)
-    typer.echo(render_markdown(summary_table(run_data.results)))
+    if summary.outcome.failed and not allow_failures:
+        typer.echo(f"error: {summary.outcome.failed} results failed (reasons above); --allow-failures exits 0",
+                   err=True)
+        raise typer.Exit(FAILED_ITEMS_EXIT)
+
+
+def report_outcome(summary, elapsed: float) -> None:
+    """The summary line, the run's status with its counts, and the failure reasons grouped
+    with counts (stderr, one line each, never wrapped)."""
+    typer.echo(f"run {summary.run_id}: {summary.generated} generated, {summary.generations_cached} cached; "
+               f"{summary.computed} metric values computed, {summary.metrics_cached} cached; "
+               + (f"{summary.regenerated} artifacts missing or changed, regenerated; " if summary.regenerated else "")
+               + (f"{summary.cleaned} stale temporary files removed; " if summary.cleaned else "") +
+               f"{summary.failed} failed in this process; load: {_loads(summary)}; {elapsed:.1f} s; "
+               f"store {summary.store_path}", err=True)
+    out = summary.outcome
+    typer.echo(f"status {out.status}: {out.counts()}", err=True)
+    if out.reasons:
+        typer.echo("failure reasons (result rows):", err=True)
+        for reason in out.reasons:
+            typer.echo(reason.line(), err=True)

@@ -8,6 +8,7 @@ multi-shot set (one video per shot, in order).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +21,7 @@ FLAGS = {"generated": "--generated", "shots": "--generated (once per shot, at le
          "source": "--source", "source-mask": "--mask", "prompt": "--prompt", "subject": "--subject",
          "reference-images": "--reference"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 def _digest(path: Path) -> str:
@@ -90,7 +92,7 @@ def score(
     backend: Optional[str] = typer.Option(None, help="feature backend (default: the metric's first)"),
     variant: Optional[str] = typer.Option(None, help="metric variant, where it has one"),
     option: list[str] = typer.Option([], "--option", "-o", help="extra metric option KEY=VALUE (JSON value)"),
-    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N"),
+    device: str = typer.Option("auto", help="auto (a CUDA GPU when there is one) | cpu | cuda | cuda:N"),
     dtype: str = typer.Option("float32", help="float32 | float16 | bfloat16"),
     fps: Optional[float] = typer.Option(None, help="frame rate of generated frame folders (default 24)"),
     source_fps: Optional[float] = typer.Option(None, help="frame rate of a source frame folder (default: --fps)"),
@@ -102,6 +104,7 @@ def score(
     from ..errors import EvalkitError
     from ..features.base import FeatureContext
     from ..registry import METRICS, UnknownNameError
+    from ..run.device import resolve_device
     from ..video import read_video
 
     try:
@@ -111,10 +114,16 @@ def score(
     options = _parse_options(option)
     if variant is not None:
         options["variant"] = variant
+    if dtype not in DTYPES:
+        raise fail(f"--dtype {dtype!r}: expected {' | '.join(DTYPES)}")
+    for flag, rate in (("--fps", fps), ("--source-fps", source_fps)):
+        if rate is not None and not (math.isfinite(rate) and rate > 0):
+            raise fail(f"{flag} {rate:g}: a frame rate must be a positive number of frames per second")
     given = {"generated"} | {name for name, value in (
         ("shots", len(generated) > 1), ("source", source), ("source-mask", mask), ("prompt", prompt),
         ("subject", subject), ("reference-images", reference)) if value}
     try:
+        device = resolve_device(device)
         m = cls(backend=backend, device=device, **options)
         check_inputs(metric, m.inputs, given, m.spec.case_kinds)
         videos = [read_video(g, fps=fps) for g in generated]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..cases import ImageFiles, PersonalizationCase
-from ..errors import ManifestError, VideoReadError
+from ..errors import ManifestError, MissingDataError, VideoReadError
 from ..registry import DATASETS
 from ..video import FRAME_SUFFIXES
 from .manifest import ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot, parse_list
@@ -58,8 +58,9 @@ class SubjectImages(ImageFiles):
 
     def load(self):
         if not self.paths:
-            what = "not found" if self.folder is None or not self.folder.is_dir() else "holds no images"
-            raise VideoReadError(f"{self.folder}: reference image folder {what}")
+            if self.folder is None or not self.folder.is_dir():   # missing data: retried by the next run
+                raise MissingDataError(f"{self.folder}: reference image folder not found")
+            raise VideoReadError(f"{self.folder}: reference image folder holds no images")
         return super().load()
 
 

@@ -46,6 +46,8 @@ class SyntheticDataset(Dataset):
     # camera_drift=0 give the still clips the metric tests use).
     defaults = {"motions": tuple(m for m in MOTIONS if m != "static"), "seeds": (0,), "num_frames": 16,
                 "height": 128, "width": 160, "fps": 8.0, "speed": 1.0, "camera_drift": 0.5}
+    bounds = {"num_frames": (2, 10_000), "height": (32, 8192), "width": (32, 8192), "fps": (0.1, 1000.0),
+              "speed": (0.0, None), "camera_drift": (0.0, None)}
 
     def specs(self) -> list[SyntheticSpec]:
         o = self.options

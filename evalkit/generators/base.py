@@ -5,6 +5,9 @@ Each generator is one file in ``evalkit/generators`` that registers itself with
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 from typing import Any, ClassVar, Sequence
 
 from ..cases import Case, Generation
@@ -20,6 +23,18 @@ class Generator(Configurable):
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(**options)
         self.device = device
+
+    def weights_ids(self) -> tuple[str, ...]:
+        """Hub ids (or local folders) of the weights this configuration loads; their revision on
+        disk enters the generation cache key (weight-free generators load none)."""
+        return ()
+
+    @classmethod
+    def code_version(cls) -> str:
+        """The declared ``version`` plus a digest of the source files of this class and its bases:
+        it enters the generation cache key, so an edit of the generator's code never reuses
+        generations made by the old code (bump ``version`` anyway when the numbers change)."""
+        return f"{cls.version}:{_source_digest(cls)}"
 
     def load(self) -> None:
         """Load weights and models. The runner calls it once per process, before the first item,
@@ -45,3 +60,20 @@ class Generator(Configurable):
         if case.kind not in self.case_kinds:
             raise EvalkitError(f"generator {self.registry_name} does not accept {case.kind} cases")
         return self.generate(case, seed)
+
+
+@functools.lru_cache(maxsize=None)
+def _source_digest(cls: type) -> str:
+    h = hashlib.sha256()
+    files = dict.fromkeys(f for klass in cls.__mro__ if klass is not object and (f := _source_file(klass)))
+    for f in files:
+        with open(f, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+def _source_file(klass: type) -> str | None:
+    try:
+        return inspect.getsourcefile(klass)
+    except (TypeError, OSError):   # built-in or generated classes: their version stands alone
+        return None

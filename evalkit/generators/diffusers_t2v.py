@@ -43,6 +43,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "num_frames": None,
     "negative_prompt": "",
 }
+# the options whose default (None: the backbone's) does not show their type, and their ranges
+COMMON_TYPES: dict[str, type] = {"steps": int, "guidance_scale": float, "height": int, "width": int, "num_frames": int}
+COMMON_BOUNDS: dict[str, tuple] = {"steps": (1, 10_000), "guidance_scale": (0.0, None), "height": (8, 16_384),
+                                   "width": (8, 16_384), "num_frames": (1, 100_000)}
 #: options of generators that accept multi-shot sets
 SHOT_SEEDS = ("batch", "offset")
 ALL_CASE_KINDS = ("motion-transfer", "multi-shot", "personalization")
@@ -73,6 +77,8 @@ class DiffusersT2V(Generator):
     defaults: ClassVar[dict[str, Any]] = dict(COMMON_DEFAULTS)
     # the backbone is checked by backbone_spec (a row added later needs no change here)
     choices: ClassVar[dict[str, tuple]] = {"dtype": loading.DTYPES}
+    types: ClassVar[dict[str, type]] = COMMON_TYPES
+    bounds: ClassVar[dict[str, tuple]] = COMMON_BOUNDS
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
@@ -81,6 +87,9 @@ class DiffusersT2V(Generator):
         self._prompts: dict[str, Embeds] = {}
 
     # -- loading (its own stage) ---------------------------------------------------------
+    def weights_ids(self) -> tuple[str, ...]:
+        return (self.options["model_path"] or self.spec.hub_id,)
+
     def load(self) -> None:
         """Load the backbone's pipeline (once per process) and bind its model family; idempotent."""
         if self._family is None:

@@ -26,7 +26,7 @@ from ..cases import MotionTransferCase
 from ..errors import EvalkitError
 from ..registry import GENERATORS
 from .backbones import BACKBONES
-from .diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
+from .diffusers_t2v import COMMON_BOUNDS, COMMON_DEFAULTS, COMMON_TYPES, DiffusersT2V, Run
 from .families import family_class
 from .families.base import Embeds, Latents
 from .loading import DTYPES
@@ -141,6 +141,10 @@ class FeatureInjection(DiffusersT2V):
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "record": ("auto", "single", "per-step"),
         "passes": ("cond", "both"), "record_prompt": ("source", "empty")}
+    types: ClassVar[dict[str, type]] = {**COMMON_TYPES, "injection_fraction": float, "source_frame_repeat": int}
+    bounds: ClassVar[dict[str, tuple]] = {**COMMON_BOUNDS, "injection_fraction": (0.0, 1.0),
+                                          "record_step_fraction": (0.0, 1.0), "source_frame_repeat": (1, None),
+                                          "record_seed": (0, None)}
 
     # -- resolved options --------------------------------------------------------------
     def settings(self) -> MbQSettings:

@@ -99,6 +99,7 @@ class MotionFidelity(Metric):
     defaults = {**DTYPE_DEFAULT, "variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
     choices = {**DTYPE_CHOICES, "variant": VARIANTS, "use_mask": (False, True), "protocol": PROTOCOLS}
     version = "2"  # 2: frames paired by time, not truncated to the shorter video
+    bounds = {"grid_size": (1, 256)}   # a 256² grid is 65k points; 100000² would need 74.5 GiB
 
     def __init__(self, backend: str | None = None, device: str = "cpu", **options) -> None:
         protocol = options.get("protocol", TIME_ALIGNED)

@@ -43,18 +43,23 @@ class ColumnFacts:
     unit: str
     reference: str
     measures: str = "other"          # the spec's group (what the metric measures)
+    display: str = ""               # the paper's name for the column (evalkit.report.labels), if any
 
     @property
     def arrow(self) -> str:
         return "" if self.higher_is_better is None else ("↑" if self.higher_is_better else "↓")
 
     @property
+    def name(self) -> str:
+        return self.display or self.column
+
+    @property
     def label(self) -> str:
-        """Column header: name, scale note and better-direction arrow."""
+        """Column header: (display) name, scale note and better-direction arrow."""
         scale = f" ×{self.scale:g}" if self.scale != 1 else ""
         unit = f" [{self.unit}]" if self.unit else ""
         arrow = f" {self.arrow}" if self.arrow else ""
-        return f"{self.column}{unit}{scale}{arrow}"
+        return f"{self.name}{unit}{scale}{arrow}"
 
 
 def metric_spec(metric_name: str):
@@ -69,18 +74,21 @@ def metric_spec(metric_name: str):
 MEASURES_ORDER = {m: i for i, m in enumerate(MEASURES)}
 
 
-def column_facts(column: str, metric_name: str) -> ColumnFacts:
+def column_facts(column: str, metric_name: str, display: str = "") -> ColumnFacts:
     spec = metric_spec(metric_name)
     if spec is None:
-        return ColumnFacts(column, metric_name, None, False, 1.0, "", "")
+        return ColumnFacts(column, metric_name, None, False, 1.0, "", "", display=display)
     return ColumnFacts(column, metric_name, bool(spec.higher_is_better), bool(spec.boolean),
-                       float(spec.report_scale), spec.unit, spec.reference, spec.measures)
+                       float(spec.report_scale), spec.unit, spec.reference, spec.measures, display)
 
 
 def facts_for(results: pd.DataFrame) -> dict[str, ColumnFacts]:
-    """ColumnFacts per report column present in ``results`` (in first-seen order)."""
-    pairs = results[["metric", "metric_name"]].drop_duplicates("metric")
-    return {c: column_facts(c, n) for c, n in zip(pairs["metric"], pairs["metric_name"])}
+    """ColumnFacts per report column present in ``results`` (in first-seen order), with the
+    display names of a ``metric_display`` column (evalkit.report.labels) where there is one."""
+    cols = ["metric", "metric_name"] + (["metric_display"] if "metric_display" in results else [])
+    pairs = results[cols].drop_duplicates("metric")
+    displays = pairs["metric_display"] if "metric_display" in pairs else [""] * len(pairs)
+    return {c: column_facts(c, n, d or "") for c, n, d in zip(pairs["metric"], pairs["metric_name"], displays)}
 
 
 def sem(values: Iterable[float]) -> float:
@@ -176,6 +184,37 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over
     cols = list(keys) + ["mean", "sem", "n", "unit", "n_items", "n_failed", "n_pending", "metric_name",
                          "higher_is_better", "boolean", "scale"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def item_key(results: pd.DataFrame) -> pd.Series:
+    """What identifies an item across runs: the case's content hash (its id where a row has
+    none, e.g. an old baseline) and the seed."""
+    cases = results["case_id"].astype(str)
+    if "case_hash" in results:
+        hashed = results["case_hash"].fillna("").astype(str)
+        cases = hashed.where(hashed != "", cases)
+    return pd.Series(list(zip(cases, results["seed"])), index=results.index, dtype=object)
+
+
+def measured_items(results: pd.DataFrame, by: Iterable[str]) -> dict[tuple, frozenset]:
+    """(by…) -> the set of items (case, seed) that succeeded."""
+    by = list(by)
+    ok = results[results["status"] == "ok"]
+    items = item_key(ok)
+    return {(k if isinstance(k, tuple) else (k,)): frozenset(items.loc[g.index])
+            for k, g in ok.groupby(by, sort=False, dropna=False)} if len(ok) else {}
+
+
+def reference_items(sets: Iterable[frozenset]) -> frozenset:
+    """The item set most rows share (ties: the larger set, then the first seen): ranks compare
+    only rows measured on exactly these items."""
+    sets = [s for s in sets if s]
+    if not sets:
+        return frozenset()
+    counts: dict[frozenset, int] = {}
+    for s in sets:
+        counts[s] = counts.get(s, 0) + 1
+    return max(counts, key=lambda s: (counts[s], len(s), -sets.index(s)))
 
 
 def decimals_for(scaled_values: Iterable[float]) -> int:

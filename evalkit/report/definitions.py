@@ -94,3 +94,33 @@ class Definition:
 
     def _fields(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "backend": self.backend, **self.options}
+
+
+def select_columns(results, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """Report columns for ``--metrics`` entries, written as columns (``motion-fidelity[klt]``) or
+    as on ``evalkit run -m`` (``motion-fidelity[backend=klt]``, ``identity-leakage``): an entry
+    matches the columns whose recorded definition has its name and every option it gives.
+    Returns (columns in the order asked, entries that match nothing)."""
+    from ..run.plan import ComponentSpec
+
+    pairs = results[["metric", "metric_name", "metric_config"]].drop_duplicates("metric")
+    columns, unknown = [], []
+    for text in wanted:
+        if text in set(pairs["metric"]):
+            found = [text]
+        else:
+            try:
+                spec = ComponentSpec.parse(text)
+            except EvalkitError:
+                spec = None
+            found = [] if spec is None else [
+                col for col, name, cfg in pairs.itertuples(index=False)
+                if name == spec.name and all(_same(parse_config(cfg).get(k), v) for k, v in spec.options.items())]
+        columns += [c for c in found if c not in columns]
+        if not found:
+            unknown.append(text)
+    return columns, unknown
+
+
+def _same(recorded: Any, given: Any) -> bool:
+    return recorded == given or str(recorded) == str(given)

@@ -13,7 +13,6 @@ and say so in the report when that data is not reachable.
 from __future__ import annotations
 
 import base64
-import html
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -22,8 +21,9 @@ from typing import Sequence
 from ..errors import EvalkitError
 from ..video import Video
 from . import plots
+from .aggregate import facts_for
 from .leaderboard import build_leaderboard
-from .markup import Grid, grid_of, to_html
+from .markup import Grid, grid_of, html_escape, to_html
 from .sources import RunData
 from .tables import render_html
 from .yt_slices import animation_bytes, contact_sheet, load_artifact_videos, png_bytes
@@ -40,7 +40,7 @@ h1{font-size:1.6em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table.evalkit-table{border-collapse:collapse;margin:8px 0;font-size:.9em}
 table.evalkit-table th,table.evalkit-table td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 table.evalkit-table th{background:#f3f3f3;text-align:left}
-td.best{font-weight:bold} td.second{text-decoration:underline}
+td.best,td.strong{font-weight:bold} td.second{text-decoration:underline} td.strong{color:#b00}
 ul.footnotes{font-size:.8em;color:#555} .prov{font-size:.85em;color:#444}
 .case{margin:12px 0;padding:8px;border:1px solid #e3e3e3} .gifs{display:flex;flex-wrap:wrap;gap:8px}
 .gifs figure{margin:0;text-align:center;font-size:.8em} img.plot{max-width:100%}
@@ -50,16 +50,16 @@ ul.footnotes{font-size:.8em;color:#555} .prov{font-size:.85em;color:#444}
 
 def _img(data: bytes, mime: str, alt: str, cls: str = "") -> str:
     c = f' class="{cls}"' if cls else ""
-    return f'<img{c} alt="{html.escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
+    return f'<img{c} alt="{html_escape(alt)}" src="data:{mime};base64,{base64.b64encode(data).decode()}">'
 
 
 def _note(text: str) -> str:
-    return f'<p class="note">{html.escape(text)}</p>'
+    return f'<p class="note">{html_escape(text)}</p>'
 
 
 def _provenance(run: RunData) -> str:
     prov = run.provenance
-    items = [("run", run.run_id), ("origin", run.origin), ("status", run.info.get("status", "")),
+    items = [("run", run.run_id), ("origin", run.origin), ("status", run.effective_status()),
              ("evalkit", prov.get("evalkit_version")), ("commit", prov.get("git_commit")),
              ("device", prov.get("device")), ("seeds", prov.get("seeds")), ("python", prov.get("python")),
              ("platform", prov.get("platform"))]
@@ -71,7 +71,7 @@ def _provenance(run: RunData) -> str:
         items.append(("dataset", plan.get("dataset")))
         items.append(("generators", plan.get("generators")))
         items.append(("metrics", plan.get("metrics")))
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{html_escape(k)}</th><td style='text-align:left'>{html_escape(str(v))}</td></tr>"
                    for k, v in items if v not in (None, "", [], {}))
     return f'<table class="evalkit-table prov">{rows}</table>'
 
@@ -97,40 +97,47 @@ def _source_videos(run: RunData, case_ids: Sequence[str]) -> tuple[dict[str, Vid
         return {}, f"source videos of dataset {spec['name']!r} unavailable here ({type(exc).__name__}: {exc})"
 
 
-def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
+def case_videos(run: RunData, max_cases: int) -> tuple[dict[str, tuple[list, list[str]]], str]:
+    """case id -> ([(label, Video)] with the source first where reachable, problems), for the
+    first ``max_cases`` cases with artifacts; and why there are none (or sources are missing)."""
     gens = run.generations
     if gens.empty or "artifact" not in gens:
-        return _note("no generation artifacts recorded")
-    gens = gens[(gens["status"] == "ok") & gens["artifact"].astype(bool)]
+        return {}, "no generation artifacts recorded"
     if run.root is None:
-        return _note("artifacts are not available for a saved baseline")
+        return {}, "artifacts are not available for a saved baseline"
+    gens = gens[(gens["status"] == "ok") & gens["artifact"].astype(bool)]
     case_ids = list(dict.fromkeys(gens["case_id"]))[:max_cases]
     sources, why = _source_videos(run, case_ids)
-    parts = [_note(why)] if why else []
+    out = {}
     for cid in case_ids:
-        rows = gens[(gens["case_id"] == cid)].drop_duplicates("generator")
-        videos: list[tuple[str, Video]] = []
-        if cid in sources:
-            videos.append(("source", sources[cid]))
+        videos: list[tuple[str, Video]] = [("source", sources[cid])] if cid in sources else []
         problems = []
-        for r in rows.itertuples(index=False):
+        for r in gens[gens["case_id"] == cid].drop_duplicates("generator").itertuples(index=False):
             path = Path(r.artifact)
             path = path if path.is_absolute() else run.root / path
             try:
-                vids = load_artifact_videos(path)
+                vids = load_artifact_videos(path, getattr(r, "artifact_digest", None) or None)
             except EvalkitError as exc:
                 problems.append(str(exc))
                 continue
             videos += [(r.generator if len(vids) == 1 else f"{r.generator} #{i}", v) for i, v in enumerate(vids)]
+        out[cid] = (videos, problems)
+    return out, why
+
+
+def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
+    cases, why = case_videos(run, max_cases)
+    parts = [_note(why)] if why else []
+    for cid, (videos, problems) in cases.items():
         if not videos:
-            parts.append(f'<div class="case"><h3>{html.escape(cid)}</h3>{_note("; ".join(problems))}</div>')
+            parts.append(f'<div class="case"><h3>{html_escape(cid)}</h3>{_note("; ".join(problems))}</div>')
             continue
         sheet = _img(png_bytes(contact_sheet(videos)), "image/png", f"y–t slices of {cid}")
         figs = "".join(f"<figure>{_img(*animation_bytes(v, width=gif_width), label)}"
-                       f"<figcaption>{html.escape(label)}</figcaption></figure>" for label, v in videos)
-        parts.append(f'<div class="case"><h3>{html.escape(cid)}</h3><div class="gifs">{figs}</div>'
-                     f"<p>y–t slices (first frame with the column of maximum temporal variance, "
-                     f"that column over time):</p>{sheet}"
+                       f"<figcaption>{html_escape(label)}</figcaption></figure>" for label, v in videos)
+        parts.append(f'<div class="case"><h3>{html_escape(cid)}</h3><div class="gifs">{figs}</div>'
+                     f"<p>y–t slices (first frame with the column of maximum temporal variance of the first "
+                     f"row, that column over time, the same column in every row):</p>{sheet}"
                      + (_note("; ".join(problems)) if problems else "") + "</div>")
     return "\n".join(parts)
 
@@ -138,8 +145,9 @@ def _galleries(run: RunData, max_cases: int, gif_width: int) -> str:
 def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | None) -> str:
     res = run.results
     out = []
-    names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
-    trade_cols = [next((c for c, n in names.items() if n == m), None) for m in TRADEOFF_METRICS]
+    metric_names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
+    names = {c: f.name for c, f in facts_for(res).items()}
+    trade_cols = [next((c for c, n in metric_names.items() if n == m), None) for m in TRADEOFF_METRICS]
     trade_cols = [c for c in trade_cols if c]
     if trade_cols:
         try:
@@ -151,24 +159,20 @@ def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | Non
     pair = pareto or plots.default_pair(res, TRADEOFF_METRICS)
     if pair:
         try:
-            out.append(f"<h3>{html.escape(pair[1])} vs {html.escape(pair[0])} (Pareto front)</h3>"
+            out.append(f"<h3>{html_escape(names[pair[1]])} vs {html_escape(names[pair[0]])} (Pareto front)</h3>"
                        + _img(plots.pareto_plot(res, *pair), "image/png", "pareto plot", "plot"))
         except EvalkitError as exc:
             out.append(_note(str(exc)))
     if plots.training_curve_data(run.generation_extras()):
         out.append("<h3>Per-subject training loss</h3>" + _img(plots.training_curves_plot(run.generation_extras()),
                                                                "image/png", "training curves", "plot"))
-    gens = run.generations
-    if not gens.empty and not (gens.get("total", 0) > 0).any():
-        out.append("<h3>Runtime breakdown</h3>" + _note("every generation took 0 s (weight-free reference "
-                                                        "generators record no stage timings)"))
-    elif not gens.empty:
+    if not run.generations.empty:
         try:
             out.append("<h3>Runtime breakdown</h3>" + _img(
                 plots.runtime_plot(run.generations, base=runtime_base), "image/png", "runtime plot", "plot"))
             out.append(to_html(_runtime_grid(plots.runtime_data(run.generations, runtime_base), runtime_base)))
-        except EvalkitError as exc:
-            out.append(_note(str(exc)))
+        except EvalkitError as exc:   # no plot rather than an empty one
+            out.append("<h3>Runtime breakdown</h3>" + _note(str(exc)))
     return "\n".join(out)
 
 
@@ -186,7 +190,10 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
                       max_cases: int = 12, gif_width: int = 128, galleries: bool = True, over: str = "cases") -> str:
     title = title or f"evalkit report — run {run.run_id}"
     res = run.results
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
+    body = [f"<h1>{html_escape(title)}</h1>"]
+    if run.status_note():
+        body.append(f'<p class="note status">{html_escape(run.status_note())}</p>')
+    body += ["<h2>Provenance</h2>", _provenance(run), "<h2>Results</h2>"]
     if res.empty:
         body.append(_note("the run has no results"))
     else:
@@ -198,11 +205,12 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
         failures = res[res["status"] == "failed"]
         if not failures.empty:
             f = failures.groupby(["generator", "metric", "error"]).size().reset_index(name="items")
+            f = f.sort_values("items", ascending=False, kind="stable")
             body.append("<h3>Failures</h3>" + to_html(grid_of(f, keys=2)))
         body.append(build_leaderboard([run]).to_html())
         body.append("<h2>Plots</h2>" + _plots(run, pareto, runtime_base))
     if galleries:
         body.append("<h2>Per-case galleries</h2>" + _galleries(run, max_cases, gif_width))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+            f"<title>{html_escape(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")

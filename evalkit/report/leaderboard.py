@@ -8,20 +8,20 @@ ties share the better rank), then the mean rank over the chosen metrics.
 """
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import pandas as pd
 
-from .aggregate import aggregate, column_facts, decimals_for
+from .aggregate import aggregate, decimals_for, facts_for, item_key
 from .definitions import Definition, checkpoint_of, config_key, parse_config
-from .markup import grid_of, to_html, to_latex, to_markdown
+from .markup import grid_of, html_escape, markdown_escape, to_html, to_latex, to_markdown
 from .sources import RunData
-from .tables import format_cell
+from .tables import format_cell, n_notes
 
 WEIGHT_KEYS = ("backbone", "model", "weights", "checkpoint", "lora")
+PROVENANCE = ("run", "evalkit", "commit", "weights", "seeds", "device", "status")
 
 
 @dataclass(eq=False)  # identity: entries hold DataFrames
@@ -35,8 +35,11 @@ class Entry:
     def key(self) -> str:
         return f"{self.run.run_id}/{self.generator}{self.suffix}"
 
-    def cases(self) -> frozenset:
-        return frozenset(self.results["case_id"])
+    def items(self, metrics: Sequence[str]) -> frozenset:
+        """(case, seed, metric) of every value that succeeded on the chosen metrics: entries are
+        ranked together only when measured on exactly the same items."""
+        ok = self.results[(self.results["status"] == "ok") & self.results["metric"].isin(list(metrics))]
+        return frozenset(zip(item_key(ok), ok["metric"]))
 
     def definitions(self, metrics: Sequence[str]) -> dict[str, str]:
         out = {}
@@ -55,7 +58,7 @@ class Entry:
         return {"run": self.run.run_id, "evalkit": str(prov.get("evalkit_version", "?")),
                 "commit": str(prov.get("git_commit") or "?")[:12], "weights": "; ".join(weights) or "weight-free",
                 "seeds": ",".join(map(str, prov.get("seeds") or sorted(set(self.results["seed"])))),
-                "device": str(prov.get("device", "?"))}
+                "device": str(prov.get("device", "?")), "status": self.run.effective_status()}
 
 
 @dataclass
@@ -65,22 +68,35 @@ class Leaderboard:
     apart: pd.DataFrame     # generator, run, reason, provenance
     entries: list = field(default_factory=list)        # Entry of each ranked row, in row order
     numbers: pd.DataFrame = field(default_factory=pd.DataFrame)   # aggregate() rows of the ranked pool
+    notes: tuple[str, ...] = ()   # one line per run that is not complete
 
     def to_markdown(self) -> str:
-        out = ["## Leaderboard", "", f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks).", "",
-               to_markdown(grid_of(self.ranked, keys=2, fmt=_cell)).rstrip("\n")]
+        out = ["## Leaderboard", "", markdown_escape(f"Ranked on: {', '.join(self.metrics)} (mean of per-metric ranks)."),
+               ""]
+        out += [f"- {markdown_escape(n)}" for n in self.notes] + ([""] if self.notes else [])
+        out += [to_markdown(grid_of(self.ranked, keys=2, fmt=_cell)).rstrip("\n")]
         if not self.apart.empty:
             out += ["", "### Not ranked (not comparable with the leaderboard)", "",
                     to_markdown(grid_of(self.apart, keys=1, fmt=_cell)).rstrip("\n")]
         return "\n".join(out) + "\n"
 
-    def to_latex(self) -> str:
-        return to_latex(grid_of(self.ranked, keys=2, fmt=_cell),
+    def to_latex(self, *, wide: bool = False) -> str:
+        """The ranking with the provenance of each row in the caption (a paper's column has no room
+        for commits and checkpoints)."""
+        table = self.ranked.drop(columns=[c for c in PROVENANCE if c in self.ranked])
+        fields = [c for c in PROVENANCE if c in self.ranked]
+        shared = [c for c in fields if self.ranked[c].astype(str).nunique() == 1]
+        prov = [("All rows: " + ", ".join(f"{c} {self.ranked[c].iloc[0]}" for c in shared))] if shared and len(
+            self.ranked) else []
+        prov += [f"{r['generator']}: " + ", ".join(f"{c} {r[c]}" for c in fields if c not in shared and str(r[c]))
+                 for _, r in self.ranked.iterrows() if set(fields) - set(shared)]
+        return to_latex(grid_of(table, keys=2, fmt=_cell, notes=self.notes + tuple(prov)), wide=wide,
                         caption=f"Leaderboard, ranked on {', '.join(self.metrics)} (mean of per-metric ranks).")
 
     def to_html(self) -> str:
-        parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html.escape(', '.join(self.metrics))} "
-                 "(mean of per-metric ranks).</p>", to_html(grid_of(self.ranked, keys=2, fmt=_cell))]
+        parts = ["<h2>Leaderboard</h2>", f"<p>Ranked on: {html_escape(', '.join(self.metrics))} "
+                 "(mean of per-metric ranks).</p>"] + [f'<p class="note">{html_escape(n)}</p>' for n in self.notes]
+        parts += [to_html(grid_of(self.ranked, keys=2, fmt=_cell))]
         if not self.apart.empty:
             parts += ["<h3>Not ranked (not comparable)</h3>", to_html(grid_of(self.apart, keys=1, fmt=_cell))]
         return "\n".join(parts)
@@ -107,15 +123,16 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     # comparable groups: same case set and same metric definitions
     groups: dict[tuple, list[Entry]] = {}
     for e in entries:
-        groups.setdefault((e.cases(), tuple(sorted(e.definitions(metrics).items()))), []).append(e)
-    ref_key = max(groups, key=lambda k: (len(groups[k]), -entries.index(groups[k][0])))  # largest; first wins ties
+        groups.setdefault((e.items(metrics), tuple(sorted(e.definitions(metrics).items()))), []).append(e)
+    # the largest group; then the one measured on more items; the first run given wins ties
+    ref_key = max(groups, key=lambda k: (len(groups[k]), len(k[0]), -entries.index(groups[k][0])))
     pool = groups[ref_key]
-    ref_cases, ref_defs = ref_key[0], dict(ref_key[1])
+    ref_items, ref_defs = ref_key[0], dict(ref_key[1])
     apart_rows = []
     for e in entries:
         if e in pool:
             continue
-        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_cases, ref_defs),
+        apart_rows.append({"generator": e.generator, "reason": _reason(e, metrics, ref_items, ref_defs, pool[0].run),
                            **e.provenance()})
     res = pd.concat([e.results.assign(generator=e.key) for e in pool], ignore_index=True)
     agg = aggregate(res[res["metric"].isin(metrics)])
@@ -125,7 +142,7 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
         a = agg[agg["metric"] == m].set_index("generator")
         if a.empty:
             continue
-        facts = column_facts(m, a["metric_name"].iloc[0])
+        facts = facts_for(res[res["metric"] == m])[m]
         dec = decimals_for((a["mean"] * a["scale"]).tolist())
         table[facts.label] = [format_cell(a.loc[k, "mean"] * a.loc[k, "scale"], a.loc[k, "sem"] * a.loc[k, "scale"],
                                           dec, failed=int(a.loc[k, "n_failed"]), items=int(a.loc[k, "n_items"]),
@@ -144,16 +161,23 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     ordered = [by_key[k] for k in table.index]
     ranked = table.reset_index(drop=True)
     apart = pd.DataFrame(apart_rows, columns=["generator", "reason", "run", "evalkit", "commit", "weights",
-                                              "seeds", "device"])
-    return Leaderboard(metrics, ranked, apart, ordered, agg)
+                                              "seeds", "device", "status"])
+    notes = tuple(f"run {r.run_id}: {r.status_note(short=True)}" for r in runs if r.status_note(short=True))
+    notes += tuple(n_notes(res[res["metric"].isin(metrics)], agg))
+    return Leaderboard(metrics, ranked, apart, ordered, agg, notes)
 
 
-def _reason(e: Entry, metrics: Sequence[str], ref_cases: frozenset, ref_defs: dict) -> str:
+def _reason(e: Entry, metrics: Sequence[str], ref_items: frozenset, ref_defs: dict, ref_run: RunData) -> str:
     reasons = []
-    cases = e.cases()
-    if cases != ref_cases:
-        reasons.append(f"measured on {len(cases)} cases ({len(cases & ref_cases)} shared with the "
-                       f"leaderboard's {len(ref_cases)})")
+    items = e.items(metrics)
+    if items != ref_items:
+        reasons.append(f"measured on {len(items)} items ({len(items & ref_items)} shared with the "
+                       f"leaderboard's {len(ref_items)}; an item: case content × seed × metric that succeeded)")
+        mine, ref = e.run.plan.get("dataset"), ref_run.plan.get("dataset")
+        if isinstance(mine, dict) and isinstance(ref, dict) and mine != ref:
+            reasons.append("dataset differs (" + ", ".join(f"{k}: {ref.get(k)!r} vs {mine.get(k)!r}" for k in
+                                                           sorted(set(mine) | set(ref)) if mine.get(k) != ref.get(k))
+                           + ")")
     defs = e.definitions(metrics)
     for m in metrics:
         if defs.get(m) != ref_defs.get(m):

@@ -1,7 +1,10 @@
 """Report plots (matplotlib Agg, PNG bytes): identity–motion trade-off, Pareto scatter, runtime.
 
-Every function returns PNG bytes (embedded in the HTML report, or written with --out).
-Directions, scales and boolean-ness come from the metric specs (aggregate.column_facts).
+Every function returns PNG bytes (embedded in the HTML report, or written with ``--plots``).
+Directions, scales and boolean-ness come from the metric specs (aggregate.facts_for), axis
+names from the display names where given (evalkit.report.labels). Every plot names its error
+bars (± S.E.M. and over what), never comes out empty (an EvalkitError says why instead), and
+labels its points without collisions (evalkit.report.placement).
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EvalkitError
-from .aggregate import aggregate, column_facts
+from .aggregate import aggregate, facts_for, sem
 from .definitions import config_option
+from .escape import plot_escape
+from .placement import place_labels
 
 STAGES = ("inversion", "optimization", "inference")
 
@@ -72,19 +77,20 @@ def tradeoff_plot(results: pd.DataFrame, columns: Sequence[str], *, x_option: st
     if data.empty:
         raise EvalkitError(f"trade-off plot: no results with generator option {x_option!r} for {list(columns)}")
     plt = _pyplot()
+    facts = facts_for(results)
     fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.4), squeeze=False)
     for ax, col in zip(axes[0], columns):
         d = data[data["metric"] == col]
         several = d["method"].nunique() > 1
         for (method, grp), g in d.groupby(["method", split], sort=True):
             label = (f"{method} · " if several else "") + (str(grp) or "all")
-            ax.errorbar(g["x"], g["mean"], yerr=g["sem"], marker="o", capsize=3, label=label)
-        facts = column_facts(col, results.loc[results["metric"] == col, "metric_name"].iloc[0])
+            ax.errorbar(g["x"], g["mean"], yerr=g["sem"], marker="o", capsize=3, label=plot_escape(label))
         ax.set_xlabel(x_option.replace("_", " "))
-        ax.set_ylabel(facts.label)
+        ax.set_ylabel(plot_escape(facts[col].label))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "Identity–motion trade-off (mean ± S.E.M.)")
+    fig.suptitle(plot_escape(title or "Identity–motion trade-off") + "\n" + sem_caption(data["n"], "cases"),
+                 fontsize=11)
     return _png(fig)
 
 
@@ -103,71 +109,99 @@ def pareto_front(points: pd.DataFrame, x_higher_better: bool, y_higher_better: b
 
 
 def pareto_data(results: pd.DataFrame, x_col: str, y_col: str) -> tuple[pd.DataFrame, list]:
-    agg = aggregate(results[results["metric"].isin([x_col, y_col])])
-    piv = agg.pivot(index="generator", columns="metric", values=["mean", "sem", "scale"])
-    missing = [c for c in (x_col, y_col) if c not in agg["metric"].values]
+    """Per generator: x, y (scaled means), their S.E.M. and n; and the Pareto front's generators."""
+    missing = [c for c in (x_col, y_col) if c not in set(results["metric"])]
     if missing:
         raise EvalkitError(f"Pareto plot: column(s) {missing} not in the results")
+    agg = aggregate(results[results["metric"].isin([x_col, y_col])])
+    piv = agg.pivot(index="generator", columns="metric", values=["mean", "sem", "scale", "n"])
     pts = pd.DataFrame({
         "x": piv[("mean", x_col)] * piv[("scale", x_col)], "xerr": piv[("sem", x_col)] * piv[("scale", x_col)],
         "y": piv[("mean", y_col)] * piv[("scale", y_col)], "yerr": piv[("sem", y_col)] * piv[("scale", y_col)],
+        "n": piv[[("n", x_col), ("n", y_col)]].min(axis=1),
     }).dropna(subset=["x", "y"])
-    fx = column_facts(x_col, results.loc[results["metric"] == x_col, "metric_name"].iloc[0])
-    fy = column_facts(y_col, results.loc[results["metric"] == y_col, "metric_name"].iloc[0])
+    if pts.empty:
+        raise EvalkitError(f"Pareto plot: no generator has values of both {x_col} and {y_col}")
+    facts = facts_for(results)
+    fx, fy = facts[x_col], facts[y_col]
     if fx.higher_is_better is None or fy.higher_is_better is None:
         return pts, []
     return pts, pareto_front(pts, fx.higher_is_better, fy.higher_is_better)
 
 
-def pareto_plot(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None) -> bytes:
+def pareto_figure(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None):
+    """The Pareto scatter as a matplotlib figure (labels placed without collisions)."""
     pts, front = pareto_data(results, x_col, y_col)
-    fx = column_facts(x_col, results.loc[results["metric"] == x_col, "metric_name"].iloc[0])
-    fy = column_facts(y_col, results.loc[results["metric"] == y_col, "metric_name"].iloc[0])
+    facts = facts_for(results)
+    fx, fy = facts[x_col], facts[y_col]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    ax.errorbar(pts["x"], pts["y"], xerr=pts["xerr"], yerr=pts["yerr"], fmt="o", capsize=3, color="tab:blue")
-    for name, r in pts.iterrows():
-        ax.annotate(str(name), (r["x"], r["y"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.errorbar(pts["x"], pts["y"], xerr=pts["xerr"], yerr=pts["yerr"], fmt="o", capsize=3, color="tab:blue",
+                label="mean ± S.E.M.")
     if front:
         f = pts.loc[front].sort_values("x")
         ax.plot(f["x"], f["y"], "--", color="tab:red", label="Pareto front")
-        ax.legend(fontsize=8)
-    ax.set_xlabel(fx.label)
-    ax.set_ylabel(fy.label)
+    ax.legend(fontsize=8)
+    ax.set_xlabel(plot_escape(fx.label))
+    ax.set_ylabel(plot_escape(fy.label))
     ax.grid(alpha=0.3)
-    ax.set_title(title or f"{y_col} vs {x_col}")
-    return _png(fig)
+    ax.margins(0.15)
+    ax.set_title(plot_escape(title or f"{fy.name} vs {fx.name}") + "\n" + sem_caption(pts["n"], "cases"),
+                 fontsize=10)
+    place_labels(ax, pts["x"].tolist(), pts["y"].tolist(), [plot_escape(g) for g in pts.index])
+    return fig
+
+
+def pareto_plot(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None) -> bytes:
+    return _png(pareto_figure(results, x_col, y_col, title=title))
 
 
 # -- runtime breakdown (Motion by Queries Table 2) ---------------------------------------------
 
 def runtime_data(generations: pd.DataFrame, base: str | None = None) -> pd.DataFrame:
-    """Mean seconds per stage and generator, total, and overhead = total / base's inference."""
+    """Mean seconds per stage and generator, total (with its S.E.M. and n), and overhead =
+    total / base's inference."""
     g = generations[generations["status"] == "ok"]
     if g.empty:
-        return pd.DataFrame(columns=["generator", *STAGES, "total", "overhead"])
-    per = g.groupby("generator")[list(STAGES) + ["total"]].mean()
+        return pd.DataFrame(columns=["generator", *STAGES, "total", "total_sem", "n", "overhead"])
+    grouped = g.groupby("generator", sort=False)
+    per = grouped[list(STAGES) + ["total"]].mean()
+    per["total_sem"] = grouped["total"].agg(lambda v: sem(v.to_numpy(float)))
+    per["n"] = grouped.size()
     base_inf = per.loc[base, "inference"] if base is not None and base in per.index else math.nan
     per["overhead"] = per["total"] / base_inf if base_inf and base_inf == base_inf else math.nan
     return per.reset_index()
 
 
 def runtime_plot(generations: pd.DataFrame, *, base: str | None = None, title: str | None = None) -> bytes:
+    """Stacked seconds per stage and generator, ± S.E.M. of the total; never an empty plot."""
     data = runtime_data(generations, base)
     if data.empty:
         raise EvalkitError("runtime plot: no successful generations")
+    if not (data["total"] > 0).any():
+        raise EvalkitError("runtime plot: every generation took 0 s (weight-free reference generators record "
+                           "no stage timings)")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(data) + 2), 3.6))
     bottom = np.zeros(len(data))
+    xs = np.arange(len(data))
     for stage in STAGES:
-        ax.bar(data["generator"], data[stage], bottom=bottom, label=stage)
+        if (data[stage] > 0).any():
+            ax.bar(xs, data[stage], bottom=bottom, label=stage)
         bottom += data[stage].to_numpy(float)
+    ax.errorbar(xs, data["total"], yerr=data["total_sem"].fillna(0), fmt="none", ecolor="black", capsize=3,
+                label="total ± S.E.M.")
     for i, r in data.iterrows():
         if r["overhead"] == r["overhead"]:
-            ax.annotate(f"×{r['overhead']:.2g}", (i, r["total"]), ha="center", va="bottom", fontsize=8)
+            ax.annotate(f"×{r['overhead']:.2g}", (i, r["total"] + (r["total_sem"] or 0)), ha="center",
+                        va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(xs, [plot_escape(g) for g in data["generator"]], rotation=20 if len(data) > 4 else 0,
+                  ha="right" if len(data) > 4 else "center")
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("seconds per video")
-    ax.legend(fontsize=8)
-    ax.set_title(title or ("Runtime breakdown" + (f" (overhead over {base}'s inference)" if base else "")))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(plot_escape(title or ("Runtime breakdown" + (f" (overhead over {base}'s inference)" if base else "")))
+                 + "\n" + sem_caption(data["n"], "videos"), fontsize=10)
     return _png(fig)
 
 
@@ -198,6 +232,13 @@ def training_curves_plot(extras: Mapping[str, Mapping]) -> bytes:
     ax.legend(fontsize=7, title="training key", title_fontsize=7)
     ax.set_title("Per-subject training (LoRA + subject token)")
     return _png(fig)
+
+
+def sem_caption(ns, unit: str) -> str:
+    """What every plot's error bars are: '± 1 S.E.M. over 30 cases'."""
+    ns = sorted({int(n) for n in ns if n == n and n > 0})
+    count = "" if not ns else f" over {ns[0]} {unit}" if len(ns) == 1 else f" over {ns[0]}–{ns[-1]} {unit}"
+    return f"error bars: ± 1 S.E.M. (standard error of the mean){count}"
 
 
 def numeric_columns(results: pd.DataFrame) -> list[str]:

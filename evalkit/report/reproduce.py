@@ -134,7 +134,7 @@ def _fill(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, candidates
     cell.generator = gen
     run_backbone = ctx.gens.backbone(gen)
     if row.backbone and _norm(run_backbone or "") != _norm(row.backbone):
-        ctx.diff(f"{row.label}: paper backbone {row.backbone}; run's `{gen}` "
+        ctx.diff(f"{row.label}: paper backbone {row.backbone}; run's {gen} "
                  + (f"uses {run_backbone}" if run_backbone else "has no backbone (weight-free or unspecified)"))
     if col.metric is None:
         cell.note = "no evalkit metric"
@@ -213,12 +213,22 @@ def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: st
             why = why or f"no timings of {base}"
             cell.note = f"base row {base_row.label}: {why} (--map {base_row.label}=GENERATOR)"
             return
+        # the base's inference on the same items (case content), so the ratio compares like with like
+        key = "case_hash" if "case_hash" in g and g["case_hash"].fillna("").astype(bool).all() else "case_id"
+        same = base_rows[base_rows[key].isin(set(g.loc[g["generator"] == gen, key]))]
+        if same.empty:
+            cell.note = f"base generator {base} measured on other cases than {gen}"
+            return
+        if len(same) < len(base_rows):
+            ctx.diff(f"{row.label} overhead: base {base} timed on the {same[key].nunique()} cases it shares "
+                     f"with {gen} (of its {base_rows[key].nunique()})")
+        base_rows = same
         inference = float(base_rows["inference"].mean())
         if inference <= 0:
             cell.note = f"base generator {base} has zero inference time"
             return
         vals = mine["total"].mean().to_numpy(float) / inference
-        ctx.measured(col, f"Sum / mean inference of `{base}` (row {base_row.label})")
+        ctx.measured(col, f"Sum / mean inference of {base} (row {base_row.label})")
     else:
         vals = mine[stage].mean().to_numpy(float)
     cell.ours_mean, cell.ours_sem, cell.n = float(np.mean(vals)), sem(vals), int(vals.size)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .markup import Grid, bullet_list, to_latex, to_markdown
+from .markup import Grid, bullet_list, markdown_escape, to_latex, to_markdown
 from .paper_tables import RUNTIME, PaperTable, decimals_of, parse_published
 from .sources import RunData
 
@@ -58,8 +58,9 @@ class Reproduction:
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([{**c.__dict__, "delta": c.delta} for c in self.cells])
 
-    def grid(self) -> Grid:
-        """Published rows as printed, each followed by its '↳ evalkit' row where the run has one."""
+    def grid(self, *, compact: bool = False) -> Grid:
+        """Published rows as printed, each followed by its '↳ evalkit' row where the run has one.
+        ``compact`` (a paper's column): an unmeasured cell is '—', its reason in :meth:`missing`."""
         t = self.table
         has_group = any(r.group for r in t.rows)
         heads = [f"{c.label}{' ↑' if c.higher_is_better else ' ↓'}" + (f" ({c.group})" if c.group else "")
@@ -73,8 +74,8 @@ class Reproduction:
             gens = list(dict.fromkeys(x.generator for x in cells if x.n))
             if gens:
                 lead = [""] if has_group else []
-                method = "↳ evalkit " + ", ".join(f"`{g}`" for g in gens)
-                rows.append(tuple(lead + [method] + [x.ours() for x in cells]))
+                method = "↳ evalkit " + ", ".join(gens)
+                rows.append(tuple(lead + [method] + [("—" if compact and not x.n else x.ours()) for x in cells]))
         return Grid(tuple((["group"] if has_group else []) + ["method"] + heads), tuple(rows),
                     keys=2 if has_group else 1)
 
@@ -97,9 +98,10 @@ class Reproduction:
 
     def to_markdown(self) -> str:
         t = self.table
-        out = [f"# {t.paper} — {t.table}", "", f"*{t.caption}*", "", f"Citation: {t.citation}",
-               f"Benchmark (paper): {t.benchmark}", f"Aggregation (paper): {t.aggregation}",
-               f"Ours: run {self.run.label}", "", to_markdown(self.grid()).rstrip("\n"), "",
+        md = markdown_escape
+        out = [f"# {md(f'{t.paper} — {t.table}')}", "", f"*{md(t.caption)}*", "", md(f"Citation: {t.citation}"),
+               md(f"Benchmark (paper): {t.benchmark}"), md(f"Aggregation (paper): {t.aggregation}"),
+               md(f"Ours: run {self.run.label}"), "", to_markdown(self.grid()).rstrip("\n"), "",
                "Published values are as printed in the paper; evalkit rows: ours (Δ = ours − published), "
                "on the paper's scale."]
         out += bullet_list("Ours measured with:", [f"{k}: {v}" for k, v in self.measured_with.items()])
@@ -108,9 +110,22 @@ class Reproduction:
         out += bullet_list("Notes on the published table:", t.notes)
         return "\n".join(out) + "\n"
 
-    def to_latex(self) -> str:
+    def missing(self) -> list[str]:
+        """Why ours is '—' in a compact table: 'not measured in this run: Text, Temp. C.'."""
+        labels = {c.key: c.label for c in self.table.columns}
+        why: dict[str, list[str]] = {}
+        for c in self.cells:
+            if c.generator or c.note:
+                if not c.n and c.note:
+                    why.setdefault(c.note, [])
+                    if labels[c.column] not in why[c.note]:
+                        why[c.note].append(labels[c.column])
+        return [f"— in a ↳ row: {note} ({', '.join(cols)})" for note, cols in why.items()]
+
+    def to_latex(self, *, wide: bool = False) -> str:
         t = self.table
         notes = ([f"Ours: run {self.run.run_id}; ↳ rows: ours (Δ = ours − published) on the paper's scale."]
-                 + self.error_bars() + [f"Setup difference: {d}" for d in self.differences])
-        return to_latex(dataclasses.replace(self.grid(), notes=tuple(notes)),
-                        caption=f"{t.paper}, {t.table}: published values and evalkit's.", label=f"tab:{t.id}")
+                 + self.missing() + self.error_bars() + [f"Setup difference: {d}" for d in self.differences])
+        return to_latex(dataclasses.replace(self.grid(compact=True), notes=tuple(notes)),
+                        caption=f"{t.paper}, {t.table}: published values and evalkit's.", label=f"tab:{t.id}",
+                        wide=wide)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import EvalkitError
+from ..run.outcome import Outcome, outcome
 from ..run.store import STORE_FILENAME, ResultsStore
 
 DEFAULT_OUT = "runs"
@@ -51,6 +52,26 @@ class RunData:
     def generation_extras(self) -> dict[str, dict]:
         """generation_key -> the extras the generator recorded ({} for a baseline)."""
         return self.extras
+
+    @property
+    def status(self) -> str:
+        """complete | partial | failed | running | interrupted (see evalkit.run.outcome)."""
+        return str(self.info.get("status") or "unknown")
+
+    def outcome(self) -> Outcome:
+        return outcome(self.results, self.info.get("expected"))
+
+    def effective_status(self) -> str:
+        """The recorded status, unless the results say less (a record of 'complete' with
+        failed or missing items reads 'partial')."""
+        computed = self.outcome().status
+        return computed if self.status in ("complete", "unknown") else self.status
+
+    def status_note(self, *, short: bool = False) -> str:
+        """What every report of an incomplete run starts with ('' for a complete run);
+        ``short``: the status and counts only."""
+        out = self.outcome()
+        return out.headline(self.status) if short else out.note(self.status)
 
     @property
     def label(self) -> str:
@@ -88,7 +109,7 @@ def load_run(ref: str | Path) -> RunData:
 
 
 def _from_store(store_path: Path, run_id: str | None) -> RunData:
-    store = ResultsStore(store_path)
+    store = ResultsStore(store_path, readonly=True)
     try:
         try:
             run_id = run_id or store.latest_run_id()

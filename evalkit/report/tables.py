@@ -11,16 +11,15 @@ checkpoint, version and non-default options, and the last footnote the unit of t
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 from dataclasses import dataclass
 from typing import Iterable
 
 import pandas as pd
 
-from .aggregate import ColumnFacts, aggregate, decimals_for, facts_for
+from .aggregate import ColumnFacts, aggregate, decimals_for, facts_for, measured_items, reference_items
 from .definitions import Definition
-from .markup import Grid, column_marks, to_html, to_latex, to_markdown
+from .markup import BEST, SECOND, Grid, to_csv, to_html, to_latex, to_markdown
 
 FAILED_FMT = "{failed}/{items} failed"
 PENDING_FMT = "{pending} pending"
@@ -58,22 +57,38 @@ def summary_numbers(results: pd.DataFrame, *, by_category: bool = False, over: s
     """aggregate() plus the scaled mean/sem and per-column decimals and rank (1 = best)."""
     agg = aggregate(results, by=_row_keys(by_category), over=over)
     if agg.empty:
-        return agg.assign(mean_scaled=[], sem_scaled=[], decimals=[], rank=[])
+        return agg.assign(mean_scaled=[], sem_scaled=[], decimals=[], same_items=[], rank=[], mark=[])
     agg["mean_scaled"] = agg["mean"] * agg["scale"]
     agg["sem_scaled"] = agg["sem"] * agg["scale"]
     dec = agg.groupby("metric")["mean_scaled"].agg(lambda s: decimals_for(s.tolist()))
     agg["decimals"] = agg["metric"].map(dec).astype(int)
-    # rank within a column (and category): ties share a rank; unknown direction -> no rank
+    # rank within a column (and category) among the rows measured on the same items (a row with
+    # failed or missing items is not ranked: its mean is over other cases); ties share a rank;
+    # unknown direction -> no rank
+    keys = _row_keys(by_category)
+    items = measured_items(results, keys + ["metric"])
+    agg["same_items"] = True
     groups = ["metric"] + (["category"] if by_category else [])
     ranks = []
     for _, g in agg.groupby(groups, sort=False):
+        row_items = [items.get(tuple(r[k] for k in keys) + (r["metric"],), frozenset()) for _, r in g.iterrows()]
+        ref = reference_items(row_items)
+        same = pd.Series([bool(i) and i == ref for i in row_items], index=g.index)
+        agg.loc[g.index, "same_items"] = same
         hib = g["higher_is_better"].iloc[0]
         if hib is None or (isinstance(hib, float) and math.isnan(hib)):
             ranks.append(pd.Series(math.nan, index=g.index))
             continue
-        rounded = g["mean_scaled"].round(g["decimals"].iloc[0])
+        rounded = g["mean_scaled"].round(g["decimals"].iloc[0]).where(same)
         ranks.append(rounded.rank(method="min", ascending=not bool(hib)))
     agg["rank"] = pd.concat(ranks) if ranks else []
+    agg["mark"] = ""
+    for _, g in agg.groupby(groups, sort=False):   # bold / underline only a unique best / second
+        best, second = g.index[g["rank"] == 1], g.index[g["rank"] == 2]
+        if len(best) == 1:
+            agg.loc[best, "mark"] = BEST
+            if len(second) == 1:
+                agg.loc[second, "mark"] = SECOND
     return agg
 
 
@@ -97,17 +112,18 @@ class SummaryTable:
         """The table for the writers: key columns, one cell per column, best/second marks."""
         flat = self.cells.reset_index()
         keys = self.keys
-        rank = {tuple(r[k] for k in keys) + (r["metric"],): r["rank"] for _, r in self.numbers.iterrows()}
-        rows, ranks, breaks = [], [], []
+        mark = {tuple(r[k] for k in keys) + (r["metric"],): r["mark"] for _, r in self.numbers.iterrows()}
+        rows, marks, breaks = [], {}, []
         for i, rec in enumerate(flat.itertuples(index=False)):
             key = tuple(rec[:len(keys)])
             if self.by_category and i and key[0] != rows[-1][0]:
                 breaks.append(i)
             rows.append(tuple(str(k) for k in key) + tuple(str(v) for v in rec[len(keys):]))
-            ranks.append([rank.get(key + (c,)) for c in self.columns])
+            marks.update({(i, len(keys) + j): mark[key + (c,)] for j, c in enumerate(self.columns)
+                          if mark.get(key + (c,))})
         return Grid(tuple(keys) + tuple(str(c) for c in self.cells.columns), tuple(rows), keys=len(keys),
-                    marks=column_marks(ranks, len(keys)), breaks=tuple(breaks),
-                    notes=self.footnotes if with_footnotes else (), title=title or "")
+                    marks=marks, breaks=tuple(breaks), notes=self.footnotes if with_footnotes else (),
+                    title=title or "")
 
 
 def summary_table(results: pd.DataFrame, *, by_category: bool = False,
@@ -151,7 +167,8 @@ def footnotes(results: pd.DataFrame, numbers: pd.DataFrame | None = None, over: 
     lines = []
     for col, f in facts_for(results).items():
         configs = results.loc[results["metric"] == col, "metric_config"]
-        parts = [f"{col}: {Definition.of(configs.iloc[0], what=f'metric_config of {col}').describe()}"]
+        named = f"{f.display} ({col})" if f.display else col
+        parts = [f"{named}: {Definition.of(configs.iloc[0], what=f'metric_config of {col}').describe()}"]
         if f.boolean:
             parts.append("boolean per video, reported as the fraction of True")
         if f.scale != 1:
@@ -164,10 +181,54 @@ def footnotes(results: pd.DataFrame, numbers: pd.DataFrame | None = None, over: 
             parts.append(f"ref. {f.reference}")
         lines.append("; ".join(parts))
     units = {} if numbers is None or numbers.empty else dict(zip(numbers["metric"], numbers["unit"]))
+    names = {c: f.name for c, f in facts_for(results).items()}
+    lines += unranked_notes(numbers, names) + tie_notes(numbers, names)
     lines.append(CELLS_NOTE[over])
+    lines += n_notes(results, numbers)
     if over == "videos":
         lines += [f"{c}: over sets (no per-video values recorded)" for c, u in units.items() if u == "sets"]
     return lines
+
+
+def n_notes(results: pd.DataFrame, numbers: pd.DataFrame | None) -> list[str]:
+    """What n is in every cell: one line when it is the same everywhere, else its range."""
+    if numbers is None or numbers.empty:
+        return []
+    seeds = sorted(set(results["seed"]))
+    seeded = f"; seeds {', '.join(map(str, seeds))} averaged per case" if len(seeds) > 1 else ""
+    filled = numbers[numbers["n"] > 0]
+    units = "/".join(sorted(set(filled["unit"]))) or "cases"
+    ns = sorted(set(filled["n"].astype(int)))
+    if not ns:
+        return []
+    if len(ns) == 1:
+        return [f"n = {ns[0]} {units} per cell{seeded}."]
+    return [f"n = {ns[0]}–{ns[-1]} {units} per cell (failed or missing items excluded){seeded}."]
+
+
+def tie_notes(numbers: pd.DataFrame | None, names: dict[str, str] | None = None) -> list[str]:
+    """Columns where the best value is tied at the printed precision (no cell is bold there)."""
+    if numbers is None or numbers.empty or "rank" not in numbers:
+        return []
+    tied = numbers[numbers["rank"] == 1].groupby("metric", sort=False).size()
+    groups = numbers.groupby("metric", sort=False)["category"].nunique() if "category" in numbers else None
+    return [f"{(names or {}).get(c, c)}: tied for best at the printed precision, not marked" for c, k in tied.items()
+            if k > (1 if groups is None else groups[c])]
+
+
+def unranked_notes(numbers: pd.DataFrame | None, names: dict[str, str] | None = None) -> list[str]:
+    """Per column, the rows left out of the ranking because they were measured on other items."""
+    if numbers is None or numbers.empty or "same_items" not in numbers:
+        return []
+    out = []
+    apart = numbers[~numbers["same_items"].astype(bool) & (numbers["n"] > 0)]   # n = 0: nothing to rank
+    for column, rows in apart.groupby("metric", sort=False):
+        who = ", ".join(" / ".join(str(r[k]) for k in ("category", "generator") if k in r and str(r[k]))
+                        + f" (n={int(r['n'])}, {int(r['n_failed'])} failed, {int(r['n_pending'])} pending)"
+                        for _, r in rows.iterrows())
+        out.append(f"{(names or {}).get(column, column)}: not ranked (measured on other items than the rows "
+                   f"ranked): {who}")
+    return out
 
 
 # -- renderers ----------------------------------------------------------------------------------
@@ -182,23 +243,26 @@ def render_markdown(table, *, title: str | None = None, by_category: bool = Fals
     return to_markdown(_table(table, by_category, over).grid(title=title, with_footnotes=with_footnotes))
 
 
-def render_csv(table, *, by_category: bool = False, over: str = "cases") -> str:
-    """Numeric CSV (one row per generator × metric, raw and scaled numbers): round-trips via pandas."""
+def render_csv(table, *, by_category: bool = False, over: str = "cases", run_status: str | None = None) -> str:
+    """Numeric CSV (one row per generator × metric, raw and scaled numbers): round-trips via pandas.
+    ``run_status``: a column saying whether the run was complete (partial runs say so in every row)."""
     t = _table(table, by_category, over)
     cols = t.keys + ["metric", "metric_name", "mean", "sem", "n", "unit", "n_items", "n_failed", "n_pending",
                      "scale", "mean_scaled", "sem_scaled", "higher_is_better", "boolean", "rank"]
-    buf = io.StringIO()
-    t.numbers.reindex(columns=cols).to_csv(buf, index=False)
-    return buf.getvalue()
+    frame = t.numbers.reindex(columns=cols)
+    if run_status is not None:
+        frame.insert(0, "run_status", run_status)
+    return to_csv(frame)
 
 
 def render_latex(table, *, by_category: bool = False, caption: str | None = None, label: str | None = None,
-                 over: str = "cases") -> str:
-    """A booktabs table; per column the best value in bold and the second underlined."""
+                 over: str = "cases", wide: bool = False) -> str:
+    """A booktabs table; per column a unique best value in bold and a unique second underlined;
+    fitted to the column width (``wide``: a ``table*`` over both columns)."""
     grid = _table(table, by_category, over).grid()
     grid = dataclasses.replace(grid, header=tuple(h.capitalize() if i < grid.keys else h
                                                   for i, h in enumerate(grid.header)))
-    return to_latex(grid, caption=caption, label=label)
+    return to_latex(grid, caption=caption, label=label, wide=wide)
 
 
 def render_html(table, *, by_category: bool = False, title: str | None = None, over: str = "cases") -> str:

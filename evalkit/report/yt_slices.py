@@ -1,5 +1,7 @@
 """y–t slices (Motion by Queries App. B.7 / Fig. 7): the column of maximum temporal variance,
-stacked over time, shown beside the first frame with that column marked.
+stacked over time, shown beside the first frame with that column marked. A contact sheet cuts
+every row at the same column (the source's), draws a time axis in seconds and prints each row's
+full label.
 
 A y–t slice is an image whose vertical axis is the frame's y and horizontal axis is time:
 slice[y, t] = frame_t[y, x*]. Motion shows as slanted or wavy structure; a static video
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ..run.artifacts import load_videos
 from ..video import Video
@@ -39,53 +41,61 @@ def yt_slice(frames: np.ndarray, x: int | None = None) -> tuple[int, np.ndarray]
     return x, np.ascontiguousarray(frames[:, :, x, :].transpose(1, 0, 2))
 
 
-def slice_panel(video: Video, *, height: int = 128, time_px: int = 4, x: int | None = None) -> Image.Image:
-    """First frame with the chosen column marked, then its y–t slice (each frame ``time_px`` wide)."""
-    x, sl = yt_slice(video.frames, x)
-    first = Image.fromarray(video.frames[0])
-    draw = ImageDraw.Draw(first)
-    draw.line([(x, 0), (x, first.height - 1)], fill=MARK, width=max(1, first.width // 128))
-    scale = height / first.height
-    first = first.resize((max(1, round(first.width * scale)), height), Image.BILINEAR)
-    sl_img = Image.fromarray(sl).resize((sl.shape[1] * time_px, height), Image.NEAREST)
-    panel = Image.new("RGB", (first.width + 4 + sl_img.width, height), (255, 255, 255))
-    panel.paste(first, (0, 0))
-    panel.paste(sl_img, (first.width + 4, 0))
-    return panel
-
-
 def sheet_columns(videos: Sequence[Video]) -> list[int]:
-    """Each video's column of maximum temporal variance; a video without any temporal variance
-    (a still) has no such column and is cut at the first video's column instead."""
-    first_x = max_variance_column(videos[0].frames)
-    out = []
-    for v in videos:
-        var = column_variance(v.frames)
-        out.append(int(np.argmax(var)) if var.max() > 1e-3 else min(first_x, v.width - 1))  # float32 rounding
-    return out
+    """One column for every row, so the rows are comparable: the first video's (the source's)
+    column of maximum temporal variance, at the same relative position in videos of another
+    width. (A still first video has no such column: the first moving video's is taken.)"""
+    ref = next((v for v in videos if column_variance(v.frames).max() > 1e-3), videos[0])   # float32 rounding
+    x, width = max_variance_column(ref.frames), ref.width
+    return [min(v.width - 1, round(x * v.width / width)) if v.width != width else x for v in videos]
 
 
-def contact_sheet(videos: Sequence[tuple[str, Video]], *, height: int = 96, time_px: int = 6) -> Image.Image:
-    """One row per (label, video): label, first frame with the marked column, y–t slice."""
+def contact_sheet_figure(videos: Sequence[tuple[str, Video]], *, row_height: float = 1.1):
+    """Matplotlib figure: per row the full label, the first frame with the shared column marked,
+    and the y–t slice with a time axis in seconds (frames on the top axis)."""
     if not videos:
         raise ValueError("contact sheet of no videos")
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from .escape import plot_escape
+
     columns = sheet_columns([v for _, v in videos])
-    panels = [(label, slice_panel(v, height=height, time_px=time_px, x=x))
-              for (label, v), x in zip(videos, columns)]
-    label_w = 110
-    width = label_w + max(p.width for _, p in panels)
-    sheet = Image.new("RGB", (width, sum(p.height + 6 for _, p in panels)), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    try:
-        font = ImageFont.load_default(size=14)
-    except TypeError:  # Pillow < 10.1: fixed-size bitmap font
-        font = ImageFont.load_default()
-    y = 0
-    for label, p in panels:
-        draw.text((4, y + p.height // 2 - 7), label[:14], fill=(0, 0, 0), font=font)
-        sheet.paste(p, (label_w, y))
-        y += p.height + 6
-    return sheet
+    longest = max(v.num_frames / v.fps for _, v in videos)
+    fig, axes = plt.subplots(len(videos), 2, figsize=(7.5, row_height * len(videos) + 0.9), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 2.6]})
+    for (label, video), x, (ax_frame, ax_slice) in zip(videos, columns, axes):
+        ax_frame.imshow(video.frames[0], aspect="auto")
+        ax_frame.axvline(x, color=np.array(MARK) / 255, lw=1.2)
+        ax_frame.set_xticks([])
+        ax_frame.set_yticks([])
+        ax_frame.set_ylabel(plot_escape(label), rotation=0, ha="right", va="center", fontsize=8)
+        _, sl = yt_slice(video.frames, x)
+        duration = video.num_frames / video.fps
+        ax_slice.imshow(sl, aspect="auto", interpolation="nearest", extent=(0, duration, video.height, 0))
+        ax_slice.set_xlim(0, longest)
+        ax_slice.set_yticks([])
+        ax_slice.tick_params(labelsize=7)
+    axes[-1][1].set_xlabel("time [s]", fontsize=8)
+    axes[0][1].set_title(f"y–t slice at column x = {columns[0]} (of {videos[0][1].width}; yellow line), "
+                         "the same for every row", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def contact_sheet(videos: Sequence[tuple[str, Video]]) -> Image.Image:
+    """One row per (label, video): the full label, the first frame with the shared column marked,
+    and the y–t slice along a time axis."""
+    fig = contact_sheet_figure(videos)
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -112,6 +122,7 @@ def animation_bytes(video: Video, *, width: int = 128, max_frames: int = 24, qua
     return buf.getvalue(), "image/gif"
 
 
-def load_artifact_videos(path: str | Path) -> list[Video]:
-    """Videos of a generation artifact (see evalkit.run.artifacts)."""
-    return list(load_videos(path))
+def load_artifact_videos(path: str | Path, digest: str | None = None) -> list[Video]:
+    """Videos of a generation artifact (see evalkit.run.artifacts); with ``digest``, only when
+    its bytes are the ones recorded (an ArtifactIntegrityError otherwise)."""
+    return list(load_videos(path, digest))

@@ -38,19 +38,29 @@ class ComponentSpec:
             if "name" not in item:
                 raise EvalkitError(f"component {item} has no 'name'")
             return cls(str(item.pop("name")), item)
-        m = re.fullmatch(r"\s*([a-z0-9.\-]+)\s*(?:\[(.*)\])?\s*", item)
+        if not isinstance(item, str):
+            raise EvalkitError(f"component {item!r}: expected name, name[key=value,...] or a mapping with a name")
+        m = re.fullmatch(r"\s*([a-z0-9.\-]+)\s*(?:\[(.*)\])?\s*", item, flags=re.S)
         if not m:
-            raise EvalkitError(f"cannot parse component {item!r}; expected name or name[key=value,...]")
+            raise EvalkitError(f"cannot parse component {_short(item)!r}; expected name or name[key=value,...]")
         options: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in (m.group(2) or "").split(","))):
             key, sep, value = part.partition("=")
-            if not sep:
-                raise EvalkitError(f"option {part!r} of {item!r} is not key=value")
-            options[key.strip()] = yaml.safe_load(value.strip())
+            key = key.strip()
+            if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise EvalkitError(f"option {_short(part)!r} of {m.group(1)!r} is not key=value")
+            try:
+                options[key] = yaml.safe_load(value.strip())
+            except yaml.YAMLError:
+                options[key] = value.strip()   # not a YAML scalar: the plugin's option check decides
         return cls(m.group(1), options)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.options}
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def split_components(text: str) -> list[str]:
@@ -91,47 +101,125 @@ class Plan:
     metrics: tuple[ComponentSpec, ...]
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N cases (smoke runs)
+    #: display names for reports (a run config's ``labels:``); stored with the plan, not in its run id
+    labels: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset.to_dict(), "generators": [g.to_dict() for g in self.generators],
-                "metrics": [m.to_dict() for m in self.metrics], "seeds": list(self.seeds), "limit": self.limit}
+        out = {"dataset": self.dataset.to_dict(), "generators": [g.to_dict() for g in self.generators],
+               "metrics": [m.to_dict() for m in self.metrics], "seeds": list(self.seeds), "limit": self.limit}
+        return {**out, "labels": self.labels} if self.labels else out
 
     @property
     def run_id(self) -> str:
-        """Same plan → same run id, so re-running a command resumes its run."""
-        return stable_hash(self.to_dict(), length=12)
+        """Same plan → same run id, so re-running a command resumes its run (display names aside)."""
+        return stable_hash({k: v for k, v in self.to_dict().items() if k != "labels"}, length=12)
 
 
 def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metrics: list[str] | None = None,
-              seeds: list[int] | None = None, root: str | None = None, limit: int | None = None) -> Plan:
-    """A plan from a YAML config file or a dataset name; CLI flags override the config."""
-    cfg: dict[str, Any] = {}
-    path = Path(suite_or_config)
-    if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
-        if not path.is_file():
-            raise EvalkitError(f"{path}: run config not found")
-        try:
-            cfg = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise EvalkitError(f"{path}: invalid YAML ({exc})") from None
-        if not isinstance(cfg, dict) or "dataset" not in cfg:
-            raise EvalkitError(f"{path}: a run config needs a 'dataset' entry (and usually generators, metrics)")
-        unknown = set(cfg) - {"dataset", "generators", "metrics", "seeds", "limit"}
-        if unknown:
-            raise EvalkitError(f"{path}: unknown keys {sorted(unknown)}")
-    else:
-        cfg = {"dataset": suite_or_config}
+              seeds: Any = None, root: str | None = None, limit: Any = None) -> Plan:
+    """A plan from a YAML config file or a dataset name; CLI flags override the config. Every
+    value is checked here, before anything runs (one EvalkitError naming what is wrong)."""
+    cfg = _read_config(suite_or_config)
     dataset = ComponentSpec.parse(cfg["dataset"])
     if root:
         dataset = ComponentSpec(dataset.name, {**dataset.options, "root": root})
     kind = dataset_case_kind(dataset.name)
-    gens = [g for item in (generators or cfg.get("generators") or []) for g in expand_sweep(item)]
-    mets = [ComponentSpec.parse(m) for m in (metrics or cfg.get("metrics") or [])]
-    plan = Plan(dataset, tuple(gens or default_generators(kind)), tuple(mets or default_metrics(kind)),
-                tuple(int(s) for s in (seeds or cfg.get("seeds") or [0])),
-                limit if limit is not None else cfg.get("limit"))
+    gens = [g for item in (generators or _items(cfg.get("generators"), "generators")) for g in expand_sweep(item)]
+    mets = [ComponentSpec.parse(m) for m in (metrics or _items(cfg.get("metrics"), "metrics"))]
+    plan = Plan(_checked(dataset, DATASETS, skip=("root",)),
+                tuple(_checked(g, GENERATORS) for g in gens or default_generators(kind)),
+                tuple(_checked(m, METRICS, skip=("backend",)) for m in mets or default_metrics(kind)),
+                parse_seeds(seeds if seeds is not None else cfg.get("seeds", 0)),
+                parse_limit(limit if limit is not None else cfg.get("limit")), _labels(cfg.get("labels")))
     check_plan(plan)
     return plan
+
+
+PLAN_KEYS = ("dataset", "generators", "metrics", "seeds", "limit", "labels")
+
+
+def _read_config(suite_or_config: str) -> dict[str, Any]:
+    """A run config file's mapping, or {'dataset': suite} for a dataset name."""
+    path = Path(suite_or_config)
+    try:
+        is_file = path.is_file()
+    except OSError:   # e.g. a dataset spec longer than a file name may be
+        is_file = False
+    if not (path.suffix in (".yaml", ".yml", ".json") or is_file):
+        return {"dataset": suite_or_config}
+    if not is_file:
+        raise EvalkitError(f"{path}: run config not found")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise EvalkitError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(cfg, dict) or "dataset" not in cfg:
+        raise EvalkitError(f"{path}: a run config needs a 'dataset' entry (and usually generators, metrics)")
+    unknown = set(cfg) - set(PLAN_KEYS)
+    if unknown:
+        raise EvalkitError(f"{path}: unknown keys {sorted(unknown)} (keys: {', '.join(PLAN_KEYS)})")
+    return cfg
+
+
+def _items(value: Any, what: str) -> list:
+    """A config's generators / metrics: a list, or one string of comma-separated components
+    (``generators: copy`` is the generator copy, not the letters c, o, p, y)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return split_components(value)
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise EvalkitError(f"{what}: expected a list of components or a comma-separated string, got {value!r}")
+
+
+def _checked(spec: ComponentSpec, registry, skip: tuple[str, ...] = ()) -> ComponentSpec:
+    """The component with its options validated and converted by the plugin (Configurable)."""
+    cls = registry.get(spec.name)
+    own = {k: v for k, v in spec.options.items() if k not in skip}
+    if "backend" in skip and spec.options.get("backend") is not None:
+        backends = cls.spec.backends
+        if spec.options["backend"] not in backends:
+            raise EvalkitError(f"{spec.name}: backend {spec.options['backend']!r} not in {backends or '(none)'}")
+    return ComponentSpec(spec.name, {**spec.options, **cls.checked_options(own)})
+
+
+def _labels(value: Any) -> dict[str, Any]:
+    """A config's ``labels:`` (display names, see evalkit.report.labels): kind -> {id: name}."""
+    if value is None:
+        return {}
+    kinds = ("generators", "metrics", "categories")
+    if not isinstance(value, dict) or set(value) - set(kinds) or not all(
+            isinstance(v, dict) and all(isinstance(n, (str, int, float)) for n in v.values()) for v in value.values()):
+        raise EvalkitError(f"labels: expected {{{', '.join(f'{k}: {{id: name}}' for k in kinds)}}}")
+    return {k: {str(i): str(n) for i, n in v.items()} for k, v in value.items()}
+
+
+def parse_seeds(value: Any) -> tuple[int, ...]:
+    """Seeds from a list, an int, or text separated by ',' or '+' (``0,1,2``): distinct integers ≥ 0."""
+    items = value if isinstance(value, (list, tuple)) else str(value).replace("+", ",").split(",")
+    seeds = []
+    for item in items:
+        text = str(item).strip()
+        if isinstance(item, bool) or not re.fullmatch(r"\d{1,18}", text):
+            raise EvalkitError(f"seeds: {text!r} is not an integer ≥ 0 (write e.g. 0,1,2)")
+        seeds.append(int(text))
+    if not seeds:
+        raise EvalkitError("seeds: none given (write e.g. 0,1,2)")
+    if len(set(seeds)) != len(seeds):
+        raise EvalkitError(f"seeds: {', '.join(map(str, seeds))} repeat a seed")
+    return tuple(seeds)
+
+
+def parse_limit(value: Any) -> int | None:
+    """The first N cases (N ≥ 1), or None for all."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not re.fullmatch(r"\d{1,12}", str(value).strip()) or int(value) < 1:
+        raise EvalkitError(f"limit: {value!r} must be a whole number of cases ≥ 1")
+    return int(value)
 
 
 def dataset_case_kind(name: str) -> str:

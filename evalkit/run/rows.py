@@ -39,6 +39,7 @@ class ResultRow(Row):
     case_id: str
     case_kind: str
     category: str
+    case_hash: str          # the case's content hash: what reports match items on across runs
     generator: str          # label: name[options that differ from the defaults]
     generator_config: str   # JSON of the generator's full config (with its version)
     seed: int

@@ -18,20 +18,26 @@ a key that exists is never recomputed.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
 from ..errors import EvalkitError
+from .failures import ENVIRONMENT, STATUS
 from .rows import LoadRow, ResultRow, Row
 
-#: 0 is the unversioned layout written before the version existed; 2 added ``loads``.
-STORE_SCHEMA_VERSION = 2
+ENV = STATUS[ENVIRONMENT]   # the status of an environment failure (recorded, never reused)
+
+#: 0 is the unversioned layout written before the version existed; 2 added ``loads``; 3 added the
+#: expected result count of a run, artifact digests, failure classes and case content hashes.
+STORE_SCHEMA_VERSION = 3
 
 STORE_FILENAME = "evalkit.sqlite"
 
@@ -42,15 +48,15 @@ def _table(name: str, row: type[Row]) -> str:
 
 SCHEMA = (
     ("CREATE TABLE runs (run_id TEXT PRIMARY KEY, created REAL, updated REAL, status TEXT, plan TEXT, "
-     "provenance TEXT)"),
+     "provenance TEXT, expected INTEGER)"),
     ("CREATE TABLE generations (key TEXT PRIMARY KEY, case_id TEXT, generator TEXT, seed INTEGER, "
      "status TEXT, error TEXT, artifact TEXT, inversion REAL, optimization REAL, inference REAL, "
-     "peak_memory_bytes INTEGER, extras TEXT, created REAL)"),
+     "peak_memory_bytes INTEGER, extras TEXT, created REAL, artifact_digest TEXT)"),
     ("CREATE TABLE metric_values (key TEXT PRIMARY KEY, status TEXT, value REAL, error TEXT, details TEXT, "
      "created REAL)"),
     _table("results", ResultRow),
     ("CREATE TABLE run_items (run_id TEXT, case_id TEXT, case_kind TEXT, category TEXT, generator TEXT, "
-     "seed INTEGER, generation_key TEXT, PRIMARY KEY (run_id, case_id, generator, seed))"),
+     "seed INTEGER, generation_key TEXT, case_hash TEXT, PRIMARY KEY (run_id, case_id, generator, seed))"),
     _table("loads", LoadRow),
 )
 
@@ -59,33 +65,101 @@ class StoreVersionError(EvalkitError):
     pass
 
 
+class StoreError(EvalkitError):
+    """A store that cannot be read or written (corrupt, read-only, full disk): one line naming it."""
+
+
+def _named_errors(cls):
+    """Every public method turns SQLite's errors into one StoreError naming the file."""
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(_explain(self.path, exc)) from None
+        return guarded
+
+    for name, attr in list(vars(cls).items()):
+        if callable(attr) and not name.startswith("_") and name != "transaction":
+            setattr(cls, name, wrap(attr))
+    return cls
+
+
+def _explain(path: Path, exc: sqlite3.DatabaseError) -> str:
+    msg = str(exc)
+    if "not a database" in msg:
+        return f"{path}: not an evalkit results store ({msg})"
+    if "unable to open" in msg:
+        return (f"{path}: cannot open the results store ({msg}): is the file or its folder read-only? "
+                "Run into a writable --out folder")
+    if "readonly" in msg or "read-only" in msg:
+        return f"{path}: the results store is read-only ({msg}); run into a writable --out folder"
+    if "disk is full" in msg or "disk I/O" in msg:
+        return f"{path}: cannot write the results store ({msg}); free disk space and re-run"
+    if "locked" in msg or "busy" in msg:
+        return f"{path}: the results store is locked by another process ({msg}); try again"
+    return (f"{path}: corrupt or unreadable results store ({msg}); run into a new --out folder "
+            "(its values are recomputable) or restore the file from a backup")
+
+
+@_named_errors
 class ResultsStore:
-    def __init__(self, path: str | Path) -> None:
+    """``readonly``: reports open the store without writing anything (a read-only file or
+    folder can be reported)."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         path = Path(path)
         if path.is_dir() or path.suffix == "":
             path = path / STORE_FILENAME
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.root = path.parent
-        self._conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+        self.readonly = readonly
+        try:
+            self._conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(_explain(path, exc)) from None
         try:
             self._open()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(_explain(path, exc)) from None
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no results store here")
+        uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}"
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, isolation_level=None)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            # a WAL store in a read-only folder cannot create its shared-memory file: read the
+            # file as it is (nothing may write to it meanwhile, which a read-only folder ensures)
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=60, isolation_level=None)
 
     def _open(self) -> None:
         """Check the version of an existing store; give a fresh file the current schema."""
         try:
             found = self._version()
         except sqlite3.DatabaseError as exc:
-            raise EvalkitError(f"{self.path}: not an evalkit results store ({exc})") from None
+            raise StoreError(_explain(self.path, exc)) from None
         if found is not None and found != STORE_SCHEMA_VERSION:
             written = " (unversioned: written before stores carried a version)" if found == 0 else ""
             raise StoreVersionError(
                 f"{self.path}: results store schema version {found}{written}; this evalkit reads version "
                 f"{STORE_SCHEMA_VERSION}. Run into a new --out folder, or read this store with the evalkit "
                 f"version that wrote it.")
+        if self.readonly:
+            if found is None:
+                raise StoreError(f"{self.path}: an empty file, not an evalkit results store")
+            return
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         if found is None:
@@ -104,23 +178,27 @@ class ResultsStore:
     def close(self) -> None:
         self._conn.close()
 
-    @contextmanager
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):   # a failed COMMIT may have ended it already
+                self._conn.execute("ROLLBACK")
             raise
 
     # -- runs ---------------------------------------------------------------------------
-    def start_run(self, run_id: str, plan: dict, provenance: dict) -> None:
+    def start_run(self, run_id: str, plan: dict, provenance: dict, expected: int | None = None) -> None:
+        """Record (or resume) a run; ``expected``: the result rows its plan asks for (all shards)."""
         now = time.time()
         with self.transaction() as c:
-            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
-                      "updated=excluded.updated, status='running', provenance=excluded.provenance",
-                      (run_id, now, now, "running", json.dumps(plan, sort_keys=True), json.dumps(provenance)))
+            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
+                      "updated=excluded.updated, status='running', provenance=excluded.provenance, "
+                      "expected=excluded.expected",
+                      (run_id, now, now, "running", json.dumps(plan, sort_keys=True), json.dumps(provenance),
+                       expected))
 
     def finish_run(self, run_id: str, status: str = "complete") -> None:
         with self.transaction() as c:
@@ -133,12 +211,12 @@ class ResultsStore:
         return df
 
     def run(self, run_id: str) -> dict[str, Any]:
-        row = self._conn.execute("SELECT run_id, created, updated, status, plan, provenance FROM runs "
+        row = self._conn.execute("SELECT run_id, created, updated, status, plan, provenance, expected FROM runs "
                                  "WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.path}")
         return {"run_id": row[0], "created": row[1], "updated": row[2], "status": row[3],
-                "plan": json.loads(row[4]), "provenance": json.loads(row[5])}
+                "plan": json.loads(row[4]), "provenance": json.loads(row[5]), "expected": row[6]}
 
     def latest_run_id(self) -> str:
         row = self._conn.execute("SELECT run_id FROM runs ORDER BY updated DESC LIMIT 1").fetchone()
@@ -158,17 +236,17 @@ class ResultsStore:
 
     def put_generation(self, key: str, *, case_id: str, generator: str, seed: int, status: str,
                        error: str = "", artifact: str = "", timings: tuple[float, float, float] = (0, 0, 0),
-                       peak_memory_bytes: int = 0, extras: dict | None = None) -> None:
+                       peak_memory_bytes: int = 0, extras: dict | None = None, artifact_digest: str = "") -> None:
         with self.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            c.execute("INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                       (key, case_id, generator, seed, status, error, artifact, *timings,
-                       int(peak_memory_bytes), json.dumps(extras or {}, default=str), time.time()))
+                       int(peak_memory_bytes), json.dumps(extras or {}, default=str), time.time(), artifact_digest))
 
     def add_run_item(self, run_id: str, case_id: str, case_kind: str, category: str, generator: str,
-                     seed: int, generation_key: str) -> None:
+                     seed: int, generation_key: str, case_hash: str = "") -> None:
         with self.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO run_items VALUES (?,?,?,?,?,?,?)",
-                      (run_id, case_id, case_kind, category, generator, seed, generation_key))
+            c.execute("INSERT OR REPLACE INTO run_items VALUES (?,?,?,?,?,?,?,?)",
+                      (run_id, case_id, case_kind, category, generator, seed, generation_key, case_hash))
 
     # -- metric cache ------------------------------------------------------------------------
     def metric_value(self, key: str) -> dict[str, Any] | None:
@@ -200,12 +278,16 @@ class ResultsStore:
 
     # -- views for reports ------------------------------------------------------------------
     def results(self, run_id: str | None = None) -> pd.DataFrame:
-        """The ResultRow columns, then the outcome: status, value (NaN unless ok), error, details."""
+        """The ResultRow columns, then the outcome: status (ok | failed | pending), value (NaN unless
+        ok), error, details, failure (item | environment | '')."""
         q = (f"SELECT {', '.join('r.' + c for c in ResultRow.columns())}, "
-             "CASE WHEN g.status != 'ok' THEN 'failed' ELSE COALESCE(m.status, 'pending') END AS status, "
+             "CASE WHEN g.status != 'ok' THEN 'failed' WHEN m.status IS NULL THEN 'pending' "
+             "WHEN m.status = 'ok' THEN 'ok' ELSE 'failed' END AS status, "
              "CASE WHEN g.status = 'ok' AND m.status = 'ok' THEN m.value END AS value, "
              "CASE WHEN g.status != 'ok' THEN 'generation failed: ' || g.error ELSE COALESCE(m.error, '') END "
-             "AS error, COALESCE(m.details, '{}') AS details "
+             "AS error, COALESCE(m.details, '{}') AS details, "
+             f"CASE WHEN g.status = '{ENV}' OR (g.status = 'ok' AND m.status = '{ENV}') THEN 'environment' "
+             "WHEN g.status != 'ok' OR m.status NOT IN ('ok') THEN 'item' ELSE '' END AS failure "
              "FROM results r JOIN generations g ON g.key = r.generation_key "
              "LEFT JOIN metric_values m ON m.key = r.metric_key")
         df = self._query(q, "r", run_id, "r.generator, r.metric, r.case_id, r.seed")
@@ -214,9 +296,9 @@ class ResultsStore:
 
     def generations(self, run_id: str | None = None) -> pd.DataFrame:
         """One row per run item with its generation status, stage timings and artifact."""
-        q = ("SELECT i.run_id, i.case_id, i.case_kind, i.category, i.generator, i.seed, g.status, g.error, "
+        q = ("SELECT i.run_id, i.case_id, i.case_hash, i.case_kind, i.category, i.generator, i.seed, g.status, g.error, "
              "g.artifact, g.inversion, g.optimization, g.inference, "
-             "g.inversion + g.optimization + g.inference AS total, g.peak_memory_bytes, g.key "
+             "g.inversion + g.optimization + g.inference AS total, g.peak_memory_bytes, g.key, g.artifact_digest "
              "FROM run_items i JOIN generations g ON g.key = i.generation_key")
         return self._query(q, "i", run_id, "i.generator, i.case_id, i.seed")
 

@@ -108,3 +108,19 @@ def test_score_a_multi_shot_set_per_shot(tmp_path):
     out = json.loads(res.stdout)
     assert out["details"]["per_video"] == [1.0, 0.0, 1.0] and abs(out["value"] - 2 / 3) < 1e-12
     assert [s["frames"] for s in out["inputs"]["shots"]] == [10, 10, 10]
+
+
+def test_score_never_decodes_an_input_the_metric_does_not_read(tmp_path, monkeypatch):
+    """Defect: `score` decoded a source that the metric does not use (memory for nothing)."""
+    import evalkit.video
+
+    src = _write(tmp_path, "pan", "src.mp4")
+    gen = _write(tmp_path, "pan", "gen.mp4")
+    decoded = []
+    real = evalkit.video.read_video
+    monkeypatch.setattr(evalkit.video, "read_video", lambda p, **kw: decoded.append(str(p)) or real(p, **kw))
+    res = runner.invoke(app, ["score", "temporal-flicker", "--generated", str(gen), "--source", str(src)])
+    assert res.exit_code == 2 and "does not read --source" in res.output
+    assert decoded == []
+    ok = runner.invoke(app, ["score", "temporal-flicker", "--generated", str(gen)])
+    assert ok.exit_code == 0 and decoded == [str(gen)]

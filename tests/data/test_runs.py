@@ -99,7 +99,7 @@ def test_evalkit_run_full_suites_on_the_test_data(shared_data, tmp_path, suite, 
 def test_evalkit_run_dreambooth(shared_data, tmp_path):
     run_cli(["dreambooth-personalization[subjects=dog+cat2+teapot,prompts_per_subject=2]", "--root",
              str(shared_data), "--generators", "test-data-still", "--metrics", "temporal-flicker",
-             "--out", str(tmp_path)])
+             "--out", str(tmp_path), "--allow-failures"])   # cat2 fails: without the flag, exit 1
     df = results(tmp_path, None).set_index("case_id")
     assert len(df) == 6
     assert (df.loc[["dog/00", "teapot/01"], "value"] == 1.0).all()

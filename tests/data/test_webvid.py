@@ -152,7 +152,8 @@ def test_data_check_lists_every_problem_of_a_broken_sample(shared_data, tmp_path
 def test_broken_clips_are_recorded_as_failed_in_a_run(shared_data, tmp_path):
     root = broken_sample(tmp_path, shared_data)
     r = cli("run", f"webvid[manifest={root / 'broken.yaml'},transforms={SMALL}]", "--root", str(root),
-            "--generators", "copy", "--metrics", "temporal-flicker", "--out", str(tmp_path / "out"), "--quiet")
+            "--generators", "copy", "--metrics", "temporal-flicker", "--out", str(tmp_path / "out"), "--quiet",
+            "--allow-failures")   # 5 of 6 clips are broken on purpose: without the flag, exit 1
     assert r.exit_code == 0, r.output
     df = results(tmp_path / "out").set_index("case_id")
     assert len(df) == 6 and df.loc["1066699/subject-swap-0", "status"] == "ok"

@@ -56,7 +56,7 @@ def fill_store(store: ResultsStore, run_id: str, values: dict, *, seeds=(0,), fa
                categories: dict | None = None, generator_configs: dict | None = None,
                timings: Callable | None = None, metric_configs: dict | None = None,
                plan: dict | None = None, provenance: dict | None = None,
-               artifacts: bool = False) -> None:
+               artifacts: bool = False, case_hashes: dict | None = None) -> None:
     """values: {(generator, column): {case_id: value or [value per seed]}}.
 
     Column "fake-fidelity[fake-klt]" -> metric fake-fidelity, backend fake-klt.
@@ -84,7 +84,8 @@ def fill_store(store: ResultsStore, run_id: str, values: dict, *, seeds=(0,), fa
                     t = timings(gen, case_id, seed) if timings else (0.0, 0.0, 0.01)
                     store.put_generation(gkey, case_id=case_id, generator=gen, seed=seed, status="ok",
                                          artifact=art, timings=t, peak_memory_bytes=0)
-                    store.add_run_item(run_id, case_id, "motion-transfer", cat, gen, seed, gkey)
+                    store.add_run_item(run_id, case_id, "motion-transfer", cat, gen, seed, gkey,
+                                       (case_hashes or {}).get(case_id, f"h-{case_id}"))
                     generated.add(gkey)
                 mkey = f"m-{gkey}-{json.dumps(mcfg, sort_keys=True)}-{run_id}"
                 failed = (gen, col, case_id) in fail
@@ -93,6 +94,7 @@ def fill_store(store: ResultsStore, run_id: str, values: dict, *, seeds=(0,), fa
                                  error="boom: tracker lost all points" if failed else "",
                                  result_row={"run_id": run_id, "case_id": case_id,
                                              "case_kind": "motion-transfer", "category": cat,
+                                             "case_hash": (case_hashes or {}).get(case_id, f"h-{case_id}"),
                                              "generator": gen, "generator_config": json.dumps(gcfg),
                                              "seed": seed, "metric": col, "metric_name": name,
                                              "backend": backend or "", "metric_config": json.dumps(mcfg),

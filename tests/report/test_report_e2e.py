@@ -74,7 +74,11 @@ def test_compare_same_plan_and_degraded(runs, tmp_path):
     same = cli.invoke(app, ["compare", str(base / "a"), str(base / "b")])
     assert same.exit_code == 0, same.output
     assert "No regression." in same.output
-    bad = cli.invoke(app, ["compare", str(base / "a"), str(base / "degraded")])
+    # 5 synthetic cases: a two-sided Wilcoxon test cannot reach p < 0.05 (inconclusive, exit 0); the
+    # paired t test can
+    weak = cli.invoke(app, ["compare", str(base / "a"), str(base / "degraded")])
+    assert weak.exit_code == 0 and "inconclusive" in weak.output and "small n: 5 paired cases" in weak.output
+    bad = cli.invoke(app, ["compare", str(base / "a"), str(base / "degraded"), "--test", "t"])
     assert bad.exit_code == 1, bad.output
     rows = [line for line in bad.output.splitlines() if "**REGRESSION**" in line]
     assert rows and all(line.startswith("| copy |") for line in rows)
@@ -82,7 +86,7 @@ def test_compare_same_plan_and_degraded(runs, tmp_path):
     rel = tmp_path / "releases"
     assert cli.invoke(app, ["baseline", "save", str(base / "a"), "--name", "v0.1", "--dir", str(rel)]).exit_code == 0
     assert cli.invoke(app, ["compare", str(rel / "v0.1.json"), str(base / "b")]).exit_code == 0
-    assert cli.invoke(app, ["compare", str(rel / "v0.1.json"), str(base / "degraded")]).exit_code == 1
+    assert cli.invoke(app, ["compare", str(rel / "v0.1.json"), str(base / "degraded"), "--test", "t"]).exit_code == 1
 
 
 @pytest.mark.slow
@@ -91,4 +95,4 @@ def test_reproduce_renders(runs):
     r = cli.invoke(app, ["reproduce", "mbq-table1", str(base / "a"), "--map", "Ours=copy"])
     assert r.exit_code == 0, r.output
     assert "| Ours | 91.6 ± 0.9 | 95.1 ± 0.3 | 28.8 ± 0.6 |" in r.output
-    assert "↳ evalkit `copy`" in r.output and "paper backbone VideoCrafter2" in r.output
+    assert "↳ evalkit copy" in r.output and "paper backbone VideoCrafter2" in r.output

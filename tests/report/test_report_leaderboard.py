@@ -29,7 +29,7 @@ def test_rank_and_apart(tmp_path, fake_metrics, fill):
     assert "backbone=wan2.1-1.3b" in top["weights"] and "fake-klt:org/fake-checkpoint" in top["weights"]
     assert top["fake-leak ×100 ↓"] == "13.3 ± 3.3"
     apart = lb.apart.set_index("generator")
-    assert "measured on 1 cases (1 shared with the leaderboard's 3)" in apart.loc["partial", "reason"]
+    assert "measured on 2 items (2 shared with the leaderboard's 6" in apart.loc["partial", "reason"]
     assert "fake-leak definition differs (version: '1' vs '2')" in apart.loc["other", "reason"]
     md = lb.to_markdown()
     assert "Not ranked" in md and "| 1 | good |" in md

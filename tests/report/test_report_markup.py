@@ -15,9 +15,9 @@ def test_markdown():
 def test_latex():
     tex = to_latex(GRID, caption="Cap", label="tab:t")
     assert r"\begin{tabular}{llc}" in tex
-    assert r"a & x|y & \textbf{0.9 $\pm$ 0.1} \\" in tex and r"b & z & \underline{0.5} \\" in tex
+    assert r"a & x\textbar{}y & \textbf{0.9 $\pm$ 0.1} \\" in tex and r"b & z & \underline{0.5} \\" in tex
     assert tex.count(r"\midrule") == 2                              # after the header, between categories
-    assert r"\caption{Cap MF: 100 \% of cases\_1}" in tex and r"\label{tab:t}" in tex
+    assert r"\caption{Cap. MF: 100 \% of cases\_1.}" in tex and r"\label{tab:t}" in tex
     assert latex_escape("×{~}") == r"$\times$\{\textasciitilde{}\}"
 
 

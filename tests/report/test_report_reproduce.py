@@ -84,15 +84,15 @@ def test_reproduce_mbq_table1(tmp_path, fake_metrics, fill):
     rep = reproduce(load_table("mbq-table1"), load_run(tmp_path / "out"))
     md = rep.to_markdown()
     assert "| Ours | 91.6 ± 0.9 | 95.1 ± 0.3 |" in md          # published row exactly as printed
-    ours = next(line for line in md.splitlines() if line.startswith("| ↳ evalkit `mbq`"))
+    ours = next(line for line in md.splitlines() if line.startswith("| ↳ evalkit mbq"))
     # leak ×100: mean of 30, 32, 34, 36, 38 = 34.0; sem = std/√5 = 3.162/2.236 = 1.414
     assert "34.0 ± 1.4 (Δ -4.6)" in ours and "90.0 ± 0.0 (Δ -1.6)" in ours
-    assert "paper backbone VideoCrafter2; run's `mbq` uses wan2.1-1.3b" in md
+    assert "paper backbone VideoCrafter2; run's mbq uses wan2.1-1.3b" in md
     assert "backend klt" in md
     frame = rep.frame()
     assert frame[(frame.row == "Ours") & (frame.column == "leak")]["delta"].iloc[0] == pytest.approx(-4.6)
     tex = rep.to_latex()    # the same grid through the LaTeX writer
-    assert r"$\hookrightarrow$ evalkit `mbq` & " in tex and r"34.0 $\pm$ 1.4 ($\Delta$ -4.6)" in tex
+    assert r"$\hookrightarrow$ evalkit mbq & " in tex and r"34.0 $\pm$ 1.4 ($\Delta$ $-$4.6)" in tex
     assert tex.count("{") == tex.count("}") and tex.count(r"\begin{") == tex.count(r"\end{")
 
 
@@ -104,7 +104,7 @@ def test_reproduce_cli_and_map(tmp_path, fake_metrics, fill):
     runner = CliRunner()
     r = runner.invoke(app, ["reproduce", "mbq-table1", str(tmp_path / "out"), "--map", "Ours=copy"])
     assert r.exit_code == 0, r.output
-    assert "↳ evalkit `copy`" in r.output and "98.0 ± 1.0 (Δ +2.9)" in r.output
+    assert "↳ evalkit copy" in r.output and "98.0 ± 1.0 (Δ +2.9)" in r.output
     r = runner.invoke(app, ["reproduce", "no-such-table", str(tmp_path / "out")])
     assert r.exit_code == 2 and "unknown paper table" in r.output
     for tid in sorted(EXPECTED):   # every table renders without a run

@@ -30,8 +30,8 @@ def test_slice_layout_and_motion(make_video):
 def test_contact_sheet_and_animation(tmp_path, make_video, artifact):
     artifact(tmp_path / "a.npz", make_video("copy", "c0"))
     video = load_artifact_videos(tmp_path / "a.npz")[0]
-    sheet = contact_sheet([("source", video), ("copy", video)], height=48)
-    assert sheet.height == 2 * (48 + 6)
+    sheet = contact_sheet([("source", video), ("copy", video)])
+    assert sheet.width > sheet.height > 100
     data, mime = animation_bytes(video, width=32)
     assert mime in ("image/webp", "image/gif") and len(data) > 100
     assert load_artifact_videos(tmp_path / "a.npz")[0].num_frames == 10
@@ -39,9 +39,15 @@ def test_contact_sheet_and_animation(tmp_path, make_video, artifact):
     assert yt_slice(v.frames)[1].shape == (4, 3, 3)
 
 
-def test_still_video_uses_first_videos_column(make_video):
+def test_every_row_is_cut_at_the_first_videos_column(make_video):
+    """Defect: each row was cut at its own column, so rows of one sheet were not comparable."""
     moving = Video(make_video("copy", "c0"))
     still = Video(np.repeat(moving.frames[:1], 10, axis=0))
     x = max_variance_column(moving.frames)
     assert sheet_columns([moving, still, moving]) == [x, x, x]
-    assert sheet_columns([Video(make_video("reverse", "c1")), moving])[1] == x
+    other = Video(make_video("reverse", "c1"))
+    x_other = max_variance_column(other.frames)
+    assert sheet_columns([other, moving]) == [x_other, x_other]
+    assert sheet_columns([still, moving]) == [x, x]          # a still first video: the first moving one's
+    wide = Video(np.repeat(np.repeat(moving.frames, 2, axis=2), 1, axis=0))   # twice as wide
+    assert sheet_columns([moving, wide]) == [x, 2 * x]      # the same place in a wider video

@@ -53,7 +53,7 @@ def test_result_row_defines_the_results_columns(tmp_path):
         assert table == fields
         view = store.results()
         assert list(view.columns[: len(fields)]) == fields
-        assert list(view.columns[len(fields):]) == ["status", "value", "error", "details"]
+        assert list(view.columns[len(fields):]) == ["status", "value", "error", "details", "failure"]
     finally:
         store.close()
 

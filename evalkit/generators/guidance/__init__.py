@@ -1,0 +1,14 @@
+"""The guidance engine of optimisation-based motion transfer (DiTFlow, SMM, MOFT, MotionClone, DMT).
+
+One idea per module:
+
+- :mod:`.schedule`: guided steps, learning-rate schedule, loss-weight ramps;
+- :mod:`.features`: module-output hooks, truncated forwards, DiT token grids;
+- :mod:`.passes`: one controlled forward pass returning features (attention Q/K/V via the
+  attention-control layer's ``Capture`` behaviour, module outputs), noised inputs;
+- :mod:`.amf`: DiTFlow's Attention Motion Flow and its loss;
+- :mod:`.positional`: the positional embedding ρ as an optimisation variable;
+- :mod:`.optimise`: Adam descent, loss gradients, gradient checkpointing;
+- :mod:`.sampler`: guidance inside the pipeline's denoising loop, DiTFlow's per-step KV injection;
+- :mod:`.base`: ``GuidedTransfer``, the generator base every method file subclasses.
+"""

@@ -1,0 +1,46 @@
+"""Every guidance method runs through `evalkit run` (synthetic suite, tiny pipelines saved to a
+temporary folder and given as model_path)."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+pytest.importorskip("diffusers")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from evalkit.cli import _load_commands, app  # noqa: E402
+from evalkit.run.store import ResultsStore  # noqa: E402
+
+_load_commands()
+
+
+@pytest.mark.slow
+def test_evalkit_run_with_every_guidance_method(tiny_dirs, tmp_path):
+    fast = {"steps": 2, "guidance_fraction": 0.5, "opt_steps": 2}
+    dit = {"backbone": "cogvideox-5b", "model_path": tiny_dirs("cogvideox"), "height": 48, "width": 48,
+           "blocks": 1, **fast}
+    unet = {"backbone": "zeroscope", "model_path": tiny_dirs("unet"), "height": 32, "width": 32, **fast}
+    cfg = {
+        "dataset": {"name": "synthetic", "motions": ["translation"], "num_frames": 9, "height": 48, "width": 48},
+        "generators": [{"name": "ditflow", **dit}, {"name": "ditflow", **dit, "optimise": "positional"},
+                       {"name": "smm", **dit}, {"name": "moft", **dit}, {"name": "motionclone", **dit},
+                       {"name": "motionclone", **unet, "warm_up_steps": 1, "cool_down_steps": 1},
+                       {"name": "dmt", **unet, "inversion_steps": 10}],
+        "metrics": ["runtime"],
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    store = ResultsStore(out)
+    try:
+        df = store.results(store.latest_run_id())
+    finally:
+        store.close()
+    runtime = df[df.metric_name == "runtime"]
+    assert (runtime["status"] == "ok").all(), runtime[["generator", "error"]].to_string()
+    assert sorted(g.split("[")[0] for g in runtime["generator"]) == [
+        "ditflow", "ditflow", "dmt", "moft", "motionclone", "motionclone", "smm"]
+    assert (runtime["value"] > 0).all()
