@@ -8,9 +8,11 @@ batches features of many items into one pass (``collecting``/``flush``).
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Hashable, Iterator, Sequence
 
 from ..cases import Case
@@ -225,6 +227,30 @@ class FeatureContext:
 
     def load_source(self, source) -> Video:
         """A source video, decoded or rendered once per context; its features are shared on disk."""
+        source = source.inner if isinstance(source, SharedSource) else source
         video = self.cached(("source", source.fingerprint()), source.load)
         self._sources.add(video.fingerprint())
         return video
+
+
+@dataclass(frozen=True)
+class SharedSource:
+    """A case's source whose loads go through a FeatureContext: decoded or rendered once per
+    run and shared by the generators that read it and the metrics. Its fingerprint is the
+    source's, so the case's content hash (and every cache key) is unchanged."""
+    inner: Any
+    ctx: FeatureContext = field(repr=False, compare=False)
+
+    def load(self) -> Video:
+        return self.ctx.load_source(self.inner)
+
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint()
+
+
+def share_source(case: Case, ctx: FeatureContext) -> Case:
+    """``case`` with its source (if it has one) loaded through ``ctx``."""
+    src = getattr(case, "source", None)
+    if src is None or isinstance(src, SharedSource) or not dataclasses.is_dataclass(case):
+        return case
+    return dataclasses.replace(case, source=SharedSource(src, ctx))

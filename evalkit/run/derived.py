@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hashing import array_digest
 from ..video import Video
 
 SOURCES = "sources"  # folder of shared source frames, inside the artifacts folder
@@ -38,12 +37,12 @@ def frame_indices(video: Video, source: Video, source_digests: list[bytes] | Non
     return np.asarray(found, np.int32)
 
 
-def source_file(folder: Path, source: Video) -> Path:
+def source_file(folder: Path, source: Video, tmp_prefix: str = ".tmp-") -> Path:
     """The source's frames under ``folder/sources`` (written once, atomically); its path."""
     path = folder / SOURCES / f"{source.fingerprint().replace('@', '_')}.npy"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent, prefix=tmp_prefix)
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.lib.format.write_array(fh, np.ascontiguousarray(source.frames), allow_pickle=False)
@@ -61,6 +60,3 @@ def rebuild(folder: Path, source_name: str, indices: np.ndarray) -> np.ndarray:
         raise ValueError(f"frame indices outside the {len(frames)} frames of {source_name}")
     return np.ascontiguousarray(frames[indices])
 
-
-def frames_digest(frames: np.ndarray) -> str:
-    return array_digest(frames)
