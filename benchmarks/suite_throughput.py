@@ -181,8 +181,8 @@ def main(argv=None) -> int:
 
         prepare_random_weights(work / "torch", args.cotracker_code)
     setup_s = time.perf_counter() - t0
-    motions = "translation rotation scaling pan fast"
-    plan = {"dataset": {"name": "synthetic", "motions": motions, "seeds": " ".join(map(str, range(args.seeds))),
+    motions = ["translation", "rotation", "scaling", "pan", "fast"]
+    plan = {"dataset": {"name": "synthetic", "motions": motions, "seeds": list(range(args.seeds)),
                         "num_frames": args.frames, "height": args.height, "width": args.width, "fps": 16.0},
             "generators": [{"name": args.generator}], "metrics": metric_set(args.tiny, args.head, args.dtype),
             "seeds": [0]}
