@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Hashable, Iterator, Sequence
@@ -111,6 +112,7 @@ class FeatureContext:
         self._memo: OrderedDict[Hashable, Any] = OrderedDict()
         self._max_items = max_items
         self._lock = threading.Lock()
+        self._running: dict[Hashable, Future] = {}   # keys being computed, by another thread perhaps
         self._frames = DeviceFrames(device, frame_bytes)
         self._collecting = False
         self._pending: dict[tuple, tuple[Callable, dict[Hashable, tuple[Video, FeatureBackend]]]] = {}
@@ -127,14 +129,32 @@ class FeatureContext:
         return load_backend(name, self.device, dtype or self.dtype, **options)
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per key (the runner's worker threads asking for one source at the
+        same time wait for the first one's result instead of decoding it again)."""
         with self._lock:
             if key in self._memo:
                 self.hits += 1
                 self._memo.move_to_end(key)
                 return self._memo[key]
-            self.misses += 1
-        value = compute()
+            running = self._running.get(key)
+            if running is None:
+                self.misses += 1
+                running = self._running[key] = Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            return running.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
         self._store(key, value)
+        running.set_result(value)
         return value
 
     def _store(self, key: Hashable, value: Any) -> None:

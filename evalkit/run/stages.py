@@ -45,8 +45,9 @@ def _outcome(future: Future) -> Outcome:
 
 class Lookahead(Generic[T, R]):
     """``for item, outcome in Lookahead(prepare, depth)(items)``: ``prepare(item)`` runs in the
-    pool up to ``depth`` items ahead of the consumer; outcomes come in the items' order, each as
-    soon as it and those before it are ready."""
+    pool up to ``depth`` items ahead of the consumer; outcomes come in the items' order. The
+    source is read in the consumer's thread (it may read the store); one that waits (a
+    ``--devices`` worker asking for work) gets an answer at once, so it never stalls the stage."""
 
     def __init__(self, prepare: Callable[[T], R], depth: int = 8, workers: int | None = None) -> None:
         self.prepare, self.depth = prepare, max(1, depth)
@@ -59,10 +60,9 @@ class Lookahead(Generic[T, R]):
             try:
                 for item in source:
                     window.append((item, pool.submit(self.prepare, item)))
-                    # the oldest goes as soon as it is ready (or the window is full): preparation
-                    # runs ahead only as far as it has to, and a source that waits for work (a
-                    # --devices worker asking for its next group) never holds back ready items
-                    while window and (len(window) > self.depth or window[0][1].done()):
+                    # ``depth`` items stay submitted ahead of the consumer, so the pool keeps
+                    # working while the consumer is busy (on the device) with the oldest
+                    if len(window) > self.depth:
                         first, future = window.popleft()
                         yield first, _outcome(future)
                 while window:

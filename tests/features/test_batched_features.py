@@ -119,3 +119,22 @@ def test_deferral_passes_through_except_exception_and_a_failed_batch_falls_back_
     assert outcomes[1][0] is False and str(outcomes[1][1]) == "bad video"
     with ctx.collecting(), pytest.raises(FeatureDeferred):
         feature(Video(clip(2, seed=5), 8.0, "new"))
+
+
+def test_threads_asking_for_one_key_compute_it_once():
+    import threading
+    import time
+
+    ctx, calls, results = FeatureContext(), [], []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return "video"
+
+    threads = [threading.Thread(target=lambda: results.append(ctx.cached(("source", "s"), slow))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and results == ["video"] * 3 and ctx.misses == 1
