@@ -6,19 +6,25 @@ and loaded through the production path. Videos: ``--videos`` generated clips gro
 multi-shot sets of ``--shots`` (one source video per set for identity leakage).
 
 - shared: one FeatureContext for the run, backends batched (``--batch-size``); every metric
-  reuses the per-video features.
+  reuses the per-video features, computed item by item.
+- collected: as shared, over windows of ``--window`` sets whose features are collected and
+  computed together (evalkit.features.base.call_batched, what the runner does): one forward
+  pass serves the frames of many videos.
 - naive: every metric computes its own features (no memo), one frame per forward pass.
+- precision: the metric values of the first ``--compare-sets`` sets in float32 against the
+  run's ``--dtype`` (maximum absolute difference per metric).
 
-Also: model-FLOP utilisation of the DINO ViT-B/16 pass (FLOPs counted by
-torch.utils.flop_counter on one batch, divided by the measured time of the pass).
+Also: model-FLOP utilisation of the DINO ViT-B/16 pass (FLOPs counted from the architecture,
+evalkit.features.flops) for each of ``--mfu-batches``: "model" times the forward pass on a
+preprocessed batch already on the device, "end to end" times ``embed_videos`` on uint8 host
+frames of ``--mfu-videos`` videos (upload, preprocessing on the device, forward, CLS back).
 
-Example (GPU; the command of docs/performance.md "Identity metrics"):
+Example (GPU; the command of docs/performance.md "Identity metrics"; about 4 minutes on an H200):
     python3 benchmarks/identity_metrics.py --device cuda --dtype bfloat16 --size full --videos 150 \
-        --frames 49 --height 480 --width 720 --batch-size 49 --naive-videos 15 \
+        --frames 49 --height 480 --width 720 --batch-size 256 --naive-videos 15 \
         --bpe .carry/identity/bpe_simple_vocab_16e6.txt.gz \
         --head .carry/identity/sa_0_4_vit_l_14_linear.pth --out $OUT/identity_bf16.json
-Tiny smoke run on CPU: --device cpu --dtype float32 --size tiny --videos 5 --frames 3
-    --height 64 --width 80 --naive-videos 5 --batch-size 4 (open_clip installed for the BPE file)
+Tiny smoke run on CPU: --tiny (tiny models, 2 sets of 64×80×3, open_clip installed for the BPE file)
 """
 from __future__ import annotations
 
@@ -39,8 +45,9 @@ METRIC_SET = ("set-consistency", "subject-consistency", "background-consistency"
               "clip-score", "clip-temporal-consistency", "aesthetic-quality")
 MODEL_IDS = ("facebook/dino-vitb16", "openai/clip-vit-base-patch32", "openai/clip-vit-large-patch14",
              "CIDAS/clipseg-rd64-refined")
-# dense bf16/fp16 tensor-core peaks (NVIDIA datasheets), for MFU
-PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0}
+# dense peaks (NVIDIA datasheets), TFLOP/s: (bf16/fp16 tensor core, tf32 tensor core, fp32)
+PEAK_TFLOPS = {"H100 SXM": (989.0, 494.5, 67.0), "H100 PCIe": (756.0, 378.0, 51.0),
+               "H100 NVL": (835.0, 417.5, 60.0), "H200": (989.0, 494.5, 67.0)}
 
 
 def make_videos(n: int, frames: int, height: int, width: int, seed: int):
@@ -58,26 +65,21 @@ def make_videos(n: int, frames: int, height: int, width: int, seed: int):
         yield Video(clip, 8.0, f"bench-{seed}-{i}")
 
 
-class NaiveContext:
+def naive_context(device):
     """A FeatureContext that shares nothing: no memo, one frame per forward pass."""
+    from evalkit.features.base import FeatureContext
 
-    def __init__(self, device, dtype):
-        from evalkit.features.base import FeatureContext
+    class NaiveContext(FeatureContext):
+        def backend(self, name, dtype=None, **options):
+            return super().backend(name, dtype=dtype, batch_size=1, **options)
 
-        self._ctx = FeatureContext(device, dtype)
-        self.device, self.dtype = device, dtype
+        def cached(self, key, compute):
+            return compute()
 
-    def backend(self, name, **options):
-        return self._ctx.backend(name, batch_size=1, **options)
+        def features(self, backend, video, what, compute, batch=None):
+            return compute()
 
-    def cached(self, key, compute):
-        return compute()
-
-    def features(self, backend, video, what, compute):
-        return compute()
-
-    def source_video(self, case):
-        return case.source.load()
+    return NaiveContext(device)
 
 
 class StageTimer:
@@ -97,7 +99,7 @@ class StageTimer:
             t0 = time.perf_counter()
             out = original(self_, *a, **k)
             sync(timer.device)
-            key = f"{label}[{self_.options.get('preprocess', '')}]"
+            key = f"{self_.registry_name}.{label}[{self_.options.get('preprocess', '')},{self_.dtype}]"
             timer.seconds[key] = timer.seconds.get(key, 0.0) + time.perf_counter() - t0
             return out
 
@@ -110,105 +112,156 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_metrics(sets, ctx, metrics, leak, seconds=None):
-    """Every metric on every case; ``seconds`` collects wall time per metric (first user pays)."""
+def set_calls(sets, ctx, metrics, leak):
+    """One thunk per (metric, item) of ``sets``, keyed by metric name, in a stable order."""
     from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 
-    seconds = {} if seconds is None else seconds
-    values = {m.column: [] for m in metrics + [leak]}
-
-    def timed(m, case, gen):
-        t0 = time.perf_counter()
-        values[m.column].append(m(case, gen, ctx).value)
-        seconds[m.spec.name] = seconds.get(m.spec.name, 0.0) + time.perf_counter() - t0
-
+    calls = []
     for case, source, shots in sets:
         gen = Generation(tuple(shots))
-        for m in metrics:
-            timed(m, case, gen)
+        calls += [(m.spec.name, lambda m=m, c=case, g=gen: m(c, g, ctx).value) for m in metrics]
         for shot in shots:
-            timed(leak, MotionTransferCase(f"{case.case_id}-mt", InlineVideo(source), case.prompts[0]),
-                  Generation((shot,)))
+            mt = MotionTransferCase(f"{case.case_id}-mt", InlineVideo(source), case.prompts[0])
+            calls.append((leak.spec.name, lambda c=mt, g=Generation((shot,)): leak(c, g, ctx).value))
+    return calls
+
+
+def run_metrics(sets, ctx, metrics, leak, seconds=None, window=0):
+    """Every metric on every item: one by one (``window`` 0; ``seconds`` collects wall time per
+    metric, the first user of a feature pays), or ``window`` sets at a time, collected."""
+    from evalkit.features.base import call_batched
+
+    values = {m.spec.name: [] for m in metrics + [leak]}
+    step = window or len(sets)
+    for start in range(0, len(sets), step):
+        calls = set_calls(sets[start:start + step], ctx, metrics, leak)
+        if window:
+            for (column, _), (ok, value) in zip(calls, call_batched(ctx, [c for _, c in calls])):
+                if not ok:
+                    raise value
+                values[column].append(value)
+            continue
+        for column, call in calls:
+            t0 = time.perf_counter()
+            values[column].append(call())
+            if seconds is not None:
+                seconds[column] = seconds.get(column, 0.0) + time.perf_counter() - t0
     return values
 
 
-def dino_mfu(device, dtype, frames, height, width, batch_size, peak_tflops):
-    """FLOPs of one DINO ViT-B/16 batch (flop counter) / measured time of the forward passes."""
+def max_differences(a, b):
+    """Largest |a - b| per metric over the items both hold."""
+    return {k: float(np.max(np.abs(np.array(a[k][:len(b[k])]) - np.array(b[k][:len(a[k])])))) for k in a}
+
+
+def dino_mfu(args, peak):
+    """Model-FLOP utilisation of DINO ViT-B/16 per batch size: model only and end to end."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from evalkit.features.base import load_backend
+    from evalkit.features.flops import vit_config_flops
 
-    dino = load_backend("dino-vitb16", device, dtype, batch_size=batch_size)
-    x = torch.randint(0, 256, (batch_size, height, width, 3), dtype=torch.uint8)
-    pix = dino.preprocess(x, device, getattr(torch, dtype))
-    with torch.inference_mode():
-        with FlopCounterMode(display=False) as counter:
-            dino.model(pixel_values=pix, interpolate_pos_encoding=True)
-        flops = counter.get_total_flops()
-        for _ in range(3):
-            dino.model(pixel_values=pix, interpolate_pos_encoding=True)
-        sync(device)
-        reps = max(1, frames // batch_size)
+    clips = [np.ascontiguousarray(v.frames) for v in make_videos(args.mfu_videos, args.frames, args.height,
+                                                                  args.width, seed=7)]
+    out = []
+    for batch in args.mfu_batches:
+        dino = load_backend("dino-vitb16", args.device, args.dtype, batch_size=batch)
+        h, w = dino.preprocess.output_size(args.height, args.width)
+        flops = vit_config_flops(dino.model.config, h, w)  # per frame
+        x = torch.randint(0, 256, (batch, args.height, args.width, 3), dtype=torch.uint8)
+        pix = dino.preprocess(x, args.device, dino.input_dtype)
+        row = {"batch": batch, "input": list(pix.shape), "gflop_per_frame": flops / 1e9}
+        models = {"model": dino.model}
+        if args.compile:
+            models["model_compiled"] = torch.compile(dino.model, dynamic=False)
+        reps = max(3, 1024 // batch)
+        with torch.inference_mode():
+            for label, model in models.items():
+                for _ in range(3):  # warm-up (and compilation)
+                    model(pixel_values=pix, interpolate_pos_encoding=True)
+                sync(args.device)
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    model(pixel_values=pix, interpolate_pos_encoding=True)
+                sync(args.device)
+                row[f"{label}_frames_per_s"] = batch * reps / (time.perf_counter() - t0)
+        # end to end: uint8 frames on the host -> upload -> preprocessing on the device -> CLS back
+        dino.embed_videos(clips[:2])
         t0 = time.perf_counter()
-        for _ in range(reps):
-            dino.model(pixel_values=pix, interpolate_pos_encoding=True)
-        sync(device)
-        model_s = (time.perf_counter() - t0) / reps
-        # end to end: uint8 frames on the host -> preprocessing on the device -> CLS features
-        frames_np = x.numpy()
-        dino.embed(frames_np)
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            dino.embed(frames_np)
-        embed_s = (time.perf_counter() - t0) / reps
-    out = {"batch": batch_size, "input": list(pix.shape), "gflop_per_frame": flops / batch_size / 1e9,
-           "model_s_per_batch": model_s, "embed_s_per_batch": embed_s,
-           "model_frames_per_s": batch_size / model_s, "embed_frames_per_s": batch_size / embed_s}
-    if peak_tflops:
-        out["mfu_model"] = flops / model_s / (peak_tflops * 1e12)
-        out["mfu_embed"] = flops / embed_s / (peak_tflops * 1e12)
-        out["peak_tflops"] = peak_tflops
-    return out
+        dino.embed_videos(clips)
+        row["end_to_end_frames_per_s"] = sum(len(c) for c in clips) / (time.perf_counter() - t0)
+        for key in [k for k in row if k.endswith("_frames_per_s")]:
+            row[f"tflops_{key[:-len('_frames_per_s')]}"] = row[key] * flops / 1e12
+            if peak:
+                row[f"mfu_{key[:-len('_frames_per_s')]}"] = row[key] * flops / (peak * 1e12)
+        out.append(row)
+        print(json.dumps(row), flush=True)
+    return {"peak_tflops": peak, "dtype": args.dtype, "videos": args.mfu_videos, "by_batch": out}
 
 
-def main(argv=None) -> int:
+def peak_tflops(gpu: str, dtype: str):
+    """The datasheet peak of ``gpu`` for ``dtype`` (None when unknown, e.g. on a CPU)."""
+    peaks = next((v for k, v in PEAK_TFLOPS.items() if all(w in gpu for w in k.split())), None)
+    if peaks is None and "H100" in gpu and ("HBM3" in gpu or "80GB" in gpu):
+        peaks = PEAK_TFLOPS["H100 SXM"]
+    return None if peaks is None else peaks[{"bfloat16": 0, "float16": 0, "tf32": 1}.get(dtype, 2)]
+
+
+def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
-    p.add_argument("--dtype", default="bfloat16", choices=("float32", "float16", "bfloat16"))
+    p.add_argument("--dtype", default="bfloat16", choices=("float32", "tf32", "bfloat16"))
     p.add_argument("--size", default="full", choices=("full", "tiny"))
     p.add_argument("--videos", type=int, default=150)
     p.add_argument("--shots", type=int, default=5)
     p.add_argument("--frames", type=int, default=49)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--width", type=int, default=720)
-    p.add_argument("--batch-size", type=int, default=49)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--window", type=int, default=6, help="sets per collected window (0: skip that path)")
     p.add_argument("--naive-videos", type=int, default=10, help="videos for the naive path (a subset; 0: skip)")
+    p.add_argument("--compare-sets", type=int, default=3, help="sets recomputed in float32 (0: skip)")
+    p.add_argument("--mfu-batches", type=lambda v: [int(b) for b in v.split(",")], default=[64, 128, 256, 512])
+    p.add_argument("--mfu-videos", type=int, default=20)
+    p.add_argument("--compile", action="store_true", help="also time a torch.compile'd DINO (model MFU)")
     p.add_argument("--bpe", default=None, help="open_clip's bpe_simple_vocab_16e6.txt.gz (tokenizer)")
     p.add_argument("--head", default="", help="LAION sa_0_4_vit_l_14_linear.pth")
     p.add_argument("--hf-home", default="", help="cache to install the random models into (default: temp)")
+    p.add_argument("--tiny", action="store_true", help="CPU smoke run: tiny models, 2 sets of 3 frames")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
+    if args.tiny:
+        args.device, args.size, args.videos, args.shots, args.frames = "cpu", "tiny", 4, 2, 3
+        args.height, args.width, args.batch_size, args.window, args.naive_videos = 64, 80, 4, 2, 2
+        args.compare_sets, args.mfu_batches, args.mfu_videos = 1, [4], 2
+    return args
 
+
+def main(argv=None) -> int:
+    args = parse(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     hf_home = args.hf_home or tempfile.mkdtemp(prefix="evalkit-bench-hf-")
     os.environ["HF_HOME"] = hf_home
     import torch
+    import transformers
 
     from evalkit.cases import MultiShotCase
     from evalkit.features.base import FeatureContext, load_backend
-    from evalkit.testing.random_models import install_random_models
+    from evalkit.features.clip import ClipBackend
+    from evalkit.features.clipseg import ClipSegBackend
+    from evalkit.features.embedding import FrameEmbedder
     from evalkit.registry import METRICS
+    from evalkit.testing.random_models import install_random_models
 
-    report = {"argv": sys.argv, "device": args.device, "dtype": args.dtype, "size": args.size,
-              "torch": torch.__version__, "python": platform.python_version()}
-    import transformers
-    report["transformers"] = transformers.__version__
     gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    report["gpu"] = gpu
+    report = {"argv": sys.argv, "device": args.device, "gpu": gpu, "dtype": args.dtype, "size": args.size,
+              "batch_size": args.batch_size, "torch": torch.__version__, "transformers": transformers.__version__,
+              "python": platform.python_version()}
     t0 = time.perf_counter()
     install_random_models(hf_home, MODEL_IDS, size=args.size, bpe_path=args.bpe)
+    if not args.head:  # a random LAION head of the real shape (768 -> 1)
+        args.head = str(Path(hf_home) / "sa_0_4_vit_l_14_linear.pth")
+        torch.save(torch.nn.Linear(768, 1).state_dict(), args.head)
     report["install_s"] = time.perf_counter() - t0
 
     n_sets = args.videos // args.shots
@@ -221,37 +274,25 @@ def main(argv=None) -> int:
     for _, src, shots in sets:  # content hashes are part of any real run's cost, but precompute once
         src.fingerprint(), [v.fingerprint() for v in shots]
 
-    def metric_objects():
-        ms = [METRICS.get(n)(**({"head": args.head} if n == "aesthetic-quality" else {})) for n in METRIC_SET]
-        return ms, METRICS.get("identity-leakage")()
+    def metric_objects(dtype):
+        ms = [METRICS.get(n)(dtype=dtype, **({"head": args.head} if n == "aesthetic-quality" else {}))
+              for n in METRIC_SET]
+        return ms, METRICS.get("identity-leakage")(dtype=dtype)
 
-    # load every backend once (both batchings) outside the timed regions
+    class Ctx(FeatureContext):  # the run's batch size for every backend
+        def backend(self, name, dtype=None, **options):
+            return load_backend(name, self.device, dtype or self.dtype, batch_size=args.batch_size, **options)
+
+    metrics, leak = metric_objects(args.dtype)
     t0 = time.perf_counter()
-    for name, opts in (("dino-vitb16", {"preprocess": "vbench-dino"}), ("clip-vit-b32", {"preprocess": "vbench-clip"}),
-                       ("clip-vit-l14", {"preprocess": "vbench-clip"}), ("clipseg-rd64", {"preprocess": "clipseg"})):
-        for bs in (args.batch_size, 1):
-            load_backend(name, args.device, args.dtype, batch_size=bs, **opts)
-    report["load_s"] = time.perf_counter() - t0
-
-    class Ctx(FeatureContext):
-        def backend(self, name, **options):
-            return load_backend(name, self.device, self.dtype, batch_size=args.batch_size, **options)
-
-    metrics, leak = metric_objects()
-    warm = Ctx(args.device, args.dtype, max_items=4096)
-    run_metrics(sets[:1], warm, metrics, leak)  # warm-up (kernels, allocator) on one set
-    naive_sets = sets[:max(1, args.naive_videos // args.shots)]
-
-    from evalkit.features.clip import ClipBackend
-    from evalkit.features.clipseg import ClipSegBackend
-    from evalkit.features.dino import DinoBackend
+    run_metrics(sets[:1], Ctx(args.device, max_items=4096), metrics, leak)  # loads and warm-up, one set
+    report["load_and_warmup_s"] = time.perf_counter() - t0
+    n_frames = n_sets * args.shots * args.frames
 
     timer = StageTimer(args.device)
-    for cls, method, label in ((DinoBackend, "embed", "dino.embed"), (ClipBackend, "embed", "clip.embed"),
-                               (ClipBackend, "embed_texts", "clip.embed_texts"),
-                               (ClipSegBackend, "saliency", "clipseg.saliency")):
-        timer.wrap(cls, method, label)
-    ctx = Ctx(args.device, args.dtype, max_items=4096)
+    for cls, method in ((FrameEmbedder, "embed_videos"), (ClipBackend, "embed_texts"), (ClipSegBackend, "saliency")):
+        timer.wrap(cls, method, method)
+    ctx = Ctx(args.device, max_items=4096)
     metric_s = {}
     sync(args.device)
     t0 = time.perf_counter()
@@ -261,42 +302,41 @@ def main(argv=None) -> int:
     sync(args.device)
     shared_s = time.perf_counter() - t0
     report["shared_breakdown_s"] = {"by_backend_call": timer.seconds, "by_metric": metric_s}
-    n_frames = n_sets * args.shots * args.frames
     report["shared"] = {"videos": n_sets * args.shots, "frames": n_frames, "seconds": shared_s,
                         "frames_per_s": n_frames / shared_s, "feature_hits": ctx.hits, "feature_misses": ctx.misses}
     print(f"shared: {n_frames} frames in {shared_s:.1f} s = {n_frames / shared_s:.1f} frames/s", flush=True)
 
-    if args.naive_videos <= 0:
-        return finish(report, args)
-    naive_ctx = NaiveContext(args.device, args.dtype)
-    sync(args.device)
-    t0 = time.perf_counter()
-    naive_values = run_metrics(naive_sets, naive_ctx, metrics, leak)
-    sync(args.device)
-    naive_s = time.perf_counter() - t0
-    n_naive = len(naive_sets) * args.shots * args.frames
-    report["naive"] = {"videos": len(naive_sets) * args.shots, "frames": n_naive, "seconds": naive_s,
-                       "frames_per_s": n_naive / naive_s}
-    report["speedup"] = report["shared"]["frames_per_s"] / report["naive"]["frames_per_s"]
-    print(f"naive: {n_naive} frames in {naive_s:.1f} s = {n_naive / naive_s:.1f} frames/s; "
-          f"speedup x{report['speedup']:.1f}", flush=True)
-    # the two paths compute the same numbers (batching aside)
-    diffs = {k: float(np.max(np.abs(np.array(naive_values[k]) - np.array(shared_values[k][:len(naive_values[k])]))))
-             for k in naive_values}
-    report["max_abs_diff_naive_vs_shared"] = diffs
+    if args.window:
+        ctx = Ctx(args.device, max_items=4096)
+        sync(args.device)
+        t0 = time.perf_counter()
+        collected = run_metrics(sets, ctx, metrics, leak, window=args.window)
+        sync(args.device)
+        seconds = time.perf_counter() - t0
+        report["collected"] = {"window_sets": args.window, "seconds": seconds, "frames_per_s": n_frames / seconds,
+                               "batched_calls": ctx.batched_calls, "uploads": ctx.uploads,
+                               "max_abs_diff_vs_shared": max_differences(shared_values, collected)}
+        print(f"collected: {n_frames / seconds:.1f} frames/s", flush=True)
 
-    return finish(report, args)
+    if args.compare_sets and args.dtype != "float32":
+        fp32 = run_metrics(sets[:args.compare_sets], Ctx(args.device, max_items=4096), *metric_objects("float32"))
+        report["max_abs_diff_vs_float32"] = {"sets": args.compare_sets, **max_differences(fp32, shared_values)}
 
+    if args.naive_videos > 0:
+        naive_sets = sets[:max(1, args.naive_videos // args.shots)]
+        sync(args.device)
+        t0 = time.perf_counter()
+        naive_values = run_metrics(naive_sets, naive_context(args.device), metrics, leak)
+        sync(args.device)
+        naive_s = time.perf_counter() - t0
+        n_naive = len(naive_sets) * args.shots * args.frames
+        report["naive"] = {"videos": len(naive_sets) * args.shots, "frames": n_naive, "seconds": naive_s,
+                           "frames_per_s": n_naive / naive_s}
+        report["speedup"] = report["shared"]["frames_per_s"] / report["naive"]["frames_per_s"]
+        print(f"naive: {n_naive / naive_s:.1f} frames/s; speedup x{report['speedup']:.1f}", flush=True)
+        report["max_abs_diff_naive_vs_shared"] = max_differences(naive_values, shared_values)
 
-def finish(report, args) -> int:
-    import torch
-
-    gpu = report["gpu"]
-    peak = next((v for k, v in PEAK_TFLOPS.items() if all(w in gpu for w in k.split())), None)
-    if peak is None and "H100" in gpu:
-        peak = PEAK_TFLOPS["H100 SXM"] if "HBM3" in gpu or "SXM" in gpu or "80GB" in gpu else None
-    h, w = args.height, args.width
-    report["dino_mfu"] = dino_mfu(args.device, args.dtype, 49 * 10, h, w, args.batch_size, peak)
+    report["dino_mfu"] = dino_mfu(args, peak_tflops(gpu, args.dtype))
     if args.device.startswith("cuda"):
         report["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
     print(json.dumps(report, indent=1, default=str), flush=True)

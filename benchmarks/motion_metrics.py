@@ -7,8 +7,14 @@ architectures into a temporary TORCH_HOME (RAFT: torchvision ``raft_large``; CoT
 the hub code given by ``--cotracker-code``, a co-tracker checkout) and loads them through
 evalkit's real loading path. Timings are real; the metric values are not meaningful.
 
+``--dtypes float32,tf32,bfloat16`` also runs Dynamic Degree (RAFT) and Motion Fidelity
+(CoTracker3) in each precision on the same videos and reports the speed and the largest
+difference against float32 of the flow / tracks (pixels) and of each metric's values.
+CoTracker3 tracks ``--cotracker-batch`` videos per forward pass (1: one at a time).
+
     python benchmarks/motion_metrics.py --device cuda --random-weights \
-        --cotracker-code .carry/motion/co-tracker --out results.json
+        --cotracker-code .carry/motion/co-tracker --dtypes float32,tf32,bfloat16 --out results.json
+    python benchmarks/motion_metrics.py --tiny   # CPU smoke run (RAFT, 2 iterations, 128×128)
 """
 from __future__ import annotations
 
@@ -80,14 +86,14 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - t0
 
 
-def bench_dynamic_degree(backend_name: str, videos, device: str, batch: int) -> dict:
+def bench_dynamic_degree(backend_name: str, videos, device: str, batch: int, iters: int = 20) -> dict:
     from evalkit.features.base import FeatureContext, load_backend
     from evalkit.metrics.dynamic_degree import DynamicDegree
 
     metric = DynamicDegree(backend=backend_name)
-    opts = {"batch_size": batch} if backend_name == "raft" else {}
-    batched = load_backend(backend_name, device, **opts)
-    naive = load_backend(backend_name, device, **({"batch_size": 1} if backend_name == "raft" else {}))
+    raft = {"iters": iters} if backend_name == "raft" else {}
+    batched = load_backend(backend_name, device, **({"batch_size": batch, **raft} if raft else {}))
+    naive = load_backend(backend_name, device, **({"batch_size": 1, **raft} if raft else {}))
     metric.score_video(videos[0].truncate(4), FeatureContext(device), batched)  # warm-up
     metric.score_video(videos[0].truncate(4), FeatureContext(device), naive)
     frames = sum(v.num_frames for v in videos)
@@ -98,18 +104,18 @@ def bench_dynamic_degree(backend_name: str, videos, device: str, batch: int) -> 
             "fps_batched": frames / t_b, "fps_naive": frames / t_n, "speedup": t_n / t_b}
 
 
-def bench_motion_fidelity(backend_name: str, sources, generated, device: str) -> dict:
+def bench_motion_fidelity(backend_name: str, sources, generated, device: str, batch: int = 4) -> dict:
     from evalkit.features.base import load_backend
     from evalkit.metrics.motion_fidelity import motion_fidelity
 
-    backend = load_backend(backend_name, device)
+    backend = load_backend(backend_name, device, **({"batch_size": batch} if backend_name == "cotracker3" else {}))
     backend.track([sources[0].truncate(8)], grid_size=55)  # warm-up
 
     def score(p, q):
         return motion_fidelity(p.points.transpose(1, 0, 2), q.points.transpose(1, 0, 2))
 
     def batched_run():
-        # every source once, all generated videos in batches, then the scores
+        # every source once, all generated videos in batches (CoTracker3: videos per pass), then the scores
         src = backend.track(sources, grid_size=55)
         gen = backend.track(generated, grid_size=55)
         return [score(src[i % len(src)], g) for i, g in enumerate(gen)]
@@ -127,8 +133,58 @@ def bench_motion_fidelity(backend_name: str, sources, generated, device: str) ->
     gen_frames = sum(v.num_frames for v in generated)
     return {"metric": "motion-fidelity", "backend": backend_name, "pairs": len(generated),
             "generated_frames": gen_frames,
-            "batched": "tracks of each source computed once and shared by its pairs",
+            "batched": "tracks of each source computed once and shared by its pairs; "
+                       f"{getattr(backend, 'batch_size', 1)} videos per forward pass",
             "fps_batched": gen_frames / t_b, "fps_naive": gen_frames / t_n, "speedup": t_n / t_b}
+
+
+def compare_precisions(sources, generated, device: str, dtypes: list[str], raft_iters: int,
+                       with_cotracker: bool) -> list[dict]:
+    """Each metric in each dtype on the same videos: speed and largest differences vs float32."""
+    from evalkit.cases import Generation, InlineVideo, MotionTransferCase
+    from evalkit.features.base import FeatureContext, load_backend
+    from evalkit.metrics.dynamic_degree import DynamicDegree
+    from evalkit.metrics.motion_fidelity import MotionFidelity
+
+    dtypes = ["float32"] + [d for d in dtypes if d != "float32"]  # the reference first
+    pairs = [(MotionTransferCase(f"p{i}", InlineVideo(sources[i % len(sources)]), "t"), Generation((g,)))
+             for i, g in enumerate(generated)]
+    out, ref = [], {}
+    for name in ["raft"] + (["cotracker3"] if with_cotracker else []):
+        for dtype in dtypes:
+            if name == "raft":
+                metric = DynamicDegree(backend="raft", dtype=dtype)
+                backend = load_backend("raft", device, dtype, iters=raft_iters)
+                metric.score_video(generated[0].truncate(3), FeatureContext(device), backend)  # warm-up
+                ctx = FeatureContext(device)
+                seconds = timed(lambda: [metric.score_video(g, ctx, backend) for g in generated], device)
+                results = [metric.score_video(g, ctx, backend) for g in generated]  # memoised
+                raw = [backend.flow(g.truncate(4)) for g in generated]
+                values = {"decision": [r.value for r in results],
+                          "pair_scores": [s for r in results for s in r.details["pair_scores"]]}
+            else:
+                metric = MotionFidelity(dtype=dtype)
+                backend = load_backend("cotracker3", device, dtype)
+                backend.track([sources[0].truncate(8)], grid_size=55)  # warm-up
+                ctx = FeatureContext(device)
+                seconds = timed(lambda: [metric(c, g, ctx) for c, g in pairs], device)
+                values = {"motion_fidelity": [metric(c, g, ctx).value for c, g in pairs]}
+                raw = [t.points for t in backend.track(generated, grid_size=55)]
+            row = {"metric": metric.spec.name, "backend": name, "dtype": dtype, "seconds": seconds,
+                   "fps": sum(g.num_frames for g in generated) / seconds}
+            if dtype == "float32":
+                ref[name] = (values, raw)
+            elif name in ref:
+                ref_values, ref_raw = ref[name]
+                row["max_abs_diff_vs_float32"] = {
+                    k: float(np.max(np.abs(np.subtract(v, ref_values[k])))) for k, v in values.items()}
+                row["max_abs_diff_vs_float32"]["flow_px" if name == "raft" else "tracks_px"] = float(
+                    max(np.abs(a - b).max() for a, b in zip(raw, ref_raw)))
+                if name == "raft":
+                    row["decisions_changed"] = int(np.sum(np.array(values["decision"]) != np.array(ref_values["decision"])))
+            out.append(row)
+            print(json.dumps(row), flush=True)
+    return out
 
 
 def main(argv=None) -> int:
@@ -142,8 +198,15 @@ def main(argv=None) -> int:
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--cotracker-code", type=Path, default=None)
     ap.add_argument("--backends", default="raft,dis,cotracker3,klt")
+    ap.add_argument("--cotracker-batch", type=int, default=4, help="CoTracker3 videos per forward pass")
+    ap.add_argument("--raft-iters", type=int, default=20)
+    ap.add_argument("--dtypes", default="", help="e.g. float32,tf32,bfloat16: speed and differences vs float32")
+    ap.add_argument("--tiny", action="store_true", help="CPU smoke run: RAFT only, 2 iterations, 3 frames of 128×128")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.tiny:
+        args.device, args.frames, args.height, args.width, args.videos = "cpu", 3, 128, 128, 2
+        args.random_weights, args.backends, args.raft_iters, args.dtypes = True, "raft,klt", 2, "float32,bfloat16"
 
     tmp = None
     if args.random_weights:
@@ -163,13 +226,16 @@ def main(argv=None) -> int:
     for name in names:
         if name in ("raft", "dis"):
             dev = args.device if name == "raft" else "cpu"
-            r = bench_dynamic_degree(name, generated, dev, args.raft_batch)
+            r = bench_dynamic_degree(name, generated, dev, args.raft_batch, args.raft_iters)
         else:
             dev = args.device if name.startswith("cotracker") else "cpu"
-            r = bench_motion_fidelity(name, sources, generated, dev)
+            r = bench_motion_fidelity(name, sources, generated, dev, args.cotracker_batch)
         r["run_on"] = dev
         info["results"].append(r)
         print(json.dumps(r), flush=True)
+    if args.dtypes:
+        info["precision"] = compare_precisions(sources, generated, args.device, args.dtypes.split(","),
+                                               args.raft_iters, "cotracker3" in names)
     if args.device.startswith("cuda"):
         info["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
     if args.out:

@@ -123,6 +123,11 @@ def load_plugins(modules: Iterable[str] = ()) -> None:
         _import_plugin(module, "--plugin")
 
 
+def plugin_modules() -> list[str]:
+    """The modules this process loaded with ``--plugin``: worker processes load them too."""
+    return [m for m, source in _PLUGIN_SOURCES.items() if source == "--plugin"]
+
+
 def _import_plugin(module: str, source: str) -> None:
     try:
         importlib.import_module(module)

@@ -21,8 +21,9 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ..registry import FEATURES
-from .base import FeatureBackend
-from .hf_loading import DTYPES, load_clip_tokenizer, load_pretrained, tokenize, torch_dtype
+from .embedding import FrameEmbedder
+from .hf_loading import load_clip_tokenizer, load_pretrained, tokenize
+from .precision import compute_scope
 from .preprocess import PRESETS
 
 PRECISIONS = ("float32", "openai-fp16")
@@ -41,17 +42,15 @@ def use_openai_fp16(model) -> None:
             module.register_forward_hook(lambda m, args, out: out.half())
 
 
-class ClipBackend(FeatureBackend):
+class ClipBackend(FrameEmbedder):
     weights_id: ClassVar[str]
     defaults = {"preprocess": "clip", "precision": "float32"}
     choices = {"preprocess": ("clip", "vbench-clip"), "precision": PRECISIONS}
     version = "2"  # 2: float VBench preprocessing, PIL OpenAI preprocessing; precision option
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
-        super().__init__(device=device, dtype=dtype, **options)
-        if dtype not in DTYPES:
-            raise ValueError(f"{self.registry_name}: dtype {dtype!r} not in {DTYPES}")
-        self.batch_size = batch_size
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
+        super().__init__(device=device, dtype=dtype, batch_size=batch_size, **options)
         self.preprocess = PRESETS[self.options["preprocess"]]
         self.fp16 = self.options.get("precision", "float32") == "openai-fp16"
         if self.fp16 and dtype != "float32":
@@ -66,7 +65,7 @@ class ClipBackend(FeatureBackend):
     def input_dtype(self):
         import torch
 
-        return torch.float16 if self.fp16 else torch_dtype(self.dtype)
+        return torch.float16 if self.fp16 else super().input_dtype
 
     def _unit(self, projected):
         import torch
@@ -75,27 +74,16 @@ class ClipBackend(FeatureBackend):
             return torch.nn.functional.normalize(projected, dim=-1).float()
         return torch.nn.functional.normalize(projected.float(), dim=-1)
 
-    def _image_embed(self, x):
-        pooled = self.model.vision_model(pixel_values=x).pooler_output
+    def forward_unit(self, pixels):
+        pooled = self.model.vision_model(pixel_values=pixels).pooler_output
         return self._unit(self.model.visual_projection(pooled))
-
-    def embed(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, 3) frames -> (N, D) float32 unit vectors."""
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(frames), self.batch_size):
-                x = self.preprocess(frames[i:i + self.batch_size], self.device, self.input_dtype)
-                out.append(self._image_embed(x).cpu())
-        return torch.cat(out).numpy()
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_scope(self.dtype, self.device):
             x = self.preprocess.batch(images, self.device, self.input_dtype)
-            return self._image_embed(x).cpu().numpy()
+            return self.forward_unit(x).cpu().numpy()
 
     @property
     def tokenizer(self):
@@ -108,7 +96,7 @@ class ClipBackend(FeatureBackend):
         import torch
 
         ids, mask = tokenize(self.tokenizer, list(texts), self.device)
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_scope(self.dtype, self.device):
             pooled = self.model.text_model(input_ids=ids, attention_mask=mask).pooler_output
             return self._unit(self.model.text_projection(pooled)).cpu().numpy()
 

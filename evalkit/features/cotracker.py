@@ -7,10 +7,18 @@ checkpoint resolved by evalkit.weights, so nothing touches the network unless
 ``EVALKIT_ALLOW_DOWNLOAD=1``. Calling convention (cotracker/predictor.py): video
 B×T×3×H×W float 0–255, ``grid_size`` or ``queries`` B×N×3 (t, x, y), ``segm_mask`` B×1×H×W
 → tracks B×T×N×2 (pixels of the input), visibility B×T×N.
+
+Videos of one shape are tracked ``batch_size`` to a forward pass (CoTracker3 offline;
+``reshape_non_viewable`` lets its update loop take B > 1; each video's tracks equal those of
+a batch of one up to kernel rounding, tested). CoTracker v1 keeps one video per pass (its
+predictor is written for B = 1). ``dtype``: ``float32`` (the reference arithmetic),
+``tf32``, or ``bfloat16`` (autocast: convolutions, matmuls and attention in bf16, the
+predictor's resizing and sampling in float32); see evalkit.features.precision.
 """
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import ClassVar, Sequence
 
@@ -19,16 +27,40 @@ import numpy as np
 from ..errors import MissingWeightsError
 from ..registry import FEATURES
 from ..video import Video
-from .tracking import TrackerBackend, Tracks
+from .frames import to_device
+from .precision import check_precision, compute_scope
+from .tracking import TrackerBackend, Tracks, same_shape_groups
 
 HUB_REPO = "facebookresearch/co-tracker"
 
 
+def reshape_non_viewable():
+    """A torch function mode in which CoTracker3 offline runs on a batch of videos.
+
+    Its update loop starts from ``coords.view(B * T, N, 2)`` of an expanded (B, T, N, 2)
+    tensor, which only a batch of one can view ("view size is not compatible with input
+    tensor's size and stride"). In this mode a ``Tensor.view`` of a shape that cannot be a
+    view returns ``reshape``'s copy: the same values (the code never writes through it)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class ReshapeNonViewable(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is not torch.Tensor.view or any(isinstance(a, torch.dtype) for a in args[1:]):
+                return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except RuntimeError:
+                return args[0].reshape(*args[1:], **kwargs)
+
+    return ReshapeNonViewable()
+
+
 class _CoTrackerBase(TrackerBackend):
-    # CoTracker's predictors take one video per forward: CoTracker3 offline's update loop
-    # views an expanded (B, T, N, 2) tensor, which fails for B > 1 (predictor.py says (1, T, ...)
-    # for v1). Work is shared across videos through the FeatureContext memo instead.
     defaults: dict = {}
+    takes_device_frames = True
+    batch_videos: ClassVar[int] = 1  # default videos per forward pass
     hub_ref: ClassVar[str]
     entry: ClassVar[str]
     checkpoint: ClassVar[str]
@@ -38,8 +70,11 @@ class _CoTrackerBase(TrackerBackend):
         super().__init_subclass__(**kwargs)
         cls.weights_id = f"torch.hub:{HUB_REPO}:{cls.hub_ref}/{cls.entry}:{cls.checkpoint}"
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", **options) -> None:
-        super().__init__(device=device, dtype=dtype, **options)
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options) -> None:
+        super().__init__(device=device, dtype=check_precision(dtype, self.registry_name), **options)
+        # videos per forward pass: not an option, the numbers are the same
+        self.batch_size = max(1, int(batch_size or self.batch_videos))
         import torch
 
         from ..weights import download_allowed, resolve_checkpoint, torch_home
@@ -85,29 +120,40 @@ class _CoTrackerBase(TrackerBackend):
             f"or set EVALKIT_ALLOW_DOWNLOAD=1 to let torch.hub fetch both.")
 
     def track(self, videos: Sequence[Video], *, grid_size: int = 55, mask: np.ndarray | None = None,
-              queries: np.ndarray | None = None) -> list[Tracks]:
+              queries: np.ndarray | None = None, frames: Sequence | None = None) -> list[Tracks]:
+        """Tracks of each video; videos of one shape go ``batch_size`` to a forward pass.
+        ``frames``: the videos' uint8 frames already on the device (else uploaded here)."""
         torch = self._torch
-        amp = self.dtype != "float32" and self.device.startswith("cuda")
         kwargs = {}
         if queries is not None:
             q = torch.from_numpy(np.asarray(queries, np.float32).reshape(-1, 2))
             kwargs["queries"] = torch.cat([torch.zeros_like(q[:, :1]), q], dim=1)[None].to(self.device)  # (t=0, x, y)
         else:
             kwargs["grid_size"] = int(grid_size)
-            if mask is not None:
+            if mask is not None:  # one mask for all: the predictor reads segm_mask[0, 0]
                 kwargs["segm_mask"] = torch.from_numpy(mask.astype(np.float32))[None, None].to(self.device)
-        out = []
-        for v in videos:
-            video = torch.from_numpy(np.array(v.frames)).to(self.device)[None].permute(0, 1, 4, 2, 3).float().contiguous()
-            with torch.inference_mode(), torch.autocast("cuda", dtype=getattr(torch, self.dtype), enabled=amp):
-                tracks, vis = self.model(video, **kwargs)  # video: 1 T 3 H W, float 0–255
-            out.append(Tracks(tracks[0].float().cpu().numpy(), vis[0].cpu().numpy().astype(bool)))
-        return out
+        out: list[Tracks | None] = [None] * len(videos)
+        for members in same_shape_groups(videos).values():
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start:start + self.batch_size]
+                clips = [to_device(videos[i].frames if frames is None else frames[i], self.device) for i in chunk]
+                video = torch.stack(clips).permute(0, 1, 4, 2, 3).float()  # B T 3 H W, float 0–255
+                args = dict(kwargs)
+                if "queries" in args:
+                    args["queries"] = args["queries"].expand(len(chunk), -1, -1)
+                with torch.inference_mode(), compute_scope(self.dtype, self.device, autocast=True), \
+                        (reshape_non_viewable() if len(chunk) > 1 else nullcontext()):
+                    tracks, vis = self.model(video, **args)
+                tracks, vis = tracks.float().cpu().numpy(), vis.cpu().numpy().astype(bool)
+                for j, i in enumerate(chunk):
+                    out[i] = Tracks(tracks[j], vis[j])
+        return out  # type: ignore[return-value]
 
 
 @FEATURES.register("cotracker3")
 class CoTracker3(_CoTrackerBase):
     """CoTracker3 offline (scaled), the default tracker of Motion Fidelity."""
+    batch_videos = 4  # 49 frames × 3,025 tracks at 384×512: ~5 GB of correlation volumes per video
     hub_ref = "main"
     entry = "cotracker3_offline"
     checkpoint = "scaled_offline.pth"

@@ -25,8 +25,9 @@ import numpy as np
 
 from ..errors import EvalkitError
 from ..registry import FEATURES
-from .base import FeatureBackend
-from .hf_loading import DTYPES, load_pretrained, torch_dtype
+from .embedding import FrameEmbedder
+from .hf_loading import load_pretrained
+from .precision import compute_scope
 from .preprocess import PRESETS
 
 DINO_LAYER_NORM_EPS = 1e-6  # facebookresearch/dino vision_transformer.py vit_small / vit_base
@@ -70,47 +71,35 @@ def use_dino_v1_interpolation(model) -> None:
     embeddings.interpolate_pos_encoding = interpolate_pos_encoding  # instance attribute: this model only
 
 
-class DinoBackend(FeatureBackend):
+class DinoBackend(FrameEmbedder):
     weights_id: ClassVar[str]
     defaults = {"preprocess": "vbench-dino"}
     choices = {"preprocess": ("vbench-dino", "dreambooth-dino")}
     version = "2"  # 2: DINO v1 position-embedding interpolation and LayerNorm eps; float preprocessing
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
-        super().__init__(device=device, dtype=dtype, **options)
-        if dtype not in DTYPES:
-            raise ValueError(f"{self.registry_name}: dtype {dtype!r} not in {DTYPES}")
-        self.batch_size = batch_size  # does not change the numbers, so not an option
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
+        super().__init__(device=device, dtype=dtype, batch_size=batch_size, **options)
         self.preprocess = PRESETS[self.options["preprocess"]]
         self.model = load_pretrained("ViTModel", self.weights_id, device, dtype, add_pooling_layer=False,
                                      layer_norm_eps=DINO_LAYER_NORM_EPS)
         use_dino_v1_interpolation(self.model)
 
-    def _cls(self, x):
+    def forward_unit(self, pixels):
         import torch
 
-        hidden = self.model(pixel_values=x, interpolate_pos_encoding=True).last_hidden_state
-        return torch.nn.functional.normalize(hidden[:, 0].float(), dim=-1).cpu()
-
-    def embed(self, frames: np.ndarray) -> np.ndarray:
-        """uint8 (N, H, W, 3) frames of one size -> (N, D) float32 unit vectors."""
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(frames), self.batch_size):
-                out.append(self._cls(self.preprocess(frames[i:i + self.batch_size], self.device,
-                                                     torch_dtype(self.dtype))))
-        return torch.cat(out).numpy()
+        hidden = self.model(pixel_values=pixels, interpolate_pos_encoding=True).last_hidden_state
+        return torch.nn.functional.normalize(hidden[:, 0].float(), dim=-1)
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Images of any sizes (reference photos): one at a time unless the preprocessing crops."""
         if self.preprocess.crop:
             import torch
 
-            with torch.inference_mode():
-                return self._cls(self.preprocess.batch(images, self.device, torch_dtype(self.dtype))).numpy()
-        return np.concatenate([self.embed(im[None]) for im in images])
+            with torch.inference_mode(), compute_scope(self.dtype, self.device):
+                pixels = self.preprocess.batch(images, self.device, self.input_dtype)
+                return self.forward_unit(pixels).cpu().numpy()
+        return np.concatenate(self.embed_videos([im[None] for im in images]))
 
 
 @FEATURES.register("dino-vitb16")

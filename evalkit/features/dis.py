@@ -20,7 +20,7 @@ class DISFlow(FlowBackend):
     choices = {"preset": tuple(_PRESETS)}
     weights_id = None
 
-    def flow(self, video: Video) -> np.ndarray:
+    def flow(self, video: Video, frames=None) -> np.ndarray:  # a CPU algorithm: reads video.frames
         dis = cv2.DISOpticalFlow_create(_PRESETS[self.options["preset"]])
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video.frames]
         out = np.empty((video.num_frames - 1, video.height, video.width, 2), np.float32)

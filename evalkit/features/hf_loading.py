@@ -4,19 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import EvalkitError, MissingDependencyError, MissingWeightsError
+from ..errors import MissingDependencyError, MissingWeightsError
 from ..weights import resolve_hf
-
-DTYPES = ("float32", "float16", "bfloat16")
-
-
-def torch_dtype(name: str):
-    import torch
-
-    if name not in DTYPES:
-        raise EvalkitError(f"dtype {name!r} not in {DTYPES}")
-    return getattr(torch, name)
-
 
 def import_transformers():
     """transformers, after making torchvision importable (see evalkit.compat)."""
@@ -32,17 +21,21 @@ def import_transformers():
 
 
 def load_pretrained(cls_name: str, model_id: str, device: str, dtype: str, **kwargs: Any):
-    """``transformers.<cls_name>.from_pretrained`` from the resolved local folder, eval mode."""
+    """``transformers.<cls_name>.from_pretrained`` from the resolved local folder, eval mode,
+    weights in ``dtype``'s storage type (evalkit.features.precision), fused attention (SDPA:
+    flash or memory-efficient kernels on a GPU; transformers' default, named so it stays so)."""
+    from .precision import weights_dtype
+
     transformers = import_transformers()
     folder = resolve_hf(model_id)
     cls = getattr(transformers, cls_name)
     try:
-        model = cls.from_pretrained(str(folder), local_files_only=True, **kwargs)
+        model = cls.from_pretrained(str(folder), local_files_only=True, attn_implementation="sdpa", **kwargs)
     except (OSError, ValueError) as exc:
         raise MissingWeightsError(
             f"{model_id}: could not load {cls_name} from {folder} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    model = model.to(device=device, dtype=torch_dtype(dtype)).eval()
+    model = model.to(device=device, dtype=weights_dtype(dtype)).eval()
     model.requires_grad_(False)
     return model
 

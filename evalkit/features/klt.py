@@ -80,5 +80,5 @@ class KLTTracker(TrackerBackend):
         return Tracks(points, visible)
 
     def track(self, videos: Sequence[Video], *, grid_size: int = 55, mask: np.ndarray | None = None,
-              queries: np.ndarray | None = None) -> list[Tracks]:
+              queries: np.ndarray | None = None, frames=None) -> list[Tracks]:  # CPU: reads video.frames
         return [self._track_one(v, self.query_points(v, grid_size, mask, queries)) for v in videos]

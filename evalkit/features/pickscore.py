@@ -31,7 +31,8 @@ class PickScoreBackend(ClipBackend):
     defaults = {"preprocess": "clip"}
     choices = {"preprocess": ("clip",)}  # the reference CLIPProcessor's preprocessing only
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int = 64, **options: Any) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", batch_size: int | None = None,
+                 **options: Any) -> None:
         super().__init__(device=device, dtype=dtype, batch_size=batch_size, **options)
         # every PickScore needs the prompt: fail now (naming the id), not at the first text
         resolve_hf(self.processor_id, what="tokenizer")

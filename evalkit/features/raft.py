@@ -11,6 +11,8 @@ import numpy as np
 from ..errors import EvalkitError, MissingWeightsError
 from ..registry import FEATURES
 from ..video import Video
+from .frames import is_cuda, to_device
+from .precision import check_precision, compute_scope
 from .tracking import FlowBackend
 
 # model -> (torchvision builder, weights enum, entry, file name from the enum's url)
@@ -39,9 +41,10 @@ class RAFTFlow(FlowBackend):
     defaults = {"model": "large", "iters": 20, "batch_size": 8}
     choices = {"model": tuple(_MODELS)}
     weights_id = "torchvision:Raft_Large_Weights.C_T_V1:raft_large_C_T_V1-22a6c225.pth"
+    takes_device_frames = True
 
     def __init__(self, device: str = "cpu", dtype: str = "float32", **options) -> None:
-        super().__init__(device=device, dtype=dtype, **options)
+        super().__init__(device=device, dtype=check_precision(dtype, "raft"), **options)
         from ..compat import ensure_torchvision
         ensure_torchvision()
         import torch
@@ -74,21 +77,27 @@ class RAFTFlow(FlowBackend):
                                                map_location="cpu")
             return resolve_checkpoint(filename, model=f"RAFT ({enum_name}.{entry})", url=url)
 
-    def flow(self, video: Video) -> np.ndarray:
+    def flow(self, video: Video, frames=None) -> np.ndarray:
+        """Flow of each consecutive pair; ``frames``: the video's uint8 frames already on the
+        device (FeatureContext.device_frames), else ``video.frames`` are uploaded here."""
         torch = self._torch
-        frames = torch.from_numpy(np.array(video.frames)).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W); copy: frames are read-only
+        frames = to_device(video.frames if frames is None else frames, self.device)  # uint8 (T, H, W, 3)
         h, w = video.size
-        out = np.empty((video.num_frames - 1, h, w, 2), np.float32)
+        pairs = video.num_frames - 1
+        cuda = is_cuda(self.device)
+        # results land in pinned host memory asynchronously: no synchronisation per batch
+        out = torch.empty((pairs, h, w, 2), dtype=torch.float32, pin_memory=cuda)
         bs = max(1, int(self.options["batch_size"]))
-        amp = self.dtype != "float32" and self.device.startswith("cuda")
-        with torch.inference_mode(), torch.autocast("cuda", dtype=getattr(torch, self.dtype), enabled=amp):
-            for s in range(0, video.num_frames - 1, bs):
-                e = min(s + bs, video.num_frames - 1)
-                x = frames[s:e + 1].to(self.device, non_blocking=True).float()
+        with torch.inference_mode(), compute_scope(self.dtype, self.device, autocast=True):
+            for s in range(0, pairs, bs):
+                e = min(s + bs, pairs)
+                x = frames[s:e + 1].permute(0, 3, 1, 2).float()
                 x = x / 127.5 - 1.0  # RAFT's input range [-1, 1] (2·x/255 − 1)
                 x, (t, b, l, r) = pad_to_multiple(x, 8)
                 flows = self.model(x[:-1].contiguous(), x[1:].contiguous(),
                                    num_flow_updates=int(self.options["iters"]))[-1]
                 flows = flows[..., t:t + h, l:l + w]
-                out[s:e] = flows.float().permute(0, 2, 3, 1).cpu().numpy()
-        return out
+                out[s:e].copy_(flows.float().permute(0, 2, 3, 1), non_blocking=cuda)
+        if cuda:
+            torch.cuda.current_stream(torch.device(self.device)).synchronize()
+        return out.numpy()

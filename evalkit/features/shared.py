@@ -11,27 +11,41 @@ from ..video import Video
 from .base import FeatureBackend, FeatureContext
 
 
-def backend(ctx: FeatureContext, name: str, **options: Any) -> FeatureBackend:
-    return ctx.backend(name, **options)
+def backend(ctx: FeatureContext, name: str, dtype: str | None = None, **options: Any) -> FeatureBackend:
+    return ctx.backend(name, dtype=dtype, **options)
 
 
-def frame_embeddings(ctx: FeatureContext, backend_name: str, video: Video, **options: Any) -> np.ndarray:
-    """(T, D) unit vectors of every frame of ``video``, shared by all metrics of the run."""
-    model = backend(ctx, backend_name, **options)
-    return ctx.features(model, video, "embed", lambda: model.embed(video.frames))
+def frame_embeddings(ctx: FeatureContext, backend_name: str, video: Video, dtype: str | None = None,
+                     **options: Any) -> np.ndarray:
+    """(T, D) unit vectors of every frame of ``video``, shared by all metrics of the run
+    (and batched with other videos' frames when the runner collects a window of items)."""
+    model = backend(ctx, backend_name, dtype, **options)
+    return ctx.features(model, video, "embed", lambda: model.embed(ctx.frames_for(model, video)),
+                        batch=lambda videos: model.embed_videos([ctx.frames_for(model, v) for v in videos]))
 
 
-def text_embeddings(ctx: FeatureContext, backend_name: str, texts: Sequence[str], **options: Any) -> np.ndarray:
-    model = backend(ctx, backend_name, **options)
+def video_tracks(ctx: FeatureContext, tracker: FeatureBackend, video: Video, what: str, **track_args: Any):
+    """``tracker.track`` of ``video`` memoised as feature ``what`` (batched across videos)."""
+    def batch(videos: list[Video]):
+        if getattr(tracker, "takes_device_frames", False):
+            return tracker.track(videos, frames=[ctx.device_frames(v) for v in videos], **track_args)
+        return tracker.track(videos, **track_args)
+    return ctx.features(tracker, video, what, lambda: batch([video])[0], batch=batch)
+
+
+def text_embeddings(ctx: FeatureContext, backend_name: str, texts: Sequence[str], dtype: str | None = None,
+                    **options: Any) -> np.ndarray:
+    model = backend(ctx, backend_name, dtype, **options)
     return ctx.cached(("text", model.identity, tuple(texts)), lambda: model.embed_texts(list(texts)))
 
 
-def reference_embeddings(ctx: FeatureContext, backend_name: str, case: Case, **options: Any) -> np.ndarray:
+def reference_embeddings(ctx: FeatureContext, backend_name: str, case: Case, dtype: str | None = None,
+                         **options: Any) -> np.ndarray:
     """(R, D) unit vectors of a PersonalizationCase's reference images."""
     refs = getattr(case, "reference_images", None)
     if refs is None or not getattr(refs, "paths", ()):
         raise InvalidInputError(f"{case.case_id}: case has no reference images")
-    model = backend(ctx, backend_name, **options)
+    model = backend(ctx, backend_name, dtype, **options)
     return ctx.cached(("refs", refs.fingerprint(), model.identity),
                       lambda: model.embed_images(refs.load()))
 

@@ -94,7 +94,9 @@ class TrackerBackend(FeatureBackend):
     (H, W) bool in the video's pixels) or explicit ``queries`` (N, 2) xy."""
 
     def track(self, videos: Sequence[Video], *, grid_size: int = 55, mask: np.ndarray | None = None,
-              queries: np.ndarray | None = None) -> list[Tracks]:
+              queries: np.ndarray | None = None, frames: Sequence | None = None) -> list[Tracks]:
+        """``frames``: the videos' uint8 frames on the device, for backends that
+        ``takes_device_frames`` (the others read ``video.frames``)."""
         raise NotImplementedError
 
     @staticmethod
@@ -116,5 +118,5 @@ class TrackerBackend(FeatureBackend):
 class FlowBackend(FeatureBackend):
     """Dense flow between consecutive frames: float32 (T-1, H, W, 2), (u, v) in pixels."""
 
-    def flow(self, video: Video) -> np.ndarray:
+    def flow(self, video: Video, frames=None) -> np.ndarray:
         raise NotImplementedError

@@ -10,11 +10,15 @@ Paper Sec. 3–4 and App. A.1:
 The paper does not give Wan's recording step: ``record_step_fraction`` (default 0.9, i.e. step 45
 of 50) is our choice. The method's per-backbone settings are :data:`PAPER_SETTINGS`.
 ``injection_fraction`` sweeps reproduce the analysis of Sec. 3 (Fig. 2); :func:`injection_sweep`
-expands one generator config over fractions.
+expands one generator config over fractions. The source's recording (VAE latents and recorded
+features) depends only on the source and the recording settings: it is made once per process
+and shared by every seed and sweep point (``recording``; a cached one costs no inversion time,
+``extras["recording_cached"]``).
 """
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
@@ -74,6 +78,12 @@ ARCHITECTURE_SETTINGS: dict[str, MbQSettings] = {
 
 #: Fig. 2 x-axes: 0–40 % of the steps for the U-Net (VideoCrafter2), 0–60 % for Wan
 SWEEP_FRACTIONS = {"unet": (0.0, 0.1, 0.2, 0.3, 0.4), "dit": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)}
+
+
+#: recordings (source latents + recorded features) kept per process: items run case by case, so
+#: every seed and sweep point of a case follows its first and reuses its recording
+RECORDINGS_KEPT = 2
+_RECORDINGS: OrderedDict[str, tuple] = OrderedDict()
 
 
 def settings_for(backbone: str) -> MbQSettings:
@@ -239,14 +249,41 @@ class FeatureInjection(DiffusersT2V):
                                     sched.timesteps[i], emb)
         return x0, indices, detail
 
+    def recording_key(self, case: MotionTransferCase, n_inject: int) -> str:
+        """What the recording depends on: the source (frames and prompt), the backbone and every
+        option but the injection fraction, the recorder, and which steps are recorded; not the
+        seed of the generated video, nor (single mode) the fraction of steps injected."""
+        from ..hashing import stable_hash
+
+        steps = n_inject if self.record_mode() == "per-step" else n_inject > 0
+        options = {k: v for k, v in self.options.items() if k != "injection_fraction"}
+        return stable_hash("recording", self.version, type(self).recorder.__qualname__, self.inject_what,
+                           options, case.source.fingerprint(), case.source_prompt, steps)
+
+    def recording(self, case: MotionTransferCase, n_inject: int):
+        """(source latents, recorded steps, sub-timings, store, cached): recorded once per
+        recording key in this process and shared by every seed, sweep point and method that
+        records alike (the latest ``RECORDINGS_KEPT`` are kept, on the device)."""
+        from .attention import FeatureStore
+
+        key = self.recording_key(case, n_inject)
+        if key in _RECORDINGS:
+            _RECORDINGS.move_to_end(key)
+            return (*_RECORDINGS[key], True)
+        store = FeatureStore()
+        source, recorded_at, detail = self.record(case, store, n_inject)
+        _RECORDINGS[key] = (source, recorded_at, detail, store)
+        while len(_RECORDINGS) > RECORDINGS_KEPT:
+            _RECORDINGS.popitem(last=False)
+        return source, recorded_at, detail, store, False
+
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
-        from .attention import AttentionController, FeatureStore, Inject
+        from .attention import AttentionController, Inject
 
         timings: dict[str, float] = {}
         n_inject = self.num_injected_steps()
-        store = FeatureStore()
         with stage_timer(self.device, timings, "inversion"):
-            source, recorded_at, detail = self.record(case, store, n_inject)
+            source, recorded_at, detail, store, cached = self.recording(case, n_inject)
         behaviours = self.target_behaviours(store, n_inject)
         with stage_timer(self.device, timings, "inference"):
             frames = self.sample(case.target_prompt, seed, num_frames=source.num_frames, fps=source.fps,
@@ -257,7 +294,8 @@ class FeatureInjection(DiffusersT2V):
                   "recorded_bytes": store.nbytes, "recorded_tensors": len(store),
                   "injections": sum(b.count for b in behaviours if isinstance(b, Inject)),
                   "source_frames": source.num_frames, "source_frame_repeat": self.frame_repeat(),
-                  "backbone_settings": self.settings().source, "recording_detail_s": detail}
+                  "backbone_settings": self.settings().source, "recording_detail_s": detail,
+                  "recording_cached": cached}
         return Run(frames, timings, source.fps, extras)
 
 

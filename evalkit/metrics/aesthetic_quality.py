@@ -19,7 +19,7 @@ from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings
 from ..registry import METRICS
 from ..weights import resolve_checkpoint, weights_dirs
-from .base import Metric, MetricResult, MetricSpec, per_video_result
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
 
 HEAD_FILE = "sa_0_4_vit_l_14_linear.pth"
 HEAD_URL = "https://github.com/LAION-AI/aesthetic-predictor/raw/main/sa_0_4_vit_l_14_linear.pth"
@@ -64,7 +64,8 @@ class AestheticQuality(Metric):
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="VBench aesthetic_quality.py; LAION-AI/aesthetic-predictor (sa_0_4_vit_l_14_linear)",
         backends=("clip-vit-l14",), report_scale=100.0)
-    defaults = {"head": ""}
+    defaults = {**DTYPE_DEFAULT, "head": ""}
+    choices = DTYPE_CHOICES
 
     @property
     def config(self):
@@ -81,7 +82,7 @@ class AestheticQuality(Metric):
         weight, bias = load_head(str(resolve_head(self.options["head"])))
         scores = []
         for video in generation.videos:
-            feats = frame_embeddings(ctx, self.backend, video, preprocess="vbench-clip")
+            feats = frame_embeddings(ctx, self.backend, video, self.feature_dtype, preprocess="vbench-clip")
             if feats.shape[1] != weight.shape[0]:
                 raise InvalidInputError(f"aesthetic head expects {weight.shape[0]}-d CLIP features, "
                                         f"{self.backend} gives {feats.shape[1]}")

@@ -38,8 +38,8 @@ class BackgroundConsistency(VBenchConsistency):
         reference="VBench background_consistency.py (Huang et al. 2024); Motion by Queries Table 1 (Bk Cons.)",
         backends=("clip-vit-b32",), report_scale=100.0)
     preprocess = "vbench-clip"
-    defaults = {"fp16": False}
-    choices = {"fp16": (False, True)}
+    defaults = {**VBenchConsistency.defaults, "fp16": False}
+    choices = {**VBenchConsistency.choices, "fp16": (False, True)}
 
     @property
     def backend_options(self) -> dict:

@@ -33,6 +33,13 @@ INPUTS = {
 }
 
 
+#: the arithmetic a metric can ask of its model backends (option ``dtype``; see
+#: evalkit.features.precision). float32, the default, is the references'; the others are
+#: explicit choices for speed, with their measured differences in docs/performance.md.
+FEATURE_DTYPES = ("float32", "tf32", "bfloat16")
+DTYPE_DEFAULT = {"dtype": "float32"}
+DTYPE_CHOICES = {"dtype": FEATURE_DTYPES}
+
 #: what a metric measures, in the order leaderboards group their columns
 MEASURES = ("motion", "identity", "text alignment", "temporal consistency", "quality", "cost", "other")
 
@@ -80,10 +87,31 @@ class Metric(Configurable):
             raise EvalkitError(f"{self.spec.name} takes no backend (got {backend!r})")
         self.backend = backend
         self.device = device
+        self._check_dtype()
+
+    def _check_dtype(self) -> None:
+        dtype = self.feature_dtype
+        if dtype == "float32":
+            return
+        if self.options.get("fp16"):
+            raise EvalkitError(f"{self.spec.name}: fp16=true is the reference's own fp16 arithmetic; "
+                               f"it takes no dtype (got dtype={dtype})")
+        from ..registry import FEATURES
+        if self.backend and FEATURES.get(self.backend).weights_id is None:
+            raise EvalkitError(f"{self.spec.name}: backend {self.backend!r} is a weight-free CPU algorithm; "
+                               f"dtype={dtype} does not apply to it")
+
+    @property
+    def feature_dtype(self) -> str:
+        """The dtype this metric's model backends compute in (option ``dtype``, float32 without it)."""
+        return self.options.get("dtype", "float32")
 
     @property
     def config(self) -> dict[str, Any]:
-        return {**super().config, "backend": self.backend}
+        config = {**super().config, "backend": self.backend}
+        if config.get("dtype") == "float32":  # as before the option existed: cache keys and stored configs stay
+            del config["dtype"]
+        return config
 
     @property
     def inputs(self) -> tuple[str, ...]:

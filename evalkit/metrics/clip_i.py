@@ -8,7 +8,7 @@ from ..cases import Case, Generation
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, reference_embeddings
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec
 
 
 def mean_cross_similarity(frames: np.ndarray, refs: np.ndarray) -> float:
@@ -17,10 +17,12 @@ def mean_cross_similarity(frames: np.ndarray, refs: np.ndarray) -> float:
 
 class ReferenceSimilarity(Metric):
     preprocess: str = ""
+    defaults = DTYPE_DEFAULT
+    choices = DTYPE_CHOICES
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        refs = reference_embeddings(ctx, self.backend, case, preprocess=self.preprocess)
-        frames = frame_embeddings(ctx, self.backend, generation.video, preprocess=self.preprocess)
+        refs = reference_embeddings(ctx, self.backend, case, self.feature_dtype, preprocess=self.preprocess)
+        frames = frame_embeddings(ctx, self.backend, generation.video, self.feature_dtype, preprocess=self.preprocess)
         return MetricResult(mean_cross_similarity(frames, refs), {"references": len(refs)})
 
 

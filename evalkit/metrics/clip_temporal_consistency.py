@@ -10,7 +10,7 @@ from ..cases import Case, Generation
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, require_frames
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec, per_video_result
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
 from .clip_text import PREPROCESS
 
 
@@ -25,10 +25,13 @@ class ClipTemporalConsistency(Metric):
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="Motion by Queries Table 1 (Temp. C.); LMP (Cons.)",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)
+    defaults = DTYPE_DEFAULT
+    choices = DTYPE_CHOICES
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         scores = []
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
-            scores.append(consecutive_similarity(frame_embeddings(ctx, self.backend, video, preprocess=PREPROCESS)))
+            scores.append(consecutive_similarity(frame_embeddings(ctx, self.backend, video, self.feature_dtype,
+                                                                   preprocess=PREPROCESS)))
         return per_video_result(case, scores)

@@ -28,7 +28,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, text_embeddings
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec, per_video_result
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
 
 PROTOCOLS = {"evalkit": "vbench-clip", "ditflow": "clip"}  # protocol -> preprocessing preset
 PREPROCESS = PROTOCOLS["evalkit"]  # shares frame features with background consistency
@@ -73,8 +73,8 @@ class ClipText(Metric):
         reference="Radford et al. 2021; Motion by Queries Table 1 (Text, x100: 28.8); DiTFlow IQ (0.31), "
                   "ditflow/ditflow eval/clip_score.py",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)
-    defaults = {"protocol": "evalkit", "fp16": False}
-    choices = {"protocol": tuple(PROTOCOLS), "fp16": (False, True)}
+    defaults = {**DTYPE_DEFAULT, "protocol": "evalkit", "fp16": False}
+    choices = {**DTYPE_CHOICES, "protocol": tuple(PROTOCOLS), "fp16": (False, True)}
 
     @property
     def backend_options(self) -> dict:
@@ -88,7 +88,8 @@ class ClipText(Metric):
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         prompts = prompts_per_video(case, len(generation.videos))
-        texts = text_embeddings(ctx, self.backend, prompts, **self.backend_options)
-        scores = [self.video_score(frame_embeddings(ctx, self.backend, video, **self.backend_options), text)
+        texts = text_embeddings(ctx, self.backend, prompts, self.feature_dtype, **self.backend_options)
+        scores = [self.video_score(frame_embeddings(ctx, self.backend, video, self.feature_dtype,
+                                                    **self.backend_options), text)
                   for video, text in zip(generation.videos, texts)]
         return per_video_result(case, scores)

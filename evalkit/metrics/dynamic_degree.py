@@ -18,7 +18,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..registry import METRICS
 from ..video import Video
-from .base import Metric, MetricResult, MetricSpec, per_video_result
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
 
 CONTAINER_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
 
@@ -67,6 +67,28 @@ def is_dynamic(scores, thres: float, count_num: int) -> bool:
     return len(scores) > 0 and sum(s > thres for s in scores) >= count_num
 
 
+def flow_scores(ctx: FeatureContext, backend, padded: list[Video], crop: tuple[int, int, int, int] | None):
+    """Pair scores of each padded video, measured inside ``crop`` (top, left, height, width)
+    or on the whole padded frame; a video's scores are computed on the CPU (in a worker
+    thread) while the device computes the next video's flow."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def scores_of(flow: np.ndarray) -> list[float]:
+        if crop is not None:
+            t, l, h, w = crop
+            flow = flow[:, t:t + h, l:l + w]
+        return [pair_score(f) for f in flow]
+
+    def flow(video: Video) -> np.ndarray:
+        if getattr(backend, "takes_device_frames", False):
+            return backend.flow(video, ctx.device_frames(video))
+        return backend.flow(video)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        futures = [pool.submit(scores_of, flow(v)) for v in padded]
+        return [f.result() for f in futures]
+
+
 @METRICS.register()
 class DynamicDegree(Metric):
     spec = MetricSpec(
@@ -78,8 +100,8 @@ class DynamicDegree(Metric):
     # fps_factor: thres × max(1, 8/fps), VBench between 11abda9 and fc4620b only; off by default
     # vbench_compat: the padded border counts (RAFT's InputPadder), and a video left with one
     # frame after sub-sampling is False (VBench's check_move on no pairs); off: crop, and fail
-    defaults = {"vbench_compat": True, "subsample": "auto", "fps_factor": False}
-    choices = {"vbench_compat": (True, False), "subsample": ("auto", "always", "never"),
+    defaults = {**DTYPE_DEFAULT, "vbench_compat": True, "subsample": "auto", "fps_factor": False}
+    choices = {**DTYPE_CHOICES, "vbench_compat": (True, False), "subsample": ("auto", "always", "never"),
                "fps_factor": (False, True)}
     version = "2"  # 2: a 1-frame sampled video is False under vbench_compat (was a failure)
 
@@ -97,19 +119,15 @@ class DynamicDegree(Metric):
                 raise InvalidInputError(f"{video.origin}: dynamic degree needs ≥ 2 frames after sub-sampling "
                                         f"(step {step}, {video.num_frames} frames)")
             return self._one_frame(video, sampled, step)
-        backend = backend or ctx.backend(self.backend)
+        backend = backend or ctx.backend(self.backend, dtype=self.feature_dtype)
         padded = sampled.with_frames(pad_sintel(sampled.frames), note="pad8")
         (h, w), (ph, pw) = sampled.size, padded.size
-        t, l = (ph - h) // 2, (pw - w) // 2
-
-        def pair_scores():
-            flow = backend.flow(padded)
-            if not compat:  # measure on the frame itself, not the padded border
-                flow = flow[:, t:t + h, l:l + w]
-            return [pair_score(f) for f in flow]
-
+        # vbench_compat measures the padded border too; otherwise the frame itself
+        crop = None if compat else ((ph - h) // 2, (pw - w) // 2, h, w)
         # memoise the per-pair scores, not the flow (a 49-frame 480p flow stack is ~135 MB)
-        scores = ctx.features(backend, padded, f"flow-top5%:compat={compat}", pair_scores)
+        scores = ctx.features(backend, padded, f"flow-top5%:crop={crop}",
+                              lambda: flow_scores(ctx, backend, [padded], crop)[0],
+                              batch=lambda videos: flow_scores(ctx, backend, videos, crop))
         thres, count_num = thresholds(sampled.height, sampled.width, sampled.num_frames,
                                       video.fps if self.options["fps_factor"] else None)
         dynamic = is_dynamic(scores, thres, count_num)

@@ -14,7 +14,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec
 from .time_alignment import align_in_time
 
 
@@ -36,16 +36,16 @@ class IdentityLeakage(Metric):
         case_kinds=("motion-transfer",), inputs=("generated", "source"),
         reference="Motion by Queries (Sec. 3, Table 1: 38.6 for MbQ+VC2)",
         backends=("dino-vitb16", "dino-vits16"), report_scale=100.0)
-    defaults = {"pairing": "all"}
-    choices = {"pairing": ("all", "matched")}
+    defaults = {**DTYPE_DEFAULT, "pairing": "all"}
+    choices = {**DTYPE_CHOICES, "pairing": ("all", "matched")}
     version = "2"  # 2: frames paired by time, not truncated to the shorter video
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         source, generated = ctx.source_video(case), generation.video
         alignment = align_in_time(source, generated)
         # features of the whole videos (shared with other metrics), rows picked by time
-        src = frame_embeddings(ctx, self.backend, source)[list(alignment.source_frames)]
-        gen = frame_embeddings(ctx, self.backend, generated)[list(alignment.generated_frames)]
+        src = frame_embeddings(ctx, self.backend, source, self.feature_dtype)[list(alignment.source_frames)]
+        gen = frame_embeddings(ctx, self.backend, generated, self.feature_dtype)[list(alignment.generated_frames)]
         value = identity_leakage(src, gen, self.options["pairing"])
         return MetricResult(value, {"source_frames": len(src), "generated_frames": len(gen),
                                     "time_alignment": alignment.details(), "notes": alignment.notes()})

@@ -21,9 +21,10 @@ import numpy as np
 from ..cases import Generation, MotionTransferCase
 from ..errors import EvalkitError, InvalidInputError
 from ..features.base import FeatureContext
+from ..features.shared import video_tracks
 from ..features.tracking import Tracks, mask_box
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec
 from .time_alignment import TIME_ALIGNED, align_in_time
 
 EPS = 1e-6  # steps shorter than this count as no motion (cosine 0, never NaN)
@@ -95,8 +96,8 @@ class MotionFidelity(Metric):
         reference="Yatim et al. 2024 (DMT), diffusion-motion-transfer motion_fidelity_score.py; "
                   "symmetric form: Motion by Queries Sec. 3; DiTFlow eval/motion_fidelity_score.py",
         backends=("cotracker3", "cotracker1", "klt"), report_scale=100.0)
-    defaults = {"variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
-    choices = {"variant": VARIANTS, "use_mask": (False, True), "protocol": PROTOCOLS}
+    defaults = {**DTYPE_DEFAULT, "variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
+    choices = {**DTYPE_CHOICES, "variant": VARIANTS, "use_mask": (False, True), "protocol": PROTOCOLS}
     version = "2"  # 2: frames paired by time, not truncated to the shorter video
     bounds = {"grid_size": (1, 256)}   # a 256² grid is 65k points; 100000² would need 74.5 GiB
 
@@ -162,7 +163,7 @@ class MotionFidelity(Metric):
 
     def _tracks(self, ctx: FeatureContext, source, generated, mask) -> tuple[Tracks, Tracks, object]:
         """Tracks of both videos (memoised per video: a source's are shared by every generator)."""
-        backend = ctx.backend(self.backend)
+        backend = ctx.backend(self.backend, dtype=self.feature_dtype)
         grid = int(self.options["grid_size"])
         if mask is None:
             what = f"tracks:grid{grid}"
@@ -170,8 +171,5 @@ class MotionFidelity(Metric):
             rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
             what = f"tracks:grid{grid}:box{rows[0]}-{rows[-1]},{cols[0]}-{cols[-1]}"
 
-        def tracks_of(video):
-            return lambda: backend.track([video], grid_size=grid, mask=mask)[0]
-
-        return (ctx.features(backend, source, what, tracks_of(source)),
-                ctx.features(backend, generated, what, tracks_of(generated)), backend)
+        return (video_tracks(ctx, backend, source, what, grid_size=grid, mask=mask),
+                video_tracks(ctx, backend, generated, what, grid_size=grid, mask=mask), backend)

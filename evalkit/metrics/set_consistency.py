@@ -25,7 +25,7 @@ from ..features.masking import apply_mask, otsu_mask
 from ..features.shared import backend
 from ..registry import METRICS
 from ..video import Video
-from .base import Metric, MetricResult, MetricSpec
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec
 
 MAX_LISTED_FAILURES = 20
 
@@ -43,10 +43,11 @@ def cross_shot_similarity(shots: Sequence[np.ndarray]) -> float:
     return total / count
 
 
-def masked_subject_features(ctx: FeatureContext, dino_name: str, video: Video, subject: str):
+def masked_subject_features(ctx: FeatureContext, dino_name: str, video: Video, subject: str,
+                            dtype: str | None = None):
     """(features of the frames with a mask (K, D), kept frame indices, [(frame, reason)])."""
-    dino = backend(ctx, dino_name)
-    seg = backend(ctx, "clipseg-rd64")
+    dino = backend(ctx, dino_name, dtype)
+    seg = backend(ctx, "clipseg-rd64", dtype)
 
     def one_frame(args):
         frame, sal = args
@@ -54,7 +55,7 @@ def masked_subject_features(ctx: FeatureContext, dino_name: str, video: Video, s
         return (None, reason) if mask is None else (apply_mask(frame, mask), "")
 
     def compute():
-        saliency = seg.saliency(video.frames, subject)
+        saliency = seg.saliency(ctx.frames_for(seg, video), subject)
         # Otsu + upsampling + masking is CPU work per frame (numpy, skimage and cv2 release the GIL)
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             results = list(pool.map(one_frame, zip(video.frames, saliency)))
@@ -78,8 +79,8 @@ class SetConsistency(Metric):
         case_kinds=("multi-shot",), inputs=("shots", "subject"), per_video=False,
         reference="Motion by Queries App. B.8 (Table 3); ConsiStory-style DINO set similarity",
         backends=("dino-vitb16",), report_scale=100.0)
-    defaults = {"on_empty_mask": "exclude"}
-    choices = {"on_empty_mask": ("exclude", "fail")}
+    defaults = {**DTYPE_DEFAULT, "on_empty_mask": "exclude"}
+    choices = {**DTYPE_CHOICES, "on_empty_mask": ("exclude", "fail")}
     version = "1"
 
     def feature_backends(self) -> tuple[str, ...]:
@@ -91,7 +92,7 @@ class SetConsistency(Metric):
                                     f"the generation holds {len(generation.videos)}")
         shots, failures, frames = [], [], 0
         for s, video in enumerate(generation.videos):
-            feats, kept, failed = masked_subject_features(ctx, self.backend, video, case.subject)
+            feats, kept, failed = masked_subject_features(ctx, self.backend, video, case.subject, self.feature_dtype)
             frames += video.num_frames
             for t, reason in failed:
                 if self.options["on_empty_mask"] == "fail":

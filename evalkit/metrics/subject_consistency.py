@@ -16,7 +16,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..features.shared import frame_embeddings, require_frames
 from ..registry import METRICS
-from .base import Metric, MetricResult, MetricSpec, per_video_result
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
 
 
 def dot_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,6 +37,8 @@ def vbench_consistency(features: np.ndarray, cosines: Callable = dot_cosines) ->
 class VBenchConsistency(Metric):
     """Shared body: the per-video VBench formula on the metric's backend features."""
     preprocess: str = ""
+    defaults = DTYPE_DEFAULT
+    choices = DTYPE_CHOICES
 
     @property
     def backend_options(self) -> dict:
@@ -49,7 +51,7 @@ class VBenchConsistency(Metric):
         scores = []
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
-            feats = frame_embeddings(ctx, self.backend, video, **self.backend_options)
+            feats = frame_embeddings(ctx, self.backend, video, self.feature_dtype, **self.backend_options)
             scores.append(vbench_consistency(feats, self.cosines(ctx)))
         return per_video_result(case, scores)
 

@@ -9,12 +9,12 @@ What the cache reuses (see :mod:`evalkit.run.failures`):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..cases import Case, Generation, StageTimings
 from ..errors import EvalkitError
-from ..features.base import FeatureContext
+from ..features.base import FeatureContext, call_batched
 from ..generators.base import Generator
 from ..metrics.base import Metric
 from .artifacts import ArtifactIntegrityError, load_videos, write_artifact
@@ -22,6 +22,7 @@ from .failures import ENVIRONMENT, STATUS, failure_class, failure_reason
 from .keys import generation_key, generator_identity, metric_key
 from .loads import LOAD_FAILED, GeneratorLoads
 from .rows import ResultRow
+from .stages import Behind
 from .store import ResultsStore
 
 
@@ -45,8 +46,33 @@ def load_generation(record: dict[str, Any], root) -> Generation:
                       int(record["peak_memory_bytes"] or 0), record.get("extras") or {})
 
 
+@dataclass(eq=False)
+class Item:
+    """One work item on its way through the stages (evalkit.run.pipeline)."""
+    index: int
+    case: Case
+    gen: Generator
+    seed: int
+    metrics: list[Metric]
+    gkey: str = ""
+    record: dict[str, Any] | None = None   # the stored generation (after it is stored, if made here)
+    make: bool = False                     # generate it: not reusable, or its artifact is gone
+    generation: Generation | None = None
+    error: BaseException | None = None     # why the generation failed (made in a worker)
+    regenerate: bool = False               # its stored artifact changed: made again
+    rows: list[ResultRow] = field(default_factory=list)
+    todo: list[Metric] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.case.case_id} × {self.gen.label()} (seed {self.seed})"
+
+
 class ItemRunner:
-    """Runs work items of one run into the store, counting into ``summary``."""
+    """Runs work items of one run into the store, counting into ``summary``, in stages:
+    ``plan`` (what is cached; the calling thread), ``prepare`` (CPU work: a worker thread),
+    ``settle`` (generation on the device, artifact write in the background), ``measure``
+    (the metrics of several items together). ``run`` chains them for one item."""
 
     def __init__(self, store: ResultsStore, run_id: str, ctx: FeatureContext, loads: GeneratorLoads,
                  policy: CachePolicy, summary) -> None:
@@ -60,34 +86,77 @@ class ItemRunner:
         return self._identity[id(gen)]
 
     def run(self, case: Case, gen: Generator, seed: int, metrics: list[Metric]) -> None:
-        gkey = generation_key(case, self.identity(gen), seed, gen.input_fingerprint(case, seed))
-        record = self.store.generation(gkey)
-        generation: Generation | None = None
-        if self.policy.reuses(record) and self._artifact_present(record):
+        """One item through every stage, here and now."""
+        with Behind(limit=1, workers=1) as behind:
+            item = self.prepare(self.plan(0, case, gen, seed, metrics))
+            self.settle(item, behind)
+        self.measure([item])
+
+    # -- stages ------------------------------------------------------------------------
+    def plan(self, index: int, case: Case, gen: Generator, seed: int, metrics: list[Metric]) -> Item:
+        """What the store holds for the item (calling thread: the store's)."""
+        item = Item(index, case, gen, seed, metrics)
+        item.gkey = generation_key(case, self.identity(gen), seed, gen.input_fingerprint(case, seed))
+        item.record = self.store.generation(item.gkey)
+        if self.policy.reuses(item.record) and self._artifact_present(item.record):
             self.summary.generations_cached += 1
+            self._plan_metrics(item)
         else:
-            generation, record = self._generate(gkey, case, gen, seed)
-        self.store.add_run_item(self.run_id, case.case_id, case.kind, case.category, gen.label(), seed, gkey,
-                                case.content_hash())
-        rows = self._rows(gkey, record, case, gen, seed, metrics)
-        todo = [m for m, row in zip(metrics, rows) if record["status"] == "ok"
-                and not self.policy.reuses(self.store.metric_value(row.metric_key))]
-        if todo and generation is None:
-            try:
-                generation = load_generation(record, self.store.root)
-            except ArtifactIntegrityError:   # replaced or damaged since: regenerate, never measure it
+            item.make = True
+            self.loads.ensure(gen)   # loaded here, before a worker may use it (reference generators)
+        return item
+
+    def prepare(self, item: Item) -> Item:
+        """CPU work (a worker thread): the source decoded or rendered, a reference generation
+        made, a cached generation read and checked, content hashes, frames sent to the device."""
+        try:
+            needs_frames = item.make or item.todo
+            if needs_frames and getattr(item.case, "source", None) is not None:
+                self.ctx.prefetch(self.ctx.source_video(item.case))
+            if item.make and item.gen.weight_free and not self.loads.error(item.gen):
+                item.generation = item.gen(item.case, item.seed)
+            elif not item.make and item.todo:
+                try:
+                    item.generation = load_generation(item.record, self.store.root)
+                except ArtifactIntegrityError:   # replaced or damaged since: regenerate, never measure it
+                    item.make = item.regenerate = True
+                    if item.gen.weight_free:
+                        item.generation = item.gen(item.case, item.seed)
+            for video in item.generation.videos if item.generation else ():
+                self.ctx.prefetch(video)   # hashes the frames too (the feature keys need them)
+        except Exception as exc:  # noqa: BLE001 - the generation's failure, recorded by settle
+            item.error = exc
+        return item
+
+    def settle(self, item: Item, behind: Behind) -> None:
+        """Generate what must be (on the device, here), write its artifact in the background."""
+        if item.make:
+            if item.regenerate:
                 self.summary.regenerated += 1
-                generation, record = self._generate(gkey, case, gen, seed)
-                rows = self._rows(gkey, record, case, gen, seed, metrics)   # the digest is in the keys
-                todo = metrics
-        for metric, row in zip(metrics, rows):
-            if record["status"] != "ok":
-                self.store.add_result(replace(row, metric_key=""))
-            elif metric in todo and not self.policy.reuses(self.store.metric_value(row.metric_key)):
-                self._measure(row, metric, case, generation)
-            else:
-                self.store.add_result(row)
-                self.summary.metrics_cached += 1
+            self._generate(item, behind)
+        self.store.add_run_item(self.run_id, item.case.case_id, item.case.kind, item.case.category,
+                                item.gen.label(), item.seed, item.gkey, item.case.content_hash())
+
+    def measure(self, items: list[Item]) -> None:
+        """The metrics of ``items`` together (features batched across their videos), stored."""
+        calls = [(item, m) for item in items for m in item.todo]
+        outcomes = call_batched(self.ctx, [lambda i=i, m=m: m(i.case, i.generation, self.ctx) for i, m in calls])
+        results = {(id(i), id(m)): outcome for (i, m), outcome in zip(calls, outcomes)}
+        for item in items:
+            for metric, row in zip(item.metrics, item.rows):
+                if item.record is None or item.record["status"] != "ok":
+                    self.store.add_result(replace(row, metric_key=""))
+                elif (id(item), id(metric)) in results and not self.policy.reuses(self.store.metric_value(row.metric_key)):
+                    self._store_value(row, *results[(id(item), id(metric))])
+                else:
+                    self.store.add_result(row)
+                    self.summary.metrics_cached += 1
+
+    # -- helpers -----------------------------------------------------------------------
+    def _plan_metrics(self, item: Item) -> None:
+        item.rows = self._rows(item.gkey, item.record, item.case, item.gen, item.seed, item.metrics)
+        item.todo = [m for m, row in zip(item.metrics, item.rows) if item.record["status"] == "ok"
+                     and not self.policy.reuses(self.store.metric_value(row.metric_key))]
 
     def _artifact_present(self, record: dict[str, Any]) -> bool:
         """A failure has none; a success needs its file (a deleted artifact is regenerated)."""
@@ -105,38 +174,51 @@ class ItemRunner:
                           metric_config=_json(m.config), generation_key=gkey,
                           metric_key=metric_key(gkey, case, m, digest)) for m in metrics]
 
-    def _generate(self, gkey: str, case: Case, gen: Generator, seed: int) -> tuple[Generation | None, dict]:
-        """Generate one item into the store (its artifact and its row): (generation or None when
-        it failed, the stored record)."""
-        record = {"case_id": case.case_id, "generator": gen.label(), "seed": seed}
+    def _generate(self, item: Item, behind: Behind) -> None:
+        """Make the item's generation (unless a worker made it) and store it: the artifact is
+        written in the background, its row stored once the file is in place."""
+        record = {"case_id": item.case.case_id, "generator": item.gen.label(), "seed": item.seed}
         self.summary.generated += 1
-        load_error = self.loads.ensure(gen)
-        generation = None
         try:
-            if load_error:   # a load failure says nothing about the items: an environment failure
+            if (load_error := self.loads.ensure(item.gen)):   # says nothing about the item: an environment failure
                 raise _LoadFailed(LOAD_FAILED + load_error)
-            generation = gen(case, seed)
-            artifact = f"artifacts/{gkey}.npz"
-            digest = write_artifact(generation.videos, self.store.root / artifact)
+            if item.error is not None:
+                raise item.error
+            if item.generation is None:
+                item.generation = item.gen(item.case, item.seed)
+        except Exception as exc:  # recorded per item; the run goes on
+            self._failed_generation(item, record, exc)
+            return
+        generation, artifact = item.generation, f"artifacts/{item.gkey}.npz"
+        source = self.ctx.source_video(item.case) if item.gen.weight_free and hasattr(item.case, "source") else None
+
+        def stored(outcome) -> None:
+            if outcome.error is not None:   # e.g. a full disk: recorded per item, like any failure
+                item.generation = None
+                self._failed_generation(item, record, outcome.error)
+                return
             t = generation.timings
-            self.store.put_generation(gkey, **record, status="ok", artifact=artifact, artifact_digest=digest,
+            self.store.put_generation(item.gkey, **record, status="ok", artifact=artifact, artifact_digest=outcome.value,
                                       timings=(t.inversion, t.optimization, t.inference),
                                       peak_memory_bytes=generation.peak_memory_bytes, extras=dict(generation.extras))
-        except Exception as exc:  # recorded per item; the run goes on
-            self.store.put_generation(gkey, **record, status=_status(exc), error=failure_reason(exc))
-            self.summary.failed += 1
-            generation = None
-        stored = self.store.generation(gkey)
-        assert stored is not None
-        return generation, stored
+            item.record = self.store.generation(item.gkey)
+            self._plan_metrics(item)
 
-    def _measure(self, row: ResultRow, metric: Metric, case: Case, generation: Generation) -> None:
-        try:
-            result = metric(case, generation, self.ctx)
-            self.store.put_metric(row.metric_key, status="ok", value=float(result.value),
-                                  details=dict(result.details), result_row=row)
-        except Exception as exc:
-            self.store.put_metric(row.metric_key, status=_status(exc), error=failure_reason(exc), result_row=row)
+        behind.submit(lambda: write_artifact(generation.videos, self.store.root / artifact, source), stored)
+
+    def _failed_generation(self, item: Item, record: dict, exc: BaseException) -> None:
+        self.store.put_generation(item.gkey, **record, status=_status(exc), error=failure_reason(exc))
+        self.summary.failed += 1
+        item.generation, item.record = None, self.store.generation(item.gkey)
+        item.rows = self._rows(item.gkey, item.record, item.case, item.gen, item.seed, item.metrics)
+        item.todo = []
+
+    def _store_value(self, row: ResultRow, ok: bool, value: Any) -> None:
+        if ok:
+            self.store.put_metric(row.metric_key, status="ok", value=float(value.value),
+                                  details=dict(value.details), result_row=row)
+        else:
+            self.store.put_metric(row.metric_key, status=_status(value), error=failure_reason(value), result_row=row)
             self.summary.failed += 1
         self.summary.computed += 1
 

@@ -31,6 +31,10 @@ class GeneratorLoads:
         self.seconds: dict[str, float] = {}  # label -> load seconds, of the loads made here
         self.failures: dict[str, str] = {}   # label -> reason
 
+    def error(self, gen: Generator) -> str:
+        """Why ``gen`` failed to load in this process ("" when it loaded or was not tried yet)."""
+        return self._errors.get(id(gen), "")
+
     def ensure(self, gen: Generator) -> str:
         """Load ``gen`` unless this process did already; the load's failure reason, or ""."""
         if id(gen) not in self._errors:

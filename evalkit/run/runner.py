@@ -16,11 +16,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..cases import Case
 from ..errors import EvalkitError
-from ..features.base import FeatureContext
+from ..features.base import FeatureContext, share_source
+from ..features.disk_cache import FeatureDisk
 from ..generators.base import Generator
 from ..metrics.base import Metric
 from ..registry import DATASETS, GENERATORS, METRICS
@@ -29,6 +30,7 @@ from .failures import failure_reason
 from .items import CachePolicy, ItemRunner
 from .loads import GeneratorLoads
 from .outcome import INTERRUPTED, Outcome, outcome
+from .pipeline import run_items
 from .plan import Plan, check_plan
 from .provenance import collect
 from .store import ResultsStore
@@ -113,7 +115,9 @@ def parse_shard(text: str) -> tuple[int, int]:
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
              recompute: bool = False, shard: tuple[int, int] = (0, 1),
              progress: Callable[[str, int, int], None] | None = None,
-             notice: Callable[[str], None] | None = None) -> RunSummary:
+             notice: Callable[[str], None] | None = None,
+             work: Iterable[int] | None = None,
+             on_done: Callable[[int, str], None] | None = None) -> RunSummary:
     """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items.
 
     ``notice`` receives, before any item runs, every problem the generators' preflight found
@@ -122,6 +126,9 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
     or n Ray tasks, see evalkit.run.dist) can share one plan and one store. ``retry_failed``
     recomputes item failures, ``recompute`` everything (see evalkit.run.items.CachePolicy).
+    ``work`` (item indices, pulled as they are needed) replaces the shard's items: the
+    ``--devices`` workers are handed theirs this way (evalkit.run.workers); ``on_done(index,
+    label)`` follows each item's stored results. Items run through evalkit.run.pipeline.
     """
     index, count = shard
     if not 0 <= index < count:
@@ -142,20 +149,21 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
             for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
                 (notice or log.warning)(line)
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
-        worker = ItemRunner(store, run_id, FeatureContext(device=device), loads,
-                            CachePolicy(retry_failed, recompute), summary)
-        mine = items[index::count]
+        ctx = FeatureContext(device=device, disk=FeatureDisk(store.root / "features"))
+        worker = ItemRunner(store, run_id, ctx, loads, CachePolicy(retry_failed, recompute), summary)
+        cases = {id(c): share_source(c, ctx) for c in cases}   # one decode or render per case, shared
+        chosen = range(index, len(items), count) if work is None else work
+        mine = ((i, cases[id(items[i][0])], items[i][1], items[i][2],
+                 [m for m in metrics if items[i][0].kind in m.spec.case_kinds]) for i in chosen)
+        total = len(range(index, len(items), count)) if work is None else None
         try:
-            for i, (case, gen, seed) in enumerate(mine):
-                if progress:
-                    progress(f"{case.case_id} × {gen.label()} (seed {seed})", i, len(mine))
-                worker.run(case, gen, seed, [m for m in metrics if case.kind in m.spec.case_kinds])
+            done = run_items(worker, mine, total=total, progress=progress, on_done=on_done)
         except BaseException:   # Ctrl-C, SIGTERM, a full disk: say so in the run's record where it can be written
             with contextlib.suppress(Exception):
                 store.finish_run(run_id, INTERRUPTED)
             raise
         if progress:
-            progress("done", len(mine), len(mine))
+            progress("done", done, done)
         summary.loads, summary.load_failures = loads.seconds, loads.failures
         summary.outcome = outcome(store.results(run_id), expected)
         store.finish_run(run_id, summary.outcome.status)

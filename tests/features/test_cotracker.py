@@ -1,5 +1,6 @@
 """CoTracker through its real loading path (torch.hub, local hub cache, checkpoint
 resolution) with a stand-in hubconf.py that follows CoTracker's calling convention."""
+import os
 import textwrap
 from pathlib import Path
 
@@ -11,6 +12,8 @@ torch = pytest.importorskip("torch")
 from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.features import base  # noqa: E402
+
+COTRACKER_CODE = os.environ.get("EVALKIT_COTRACKER_DIR")  # read before the fixture clears it
 
 # A tiny predictor with CoTracker's interface: predictor.model holds the weights; forward
 # takes video B×T×3×H×W float 0–255 and grid_size / queries / segm_mask and returns
@@ -112,3 +115,58 @@ def test_motion_fidelity_runs_on_the_cotracker_path(_fresh):
     assert metric.backend == "cotracker3"
     res = metric(MotionTransferCase("c", InlineVideo(video), "t"), Generation((video,)), FeatureContext())
     assert res.value == pytest.approx(1.0) and res.details["source_tracks"] == 25
+
+
+def test_videos_of_one_shape_share_forward_passes_of_batch_size(_fresh):
+    _install(_fresh, "main", "cotracker3_offline", "scaled_offline.pth")
+    backend = base.load_backend("cotracker3")
+    assert backend.batch_size == 4  # CoTracker3 offline: 4 videos per pass unless told otherwise
+    backend.batch_size = 2
+    calls = []
+    forward = backend.model.forward
+    backend.model.forward = lambda video, **kw: calls.append(tuple(video.shape[:2])) or forward(video, **kw)
+    small = [render(SyntheticSpec("pan", num_frames=4, height=64, width=80, seed=s)).video for s in range(3)]
+    large = render(SyntheticSpec("pan", num_frames=5)).video
+    videos = [small[0], large, small[1], small[2]]
+    together = backend.track(videos, grid_size=5)
+    assert calls == [(2, 4), (1, 4), (1, 5)]  # same-shape videos batched, in chunks of batch_size
+    for v, tr in zip(videos, together):  # each video's tracks, in the order given
+        np.testing.assert_array_equal(tr.points, backend.track([v], grid_size=5)[0].points)
+
+
+def test_reshape_non_viewable_lets_an_expanded_view_through_and_keeps_real_views():
+    from evalkit.features.cotracker import reshape_non_viewable
+
+    coords = torch.arange(6.0).reshape(2, 1, 3).expand(2, 4, 3)  # CoTracker3's (B, T, N, 2) start
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        coords.view(8, 3)
+    with reshape_non_viewable():
+        flat = coords.view(8, 3)
+        plain = torch.zeros(4, 3)
+        alias = plain.view(12)
+    assert torch.equal(flat, coords.reshape(8, 3))
+    alias[0] = 1.0
+    assert plain[0, 0] == 1.0  # a viewable view is still a view
+
+
+@pytest.mark.slow  # the real CoTracker3 architecture with random weights on a CPU (~15 s)
+def test_real_cotracker3_batched_over_videos_equals_one_video_at_a_time(monkeypatch, tmp_path):
+    code = COTRACKER_CODE
+    if not code or not (Path(code) / "hubconf.py").is_file():
+        pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
+    monkeypatch.setenv("EVALKIT_COTRACKER_DIR", code)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    predictor = torch.hub.load(code, "cotracker3_offline", source="local", pretrained=False)
+    torch.save(predictor.model.state_dict(), tmp_path / "hub" / "checkpoints" / "scaled_offline.pth")
+    backend = base.load_backend("cotracker3")
+    # a small working resolution keeps the CPU time down; the batch path is the same
+    backend.model.interp_shape = (32, 48)
+    backend.model.model.model_resolution = (32, 48)
+    videos = [render(SyntheticSpec(m, num_frames=5, height=40, width=56, seed=i)).video
+              for i, m in enumerate(("pan", "rotation"))]
+    batched = backend.track(videos, grid_size=4)
+    for v, tr in zip(videos, batched):
+        alone = backend.track([v], grid_size=4)[0]
+        assert np.abs(tr.points - alone.points).max() < 1e-3 and np.array_equal(tr.visible, alone.visible)

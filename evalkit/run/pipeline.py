@@ -1,0 +1,57 @@
+"""The runner's schedule: CPU stages ahead of the device and behind it, metrics in windows.
+
+Items (case × generator × seed) are planned in order (what the store holds), then prepared in
+a thread pool up to ``lookahead`` items ahead (evalkit.run.stages.Lookahead: sources decoded or
+rendered once per case, reference generations made, cached artifacts read and checked, content
+hashes, frames sent to the device). The calling thread settles each item in order: a model
+generator generates on the device, and the artifact is written in the background
+(``Behind``: at most ``writes`` in flight, its row stored once the file is in place). Metrics
+are measured ``window`` items at a time, their features collected and computed together (one
+forward pass over the videos of the window), so the device sees large batches back to back.
+An item made by a model is measured at once (its window would wait for the next generation).
+
+Memory is bounded by ``lookahead`` + ``window`` + ``writes`` items. Counts, cache decisions and
+stored rows are those of running the items one by one (evalkit.run.items.ItemRunner.run).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from .items import Item, ItemRunner
+from .stages import Behind, Lookahead
+
+WINDOW, LOOKAHEAD, WRITES = 4, 8, 4
+
+
+def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None = None,
+              progress: Callable[[str, int, int], None] | None = None,
+              on_done: Callable[[int, str], None] | None = None,
+              window: int = WINDOW, lookahead: int = LOOKAHEAD, writes: int = WRITES) -> int:
+    """Run ``items`` — (index, case, generator, seed, metrics) tuples — through ``runner``;
+    the number of items done. ``on_done(index, label)`` follows each item's stored results."""
+    planned = (runner.plan(*item) for item in items)
+    pending: list[Item] = []
+    done = 0
+
+    def measure(behind: Behind) -> None:
+        nonlocal done
+        behind.drain()   # the rows of a new generation need its artifact's digest
+        runner.measure(pending)
+        for item in pending:
+            done += 1
+            if on_done:
+                on_done(item.index, item.label)
+        pending.clear()
+
+    with Behind(limit=writes) as behind:
+        for item, prepared in Lookahead(runner.prepare, depth=lookahead)(planned):
+            prepared.get()   # prepare records its failures on the item; anything else is a bug
+            if progress:
+                progress(item.label, done, total if total is not None else done + 1)
+            runner.settle(item, behind)
+            pending.append(item)
+            if len(pending) >= window or (item.make and not item.gen.weight_free):
+                measure(behind)
+            behind.poll()
+        measure(behind)
+    return done

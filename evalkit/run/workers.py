@@ -1,0 +1,197 @@
+"""Every device of one host in one command: ``evalkit run ... --devices cuda:0,cuda:1`` (or ``all``).
+
+The parent process lists the plan's work items, groups them by case (a case's source is then
+decoded, and its features and tracks computed, by one worker only), weighs each group by the
+work it still needs (``group_costs``: what the store holds costs nothing, a generation by a
+model weighs more than one by a reference generator, a metric on a model backend more than a
+CPU metric) and hands the groups out, heaviest first, to whichever worker is free: the work
+is split by cost as it goes, not by item index. Each worker is a spawned process running
+``run_plan`` on its device over the groups it is handed, writing into the one store (SQLite
+WAL serialises the writers). When a worker dies (killed, out of memory), the group it had in
+hand goes back to the others; if none is left, re-running the command resumes the run.
+
+CPU processes stand in for devices in tests (``--devices cpu,cpu``).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_errors
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..errors import EvalkitError
+
+#: relative weights of the work an item still needs (only their ratios matter)
+MODEL_GENERATION, REFERENCE_GENERATION, MODEL_METRIC, CPU_METRIC = 50.0, 1.0, 5.0, 1.0
+
+
+def cuda_devices() -> int:
+    """How many CUDA devices torch sees (0 without torch: the core runs without it)."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    try:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - a broken driver is no GPU
+        return 0
+
+
+def parse_devices(text: str) -> list[str]:
+    """``all`` (every CUDA device) or a comma-separated list of ``cuda:N`` / ``cpu``."""
+    names = [d.strip().lower() for d in str(text).split(",") if d.strip()]
+    count = cuda_devices()
+    if names == ["all"]:
+        if not count:
+            raise EvalkitError("--devices all: no CUDA device is available here; name CPU workers with "
+                               "--devices cpu,cpu or run with --device cpu")
+        return [f"cuda:{i}" for i in range(count)]
+    if not names:
+        raise EvalkitError("--devices: name at least one device (cuda:0,cuda:1, all, or cpu,cpu)")
+    for name in names:
+        index = name.partition(":")[2]
+        if name != "cpu" and not (name.startswith("cuda:") and index.isdigit()):
+            raise EvalkitError(f"--devices {text!r}: {name!r} is not cuda:N or cpu (or 'all' alone)")
+        if name != "cpu" and int(index) >= count:
+            raise EvalkitError(f"--devices {text!r}: this machine has {count} CUDA device(s)"
+                               + (f" (cuda:0 … cuda:{count - 1})" if count else ""))
+    repeated = sorted({n for n in names if n != "cpu" and names.count(n) > 1})
+    if repeated:
+        raise EvalkitError(f"--devices {text!r}: {', '.join(repeated)} named twice (one worker per GPU)")
+    return names
+
+
+@dataclass
+class DeviceRun:
+    """What ``run_on_devices`` reports: per worker its device, exit code and summary."""
+    devices: list[str]
+    summaries: dict[int, object] = field(default_factory=dict)   # worker -> RunSummary
+    exit_codes: dict[int, int | None] = field(default_factory=dict)
+    requeued: int = 0                                            # groups redone after a worker died
+
+    @property
+    def dead(self) -> dict[int, int | None]:
+        return {w: code for w, code in self.exit_codes.items() if code != 0}
+
+
+def group_by_case(case_ids: list[str]) -> list[list[int]]:
+    """Item indices grouped by case, in first-seen order."""
+    groups: dict[str, list[int]] = {}
+    for i, case_id in enumerate(case_ids):
+        groups.setdefault(case_id, []).append(i)
+    return list(groups.values())
+
+
+def order_by_cost(groups: list[list[int]], item_costs: list[float]) -> list[tuple[list[int], float]]:
+    """Groups with work left, heaviest first (longest processing time first balances best)."""
+    weighed = [(g, sum(item_costs[i] for i in g)) for g in groups]
+    return sorted([w for w in weighed if w[1] > 0], key=lambda w: -w[1])
+
+
+def run_on_devices(plan, out: str | Path, devices: list[str], case_ids: list[str], item_costs: list[float],
+                   *, retry_failed: bool = False,
+                   progress: Callable[[str, int, int], None] | None = None,
+                   notice: Callable[[str], None] | None = None) -> DeviceRun:
+    """Run ``plan`` with one worker process per device; ``case_ids`` and ``item_costs`` give each
+    work item's case and remaining cost, in the plan's item order."""
+    from ..registry import plugin_modules
+
+    groups = [g for g, _ in order_by_cost(group_by_case(case_ids), item_costs)]
+    total = sum(len(g) for g in groups)
+    mp = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    events = mp.Queue()
+    inboxes = [mp.Queue() for _ in devices]
+    workers = [mp.Process(target=_worker, args=(i, len(devices), device, plan, str(out), retry_failed,
+                                                 plugin_modules(), inboxes[i], events), daemon=True)
+               for i, device in enumerate(devices)]
+    for w in workers:
+        w.start()
+    say = notice or (lambda line: None)
+    for i, (w, device) in enumerate(zip(workers, devices)):
+        say(f"worker {i}: {device}, pid {w.pid}")
+    report = DeviceRun(list(devices))
+    handed: dict[int, list[set[int]]] = {i: [] for i in range(len(workers))}  # unfinished items per group
+    waiting: list[int] = []                                                      # workers asking for work
+    done = 0
+    while True:
+        _requeue_dead(workers, devices, handed, groups, waiting, report, say)
+        while waiting and groups:  # hand out the heaviest group left
+            worker = waiting.pop(0)
+            handed[worker].append(set(groups[0]))
+            inboxes[worker].put(groups.pop(0))
+        busy = any(g for gs in handed.values() for g in gs)
+        if not groups and not busy:
+            break
+        if not any(w.is_alive() for w in workers):
+            break
+        try:
+            kind, worker, payload = events.get(timeout=0.5)
+        except queue_errors.Empty:
+            continue
+        if kind == "want":
+            waiting.append(worker)
+        elif kind == "done":
+            item, desc = payload
+            for g in handed[worker]:
+                g.discard(item)
+            handed[worker] = [g for g in handed[worker] if g]
+            done += 1
+            if progress:
+                progress(desc, done, total)
+        elif kind == "summary":
+            report.summaries[worker] = payload
+    for inbox in inboxes:
+        inbox.put(None)
+    for i, w in enumerate(workers):
+        w.join(timeout=120)
+        report.exit_codes.setdefault(i, w.exitcode)
+    _drain(events, report)
+    return report
+
+
+def _requeue_dead(workers, devices, handed, groups, waiting, report: DeviceRun, say) -> None:
+    """The unfinished items of a dead worker go back to the front of the queue."""
+    for i, w in enumerate(workers):
+        if w.is_alive() or i in report.exit_codes:
+            continue
+        report.exit_codes[i] = w.exitcode
+        if i in waiting:
+            waiting.remove(i)
+        lost = [sorted(g) for g in handed.pop(i, []) if g]
+        handed[i] = []
+        groups[:0] = lost
+        report.requeued += len(lost)
+        say(f"worker {i} ({devices[i]}) died (exit code {w.exitcode}); "
+            f"{sum(len(g) for g in lost)} unfinished item(s) go to the others")
+
+
+def _drain(events, report: DeviceRun) -> None:
+    while True:
+        try:
+            kind, worker, payload = events.get(timeout=0.2)
+        except queue_errors.Empty:
+            return
+        if kind == "summary":
+            report.summaries[worker] = payload
+
+
+def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: bool, plugins: list[str],
+            inbox, events) -> None:
+    """A worker process: asks for a group whenever it needs work, reports each finished item."""
+    from ..registry import load_plugins
+    from .runner import run_plan
+
+    load_plugins(plugins)
+
+    def work() -> Iterator[int]:
+        while True:
+            events.put(("want", index, None))
+            group = inbox.get()
+            if group is None:
+                return
+            yield from group
+
+    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, shard=(index, count), work=work(),
+                       on_done=lambda item, desc: events.put(("done", index, (item, desc))))
+    events.put(("summary", index, summary))

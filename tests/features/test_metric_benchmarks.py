@@ -1,0 +1,37 @@
+"""The metric benchmarks' CPU smoke runs (--tiny): every path runs and reports what the GPU
+run reports (MFU rows, collected windows, float32 differences, precision rows)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _run(script: str, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, str(BENCH / script), "--tiny", "--out", str(out)],
+                          check=False, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_identity_benchmark_tiny(tmp_path):
+    pytest.importorskip("open_clip")  # its BPE vocabulary builds the CLIP tokenizer
+    r = _run("identity_metrics.py", tmp_path / "identity.json")
+    assert r["shared"]["frames"] == 12 and r["collected"]["batched_calls"] > 0
+    assert max(r["collected"]["max_abs_diff_vs_shared"].values()) < 1e-5  # batching changes nothing
+    assert set(r["max_abs_diff_vs_float32"]) > {"subject-consistency", "identity-leakage", "sets"}
+    (row,) = r["dino_mfu"]["by_batch"]
+    assert row["batch"] == 4 and row["gflop_per_frame"] > 0 and row["end_to_end_frames_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_motion_benchmark_tiny(tmp_path):
+    r = _run("motion_metrics.py", tmp_path / "motion.json")
+    f32, b16 = r["precision"]
+    assert (f32["dtype"], b16["dtype"]) == ("float32", "bfloat16")
+    assert set(b16["max_abs_diff_vs_float32"]) == {"decision", "pair_scores", "flow_px"}
