@@ -77,7 +77,9 @@ def run(
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="exit 0 even when items failed (default: exit 1)"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
-                              "(one process per GPU sharing one --out)"),
+                              "(cluster schedulers: one process per GPU sharing one --out)"),
+    devices: Optional[str] = typer.Option(None, "--devices", help="cuda:0,cuda:1 | all | cpu,cpu: one worker "
+                                          "process per device of this host, work split by cost, one store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
@@ -90,6 +92,7 @@ def run(
     from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
     from ..run.device import resolve_device
+    from ..run.workers import parse_devices, run_plan_on_devices
     from ..run.runner import parse_shard, run_plan
 
     console = Console(stderr=True)
@@ -97,7 +100,10 @@ def run(
         plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics), seeds=seeds,
                          root=root, limit=limit)
         where = parse_shard(shard)
-        device = resolve_device(device)
+        if devices is not None and (where != (0, 1) or device != "auto"):
+            raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
+        workers = parse_devices(devices) if devices is not None else None
+        device = resolve_device(device) if workers is None else ",".join(workers)
         start = time.perf_counter()
         with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
             task = bar.add_task("planning", total=None)
@@ -105,10 +111,16 @@ def run(
             def progress(desc: str, done: int, total: int) -> None:
                 bar.update(task, description=clean(desc), completed=done, total=total)
 
+            def notice(line: str) -> None:
+                console.print(line, markup=False, highlight=False)
+
             with _sigterm_interrupts():
-                summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                                   shard=where, progress=progress,
-                                   notice=lambda line: console.print(line, markup=False, highlight=False))
+                if workers is not None:
+                    summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
+                                                  recompute=recompute, progress=progress, notice=notice)
+                else:
+                    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                                       shard=where, progress=progress, notice=notice)
         elapsed = time.perf_counter() - start
         report_outcome(summary, elapsed)
         run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
@@ -133,6 +145,9 @@ def report_outcome(summary, elapsed: float) -> None:
                + (f"{summary.cleaned} stale temporary files removed; " if summary.cleaned else "") +
                f"{summary.failed} failed in this process; load: {_loads(summary)}; {elapsed:.1f} s; "
                f"store {summary.store_path}", err=True)
+    for device, code in summary.dead_workers.items():
+        typer.echo(f"worker on {device} died (exit code {code}); its unfinished items went to the other workers"
+                   " (re-run the command to resume what is still missing)", err=True)
     out = summary.outcome
     typer.echo(f"status {out.status}: {out.counts()}", err=True)
     if out.reasons:

@@ -110,9 +110,12 @@ class ItemRunner:
         """CPU work (a worker thread): the source decoded or rendered, a reference generation
         made, a cached generation read and checked, content hashes, frames sent to the device."""
         try:
-            needs_frames = item.make or item.todo
-            if needs_frames and getattr(item.case, "source", None) is not None:
-                self.ctx.prefetch(self.ctx.source_video(item.case))
+            measured = item.metrics if item.make else item.todo
+            if getattr(item.case, "source", None) is not None and (
+                    (item.make and item.gen.weight_free) or any("source" in m.inputs for m in measured)):
+                source = self.ctx.source_video(item.case)
+                source.fingerprint()
+                self.ctx.prefetch(source)
             if item.make and item.gen.weight_free and not self.loads.error(item.gen):
                 item.generation = item.gen(item.case, item.seed)
             elif not item.make and item.todo:
@@ -123,7 +126,8 @@ class ItemRunner:
                     if item.gen.weight_free:
                         item.generation = item.gen(item.case, item.seed)
             for video in item.generation.videos if item.generation else ():
-                self.ctx.prefetch(video)   # hashes the frames too (the feature keys need them)
+                video.fingerprint()   # the feature keys hash the frames: here, not on the device's thread
+                self.ctx.prefetch(video)
         except Exception as exc:  # noqa: BLE001 - the generation's failure, recorded by settle
             item.error = exc
         return item

@@ -30,7 +30,7 @@ from .failures import failure_reason
 from .items import CachePolicy, ItemRunner
 from .loads import GeneratorLoads
 from .outcome import INTERRUPTED, Outcome, outcome
-from .pipeline import run_items
+from .pipeline import LOOKAHEAD, run_items
 from .plan import Plan, check_plan
 from .provenance import collect
 from .store import ResultsStore
@@ -53,6 +53,8 @@ class RunSummary:
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
     input_problems: dict[str, list[str]] = field(default_factory=dict)  # generator label -> preflight problems
     outcome: Outcome = field(default_factory=lambda: Outcome(None, 0, 0, 0))   # the whole run, all shards
+    device: str = ""       # the device this process ran on (--devices: summed over its workers)
+    dead_workers: dict[str, int | None] = field(default_factory=dict)   # --devices: device -> exit code
 
     @property
     def recomputed_nothing(self) -> bool:
@@ -117,7 +119,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
              progress: Callable[[str, int, int], None] | None = None,
              notice: Callable[[str], None] | None = None,
              work: Iterable[int] | None = None,
-             on_done: Callable[[int, str], None] | None = None) -> RunSummary:
+             on_done: Callable[[int, str], None] | None = None, lookahead: int = LOOKAHEAD) -> RunSummary:
     """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items.
 
     ``notice`` receives, before any item runs, every problem the generators' preflight found
@@ -128,7 +130,8 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     recomputes item failures, ``recompute`` everything (see evalkit.run.items.CachePolicy).
     ``work`` (item indices, pulled as they are needed) replaces the shard's items: the
     ``--devices`` workers are handed theirs this way (evalkit.run.workers); ``on_done(index,
-    label)`` follows each item's stored results. Items run through evalkit.run.pipeline.
+    label)`` follows each item's stored results. Items run through evalkit.run.pipeline,
+    prepared up to ``lookahead`` items ahead.
     """
     index, count = shard
     if not 0 <= index < count:
@@ -157,7 +160,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
                  [m for m in metrics if items[i][0].kind in m.spec.case_kinds]) for i in chosen)
         total = len(range(index, len(items), count)) if work is None else None
         try:
-            done = run_items(worker, mine, total=total, progress=progress, on_done=on_done)
+            done = run_items(worker, mine, total=total, progress=progress, on_done=on_done, lookahead=lookahead)
         except BaseException:   # Ctrl-C, SIGTERM, a full disk: say so in the run's record where it can be written
             with contextlib.suppress(Exception):
                 store.finish_run(run_id, INTERRUPTED)

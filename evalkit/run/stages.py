@@ -45,7 +45,8 @@ def _outcome(future: Future) -> Outcome:
 
 class Lookahead(Generic[T, R]):
     """``for item, outcome in Lookahead(prepare, depth)(items)``: ``prepare(item)`` runs in the
-    pool up to ``depth`` items ahead of the consumer; outcomes come in the items' order."""
+    pool up to ``depth`` items ahead of the consumer; outcomes come in the items' order, each as
+    soon as it and those before it are ready."""
 
     def __init__(self, prepare: Callable[[T], R], depth: int = 8, workers: int | None = None) -> None:
         self.prepare, self.depth = prepare, max(1, depth)
@@ -58,7 +59,10 @@ class Lookahead(Generic[T, R]):
             try:
                 for item in source:
                     window.append((item, pool.submit(self.prepare, item)))
-                    if len(window) > self.depth:
+                    # the oldest goes as soon as it is ready (or the window is full): preparation
+                    # runs ahead only as far as it has to, and a source that waits for work (a
+                    # --devices worker asking for its next group) never holds back ready items
+                    while window and (len(window) > self.depth or window[0][1].done()):
                         first, future = window.popleft()
                         yield first, _outcome(future)
                 while window:

@@ -6,9 +6,11 @@ work it still needs (``group_costs``: what the store holds costs nothing, a gene
 model weighs more than one by a reference generator, a metric on a model backend more than a
 CPU metric) and hands the groups out, heaviest first, to whichever worker is free: the work
 is split by cost as it goes, not by item index. Each worker is a spawned process running
-``run_plan`` on its device over the groups it is handed, writing into the one store (SQLite
-WAL serialises the writers). When a worker dies (killed, out of memory), the group it had in
-hand goes back to the others; if none is left, re-running the command resumes the run.
+``run_plan`` on its device over the groups it is handed (preparing at most
+``WORKER_LOOKAHEAD`` items ahead, so little is left in one worker's hands at the end), writing
+into the one store (SQLite WAL serialises the writers). When a worker dies (killed, out of
+memory), its unfinished items go back to the queue for the workers still asking for work; if
+none is left, running the command again resumes the run.
 
 CPU processes stand in for devices in tests (``--devices cpu,cpu``).
 """
@@ -22,8 +24,11 @@ from typing import Callable, Iterator
 
 from ..errors import EvalkitError
 
-#: relative weights of the work an item still needs (only their ratios matter)
-MODEL_GENERATION, REFERENCE_GENERATION, MODEL_METRIC, CPU_METRIC = 50.0, 1.0, 5.0, 1.0
+#: relative weights of the work an item still needs (only their ratios matter); an item the
+#: store holds entirely still adds its result rows to the run: it costs a little, it goes last
+MODEL_GENERATION, REFERENCE_GENERATION, MODEL_METRIC, CPU_METRIC, CACHED = 50.0, 1.0, 5.0, 1.0, 0.01
+#: items a worker prepares ahead: the groups it holds are the imbalance left at the end of a run
+WORKER_LOOKAHEAD = 2
 
 
 def cuda_devices() -> int:
@@ -62,6 +67,37 @@ def parse_devices(text: str) -> list[str]:
     return names
 
 
+def run_plan_on_devices(plan, out: str | Path, devices: list[str], *, retry_failed: bool = False,
+                        recompute: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                        notice: Callable[[str], None] | None = None):
+    """``run_plan`` with one worker process per device; one RunSummary for the whole run (its
+    counts summed over the workers, its status read from the store once they are done)."""
+    from .outcome import outcome
+    from .runner import RunSummary
+    from .store import ResultsStore
+
+    case_ids, costs = item_costs(plan, out, retry_failed, recompute)
+    ResultsStore(out).close()   # created here, not by two workers at once
+    report = run_on_devices(plan, out, devices, case_ids, costs, retry_failed=retry_failed, recompute=recompute,
+                            progress=progress, notice=notice)
+    store = ResultsStore(out)
+    try:
+        summary = RunSummary(plan.run_id, store.path)
+        for part in report.summaries.values():
+            for name in ("generated", "generations_cached", "computed", "metrics_cached", "regenerated",
+                         "cleaned", "failed"):
+                setattr(summary, name, getattr(summary, name) + getattr(part, name))
+            summary.loads.update({f"{k}@{part.device}": v for k, v in part.loads.items()})
+            summary.load_failures.update(part.load_failures)
+        expected = store.run(plan.run_id).get("expected")
+        summary.outcome = outcome(store.results(plan.run_id), expected)
+        store.finish_run(plan.run_id, summary.outcome.status)
+    finally:
+        store.close()
+    summary.dead_workers = {devices[w]: code for w, code in report.dead.items()}
+    return summary
+
+
 @dataclass
 class DeviceRun:
     """What ``run_on_devices`` reports: per worker its device, exit code and summary."""
@@ -75,6 +111,47 @@ class DeviceRun:
         return {w: code for w, code in self.exit_codes.items() if code != 0}
 
 
+def item_costs(plan, out: str | Path, retry_failed: bool = False, recompute: bool = False) -> tuple[list[str], list[float]]:
+    """Each work item's case id and the work it still needs (``run_plan``'s item order): nothing
+    for what the store holds, a generation (a model's weighs more) and the metric values missing."""
+    from ..registry import FEATURES
+    from .items import CachePolicy
+    from .keys import generation_key, generator_identity, metric_key
+    from .runner import build_components
+    from .store import STORE_FILENAME, ResultsStore
+
+    cases, generators, metrics = build_components(plan, "cpu")
+    policy = CachePolicy(retry_failed, recompute)
+    store = ResultsStore(out, readonly=True) if (Path(out) / STORE_FILENAME).is_file() else None
+
+    def metric_cost(m) -> float:
+        weights = FEATURES.get(m.backend).weights_id if m.backend else None
+        return MODEL_METRIC if weights else CPU_METRIC
+
+    case_ids, costs = [], []
+    try:
+        identities = {id(g): generator_identity(g) for g in generators}
+        for case in cases:
+            for gen in [g for g in generators if case.kind in g.case_kinds]:
+                for seed in plan.seeds:
+                    mine = [m for m in metrics if case.kind in m.spec.case_kinds]
+                    gkey = generation_key(case, identities[id(gen)], seed, gen.input_fingerprint(case, seed))
+                    record = store.generation(gkey) if store else None
+                    if policy.reuses(record):
+                        digest = record.get("artifact_digest") or ""
+                        mine = [m for m in mine if record["status"] == "ok" and not policy.reuses(
+                            store.metric_value(metric_key(gkey, case, m, digest)))]
+                        cost = 0.0
+                    else:
+                        cost = REFERENCE_GENERATION if gen.weight_free else MODEL_GENERATION
+                    case_ids.append(case.case_id)
+                    costs.append(cost + sum(metric_cost(m) for m in mine) or CACHED)
+    finally:
+        if store is not None:
+            store.close()
+    return case_ids, costs
+
+
 def group_by_case(case_ids: list[str]) -> list[list[int]]:
     """Item indices grouped by case, in first-seen order."""
     groups: dict[str, list[int]] = {}
@@ -84,13 +161,12 @@ def group_by_case(case_ids: list[str]) -> list[list[int]]:
 
 
 def order_by_cost(groups: list[list[int]], item_costs: list[float]) -> list[tuple[list[int], float]]:
-    """Groups with work left, heaviest first (longest processing time first balances best)."""
-    weighed = [(g, sum(item_costs[i] for i in g)) for g in groups]
-    return sorted([w for w in weighed if w[1] > 0], key=lambda w: -w[1])
+    """Groups heaviest first (longest processing time first balances best)."""
+    return sorted([(g, sum(item_costs[i] for i in g)) for g in groups], key=lambda w: -w[1])
 
 
 def run_on_devices(plan, out: str | Path, devices: list[str], case_ids: list[str], item_costs: list[float],
-                   *, retry_failed: bool = False,
+                   *, retry_failed: bool = False, recompute: bool = False,
                    progress: Callable[[str, int, int], None] | None = None,
                    notice: Callable[[str], None] | None = None) -> DeviceRun:
     """Run ``plan`` with one worker process per device; ``case_ids`` and ``item_costs`` give each
@@ -101,8 +177,8 @@ def run_on_devices(plan, out: str | Path, devices: list[str], case_ids: list[str
     total = sum(len(g) for g in groups)
     mp = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     events = mp.Queue()
-    inboxes = [mp.Queue() for _ in devices]
-    workers = [mp.Process(target=_worker, args=(i, len(devices), device, plan, str(out), retry_failed,
+    inboxes = [mp.Queue() for _ in devices]   # per worker: its next group, or None (no more)
+    workers = [mp.Process(target=_worker, args=(i, len(devices), device, plan, str(out), retry_failed, recompute,
                                                  plugin_modules(), inboxes[i], events), daemon=True)
                for i, device in enumerate(devices)]
     for w in workers:
@@ -112,25 +188,18 @@ def run_on_devices(plan, out: str | Path, devices: list[str], case_ids: list[str
         say(f"worker {i}: {device}, pid {w.pid}")
     report = DeviceRun(list(devices))
     handed: dict[int, list[set[int]]] = {i: [] for i in range(len(workers))}  # unfinished items per group
-    waiting: list[int] = []                                                      # workers asking for work
     done = 0
-    while True:
-        _requeue_dead(workers, devices, handed, groups, waiting, report, say)
-        while waiting and groups:  # hand out the heaviest group left
-            worker = waiting.pop(0)
-            handed[worker].append(set(groups[0]))
-            inboxes[worker].put(groups.pop(0))
-        busy = any(g for gs in handed.values() for g in gs)
-        if not groups and not busy:
-            break
-        if not any(w.is_alive() for w in workers):
-            break
+    while any(w.is_alive() for w in workers):
+        _requeue_dead(workers, devices, handed, groups, report, say)
         try:
             kind, worker, payload = events.get(timeout=0.5)
         except queue_errors.Empty:
             continue
-        if kind == "want":
-            waiting.append(worker)
+        if kind == "want":   # the heaviest group left, or None: that worker finishes what it holds
+            group = groups.pop(0) if groups else None
+            if group is not None:
+                handed[worker].append(set(group))
+            inboxes[worker].put(group)
         elif kind == "done":
             item, desc = payload
             for g in handed[worker]:
@@ -141,23 +210,23 @@ def run_on_devices(plan, out: str | Path, devices: list[str], case_ids: list[str
                 progress(desc, done, total)
         elif kind == "summary":
             report.summaries[worker] = payload
-    for inbox in inboxes:
-        inbox.put(None)
+    _requeue_dead(workers, devices, handed, groups, report, say)
     for i, w in enumerate(workers):
-        w.join(timeout=120)
+        w.join(timeout=10)
         report.exit_codes.setdefault(i, w.exitcode)
     _drain(events, report)
     return report
 
 
-def _requeue_dead(workers, devices, handed, groups, waiting, report: DeviceRun, say) -> None:
-    """The unfinished items of a dead worker go back to the front of the queue."""
+def _requeue_dead(workers, devices, handed, groups, report: DeviceRun, say) -> None:
+    """The unfinished items of a worker that died go back to the front of the queue, for the
+    workers still asking for work (if none is left, the next run of the command does them)."""
     for i, w in enumerate(workers):
         if w.is_alive() or i in report.exit_codes:
             continue
         report.exit_codes[i] = w.exitcode
-        if i in waiting:
-            waiting.remove(i)
+        if w.exitcode == 0:
+            continue
         lost = [sorted(g) for g in handed.pop(i, []) if g]
         handed[i] = []
         groups[:0] = lost
@@ -176,8 +245,8 @@ def _drain(events, report: DeviceRun) -> None:
             report.summaries[worker] = payload
 
 
-def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: bool, plugins: list[str],
-            inbox, events) -> None:
+def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: bool, recompute: bool,
+            plugins: list[str], inbox, events) -> None:
     """A worker process: asks for a group whenever it needs work, reports each finished item."""
     from ..registry import load_plugins
     from .runner import run_plan
@@ -192,6 +261,8 @@ def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: b
                 return
             yield from group
 
-    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, shard=(index, count), work=work(),
+    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                       shard=(index, count), work=work(), lookahead=WORKER_LOOKAHEAD,
                        on_done=lambda item, desc: events.put(("done", index, (item, desc))))
+    summary.device = device
     events.put(("summary", index, summary))
