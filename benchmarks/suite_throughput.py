@@ -100,7 +100,7 @@ class GpuSampler:
 
 
 def run_suite(config: Path, devices: str, out: Path, env: dict) -> dict:
-    """One ``evalkit run --devices``; wall time and the busy fraction of each GPU used."""
+    """The plan on ``devices`` (comma-separated); wall time and the busy fraction of each GPU used."""
     # one `--shard i/n --device d_i` process per device on one store (what `--devices` automates)
     base = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q"]
     ds = devices.split(",")
