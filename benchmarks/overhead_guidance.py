@@ -5,10 +5,11 @@ process per group, each method after a short warm-up, VAE decode left out (``out
 "latent"``); the source's VAE encode and every reference pass are included (stage ``inversion``).
 
 - group ``dit`` (default; DiTFlow Table 1 / Sec. 5.1 timings): CogVideoX-2B (30 blocks, sin-cos
-  positions) and CogVideoX-5B (42 blocks × 48 heads, RoPE), 480×720, a 21-frame source (DiTFlow:
-  "a 21-frame video"), 50 steps, CFG 6: ``vanilla``, ``mbq``, ``ditflow`` (z_t; ``ditflow-rho``
-  on request), ``smm``, ``moft``, ``motionclone`` at their defaults (10 guided steps × 5 Adam
-  steps, guidance block 15 / 20, KV injection in block 0);
+  positions: ``vanilla``, ``mbq``, ``ditflow``) and CogVideoX-5B (42 blocks × 48 heads, RoPE:
+  ``vanilla``, ``ditflow``, ``smm``, ``moft``, ``motionclone``), 480×720, a 21-frame source
+  (DiTFlow: "a 21-frame video"), 50 steps, CFG 6, the methods at their defaults (10 guided steps
+  × 5 Adam steps, guidance block 15 / 20, KV injection in block 0); ``--methods`` chooses others
+  (e.g. ``ditflow-rho``) for every model;
 - group ``unet`` (Motion by Queries Table 2): ZeroScope's U-Net (UNet3DConditionModel default =
   ModelScope/ZeroScope config) + SD VAE, 320×576, 24 frames, 50 DDIM steps: ``vanilla``, ``mbq``,
   ``motionclone`` (U-Net form, the release's 300 steps), ``dmt`` (999-step DDIM inversion, 20 ×
@@ -18,8 +19,8 @@ Overhead = method total (inversion + optimization + inference) / base-model infe
 Motion by Queries Table 2. Text encoders are not built: prompt embeddings are random tensors of
 the real shapes (T5-XXL 1×226×4096; OpenCLIP-H 1×77×1024), what the prompt cache holds.
 
-    python benchmarks/overhead_guidance.py --out dit.json                 # GPU: ~5 min on one H200
-    python benchmarks/overhead_guidance.py --group unet --out unet.json   # GPU: ~5 min on one H200
+    python benchmarks/overhead_guidance.py --out dit.json                 # GPU: ~6 min on one H200 (estimate)
+    python benchmarks/overhead_guidance.py --group unet --out unet.json   # GPU: ~5 min on one H200 (estimate)
     python benchmarks/overhead_guidance.py --tiny --device cpu            # smoke test
 """
 from __future__ import annotations
@@ -59,7 +60,11 @@ METHODS = {
     "unet": {"vanilla": ("vanilla", {}), "mbq": ("mbq", {}), "motionclone": ("motionclone", {"steps": 300}),
              "dmt": ("dmt", {})},
 }
-DEFAULT_METHODS = {"dit": "vanilla,mbq,ditflow,smm,moft,motionclone", "unet": "vanilla,mbq,motionclone,dmt"}
+#: per model: DiTFlow's own timings are of 2B and 5B (Sec. 5.1), its Table 1 baselines are timed on 5B,
+#: Motion by Queries next to them on 2B (its CogVideoX-2B figure at 49 frames is in docs/performance.md)
+DEFAULT_METHODS = {"cogvideox-2b": "vanilla,mbq,ditflow", "cogvideox-5b": "vanilla,ditflow,smm,moft,motionclone",
+                   "zeroscope": "vanilla,mbq,motionclone,dmt"}
+GUIDED = ("ditflow", "smm", "moft", "motionclone", "dmt")
 MODELS = {"dit": "cogvideox-2b,cogvideox-5b", "unet": "zeroscope"}
 
 
@@ -121,7 +126,9 @@ def options(name: str, opts: dict, geo: dict, args, warm_up: bool) -> dict:
     if args.tiny and geo["model"].startswith("cogvideox") and name in ("ditflow", "smm", "moft", "motionclone"):
         out["blocks"] = 1     # the tiny transformers have 2 blocks (the papers' 15 / 20 do not exist)
     if warm_up:
-        out["steps"] = 5      # one guided step at the default fractions
+        out["steps"] = 5      # one guided step at the default fractions, one update
+        if name in GUIDED:
+            out["opt_steps"] = 1
     if name == "dmt":         # short runs invert on the sampling grid itself (it passes through every t)
         out["inversion_steps"] = args.inversion_steps or (out["steps"] if (args.tiny or warm_up) else 999)
     return out
@@ -137,7 +144,7 @@ def bench(model: str, group: str, args) -> dict:
     video = Video(rng.integers(0, 256, (geo["frames"], geo["height"], geo["width"], 3), np.uint8), 8.0)
     case = MotionTransferCase("bench", InlineVideo(video), "target", source_prompt="source")
     res = {"params": n_params, **geo, "setup_s": time.perf_counter() - t0, "methods": {}}
-    labels = [m for m in args.methods.split(",") if m] if args.methods else DEFAULT_METHODS[group].split(",")
+    labels = [m for m in args.methods.split(",") if m] if args.methods else DEFAULT_METHODS[model].split(",")
     unknown = [m for m in labels if m not in METHODS[group]]
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown} for group {group}: {sorted(METHODS[group])}")
@@ -171,7 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--group", default="dit", choices=sorted(METHODS))
     ap.add_argument("--models", default="", help="comma-separated; default: the group's models")
-    ap.add_argument("--methods", default="", help=f"comma-separated; defaults: {DEFAULT_METHODS}")
+    ap.add_argument("--methods", default="", help=f"comma-separated, for every model; defaults: {DEFAULT_METHODS}")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--steps", type=int, default=0, help="denoising steps of every method (0: the papers')")
