@@ -58,6 +58,9 @@ class GuidedController(AttentionController):
 @contextlib.contextmanager
 def initial_latents(pipe, fn: Callable) -> Iterator[None]:
     """Within the block, the pipeline's initial latents (``prepare_latents``' result) pass through ``fn``."""
+    if not callable(getattr(pipe, "prepare_latents", None)):
+        raise EvalkitError(f"guidance: {type(pipe).__name__} has no prepare_latents (its initial latents "
+                           "cannot be guided)")
     own = "prepare_latents" in vars(pipe)
     original = pipe.prepare_latents
 
