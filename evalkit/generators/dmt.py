@@ -82,6 +82,10 @@ class DMT(GuidedTransfer):
         "downsample_factor": 4,
     }
 
+    types: ClassVar[dict[str, type]] = {**GuidedTransfer.types, "block_layers": object}
+    bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "inversion_steps": (1, None),
+                                          "downsample_factor": (1, None)}
+
     # -- features ----------------------------------------------------------------------
     def guidance_layers(self) -> list[str]:
         block = f"up_blocks.{int(self.options['blocks'])}"

@@ -113,3 +113,22 @@ def test_gradient_descent_rules_on_a_quadratic():
     assert torch.allclose(x.detach(), torch.full((3,), 0.1))          # Adam's first step: lr · sign
     with pytest.raises(EvalkitError, match="not finite"):
         gradient_descent(lambda: (x * float("nan")).sum(), lambda: [x], 1, 0.1)
+
+
+def test_options_are_declared_for_plan_time_checks():
+    """Where evalkit checks option types and bounds when a plan is loaded, the guidance methods'
+    options are declared (types of the None defaults, bounds)."""
+    from evalkit.configurable import Configurable
+    from evalkit.registry import GENERATORS
+
+    if not hasattr(Configurable, "checked_options"):
+        pytest.skip("this evalkit does not check option types")
+    mc = GENERATORS.get("motionclone")
+    assert mc.checked_options({"guidance_fraction": "0.4", "warm_up_steps": "3"}) == {
+        "guidance_fraction": 0.4, "warm_up_steps": 3}
+    with pytest.raises(EvalkitError, match="guidance_fraction"):
+        GENERATORS.get("ditflow").checked_options({"guidance_fraction": 1.5})
+    with pytest.raises(EvalkitError, match="warm_up_steps"):
+        mc.checked_options({"warm_up_steps": "abc"})
+    assert GENERATORS.get("ditflow").checked_options({"kv_blocks": 0, "blocks": [10, 15]}) == {
+        "kv_blocks": 0, "blocks": [10, 15]}

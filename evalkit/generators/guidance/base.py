@@ -56,6 +56,11 @@ GUIDANCE_DEFAULTS: dict[str, Any] = {
 _ZERO_SHOT_CACHE = 4   # optimisations kept per generator instance (one per source video × seed)
 
 
+def inherited(name: str) -> dict:
+    """The diffusers generators' declared option ``types`` / ``bounds`` (where this evalkit declares them)."""
+    return dict(getattr(DiffusersT2V, name, {}))
+
+
 def _indices(value, n: int) -> tuple[int, ...]:
     """Block option -> indices: an int, ``"20"``, ``"10,15,20"``, ``"20-29"``, a list, or ``"all"``."""
     if isinstance(value, int):
@@ -71,6 +76,10 @@ class GuidedTransfer(DiffusersT2V):
         "dtype": DTYPES, "optimise": ("latent", "positional"), "reference_prompt": ("empty", "source"),
         "lr_schedule": LR_SCHEDULES, "gradient_checkpointing": CHECKPOINTING, "clip_frames": ("truncate", "pad"),
         "optimizer": OPTIMISERS}
+    types: ClassVar[dict[str, type]] = {**inherited("types"), "blocks": object, "kv_blocks": object}
+    bounds: ClassVar[dict[str, tuple]] = {
+        **inherited("bounds"), "guidance_fraction": (0.0, 1.0), "opt_steps": (0, None), "lr_start": (0.0, None),
+        "lr_end": (0.0, None), "reference_timestep": (0, None), "source_frame_repeat": (1, None)}
     #: guidance blocks per backbone (DiTFlow Sec. 5.1: block 20 of CogVideoX-5B, 15 of 2B; Wan: our choice)
     BLOCKS: ClassVar[dict[str, tuple[int, ...]]] = {"cogvideox-5b": (20,), "cogvideox-2b": (15,),
                                                     "wan2.1-1.3b": (15,)}
