@@ -5,21 +5,25 @@ process per group, each method after a short warm-up, VAE decode left out (``out
 "latent"``); the source's VAE encode and every reference pass are included (stage ``inversion``).
 
 - group ``dit`` (default; DiTFlow Table 1 / Sec. 5.1 timings): CogVideoX-2B (30 blocks, sin-cos
-  positions) and CogVideoX-5B (42 blocks × 48 heads, RoPE), 480×720, a 21-frame source (DiTFlow:
-  "a 21-frame video"), 50 steps, CFG 6: ``vanilla``, ``mbq``, ``ditflow`` (z_t; ``ditflow-rho``
-  on request), ``smm``, ``moft``, ``motionclone`` at their defaults (10 guided steps × 5 Adam
-  steps, guidance block 15 / 20, KV injection in block 0);
+  positions: ``vanilla``, ``mbq``, ``ditflow``) and CogVideoX-5B (42 blocks × 48 heads, RoPE:
+  ``vanilla``, ``ditflow``, ``smm``, ``moft``, ``motionclone``), 480×720, a 21-frame source
+  (DiTFlow: "a 21-frame video"), 50 steps, CFG 6, the methods at their defaults (10 guided steps
+  × 5 Adam steps, guidance block 15 / 20, KV injection in block 0); ``--methods`` chooses others
+  (e.g. ``ditflow-rho``) for every model;
 - group ``unet`` (Motion by Queries Table 2): ZeroScope's U-Net (UNet3DConditionModel default =
   ModelScope/ZeroScope config) + SD VAE, 320×576, 24 frames, 50 DDIM steps: ``vanilla``, ``mbq``,
   ``motionclone`` (U-Net form, the release's 300 steps), ``dmt`` (999-step DDIM inversion, 20 ×
-  10 Adam steps, restart sampling).
+  10 Adam steps, restart sampling); ``--models animatediff`` (where evalkit has that backbone):
+  SD 1.5 U-Net + diffusers' default MotionAdapter, 512×512, 16 frames, 25 steps, ``vanilla`` and
+  ``motionclone`` (300 steps): the base of Motion by Queries' MotionClone row.
 
 Overhead = method total (inversion + optimization + inference) / base-model inference, as in
 Motion by Queries Table 2. Text encoders are not built: prompt embeddings are random tensors of
 the real shapes (T5-XXL 1×226×4096; OpenCLIP-H 1×77×1024), what the prompt cache holds.
 
-    python benchmarks/overhead_guidance.py --out dit.json                 # GPU: ~5 min on one H200
-    python benchmarks/overhead_guidance.py --group unet --out unet.json   # GPU: ~5 min on one H200
+    python benchmarks/overhead_guidance.py --out dit.json                 # GPU: ~6 min on one H200 (estimate)
+    python benchmarks/overhead_guidance.py --group unet --out unet.json   # GPU: ~5 min on one H200 (estimate)
+    python benchmarks/overhead_guidance.py --group unet --models animatediff --out ad.json    # ~3 min (estimate)
     python benchmarks/overhead_guidance.py --tiny --device cpu            # smoke test
 """
 from __future__ import annotations
@@ -48,6 +52,13 @@ UNET_TINY = dict(block_out_channels=(8, 16), layers_per_block=1, in_channels=4, 
 SD_VAE = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
               up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
               latent_channels=4, sample_size=768, scaling_factor=0.18215)
+SD15_UNET = dict(cross_attention_dim=768, sample_size=64)   # UNet2DConditionModel defaults otherwise = SD 1.5
+SD15_UNET_TINY = dict(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+                      down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                      up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                      attention_head_dim=4, norm_num_groups=4)
+ADAPTER_TINY = dict(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4,
+                    motion_num_attention_heads=2, motion_max_seq_length=32)
 SD_VAE_TINY = dict(block_out_channels=(8, 8, 8), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
                    down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3)
 
@@ -59,8 +70,12 @@ METHODS = {
     "unet": {"vanilla": ("vanilla", {}), "mbq": ("mbq", {}), "motionclone": ("motionclone", {"steps": 300}),
              "dmt": ("dmt", {})},
 }
-DEFAULT_METHODS = {"dit": "vanilla,mbq,ditflow,smm,moft,motionclone", "unet": "vanilla,mbq,motionclone,dmt"}
-MODELS = {"dit": "cogvideox-2b,cogvideox-5b", "unet": "zeroscope"}
+#: per model: DiTFlow's own timings are of 2B and 5B (Sec. 5.1), its Table 1 baselines are timed on 5B,
+#: Motion by Queries next to them on 2B (its CogVideoX-2B figure at 49 frames is in docs/performance.md)
+DEFAULT_METHODS = {"cogvideox-2b": "vanilla,mbq,ditflow", "cogvideox-5b": "vanilla,ditflow,smm,moft,motionclone",
+                   "zeroscope": "vanilla,mbq,motionclone,dmt", "animatediff": "vanilla,motionclone"}
+GUIDED = ("ditflow", "smm", "moft", "motionclone", "dmt")
+MODELS = {"dit": "cogvideox-2b,cogvideox-5b", "unet": "zeroscope"}   # unet also: animatediff (--models)
 
 
 def build(model: str, tiny: bool, device: str):
@@ -89,6 +104,16 @@ def build(model: str, tiny: bool, device: str):
             if not tiny:
                 vae.enable_tiling()
             emb_shape = (1, 226, 32 if tiny else 4096)
+        elif model == "animatediff":  # SD 1.5 U-Net + diffusers' default MotionAdapter (MotionClone's base)
+            unet = diffusers.UNet2DConditionModel(**(SD15_UNET_TINY if tiny else SD15_UNET))
+            adapter = diffusers.MotionAdapter(**(ADAPTER_TINY if tiny else {}))
+            vae = diffusers.AutoencoderKL(**(SD_VAE_TINY if tiny else SD_VAE))
+            sched = diffusers.DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear",
+                                            clip_sample=False, timestep_spacing="linspace", steps_offset=1)
+            pipe = diffusers.AnimateDiffPipeline(vae=vae, text_encoder=None, tokenizer=None, unet=unet,
+                                                 motion_adapter=adapter, scheduler=sched).to(device, dtype)
+            net = pipe.unet
+            emb_shape = (1, 77, 32 if tiny else 768)
         else:  # zeroscope
             net = diffusers.UNet3DConditionModel(**(UNET_TINY if tiny else {})).to(dtype)
             vae = diffusers.AutoencoderKL(**(SD_VAE_TINY if tiny else SD_VAE)).to(dtype)
@@ -108,6 +133,8 @@ def geometry(model: str, args) -> dict:
     if model.startswith("cogvideox"):
         return {"model": model, "height": 480, "width": 720, "frames": args.frames or 21,
                 "steps": args.steps or 50}
+    if model == "animatediff":
+        return {"model": model, "height": 512, "width": 512, "frames": args.frames or 16, "steps": args.steps or 25}
     return {"model": model, "height": 320, "width": 576, "frames": args.frames or 24, "steps": args.steps or 50}
 
 
@@ -121,7 +148,9 @@ def options(name: str, opts: dict, geo: dict, args, warm_up: bool) -> dict:
     if args.tiny and geo["model"].startswith("cogvideox") and name in ("ditflow", "smm", "moft", "motionclone"):
         out["blocks"] = 1     # the tiny transformers have 2 blocks (the papers' 15 / 20 do not exist)
     if warm_up:
-        out["steps"] = 5      # one guided step at the default fractions
+        out["steps"] = 5      # one guided step at the default fractions, one update
+        if name in GUIDED:
+            out["opt_steps"] = 1
     if name == "dmt":         # short runs invert on the sampling grid itself (it passes through every t)
         out["inversion_steps"] = args.inversion_steps or (out["steps"] if (args.tiny or warm_up) else 999)
     return out
@@ -137,7 +166,7 @@ def bench(model: str, group: str, args) -> dict:
     video = Video(rng.integers(0, 256, (geo["frames"], geo["height"], geo["width"], 3), np.uint8), 8.0)
     case = MotionTransferCase("bench", InlineVideo(video), "target", source_prompt="source")
     res = {"params": n_params, **geo, "setup_s": time.perf_counter() - t0, "methods": {}}
-    labels = [m for m in args.methods.split(",") if m] if args.methods else DEFAULT_METHODS[group].split(",")
+    labels = [m for m in args.methods.split(",") if m] if args.methods else DEFAULT_METHODS[model].split(",")
     unknown = [m for m in labels if m not in METHODS[group]]
     if unknown:
         raise SystemExit(f"unknown method(s) {unknown} for group {group}: {sorted(METHODS[group])}")
@@ -171,7 +200,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--group", default="dit", choices=sorted(METHODS))
     ap.add_argument("--models", default="", help="comma-separated; default: the group's models")
-    ap.add_argument("--methods", default="", help=f"comma-separated; defaults: {DEFAULT_METHODS}")
+    ap.add_argument("--methods", default="", help=f"comma-separated, for every model; defaults: {DEFAULT_METHODS}")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--steps", type=int, default=0, help="denoising steps of every method (0: the papers')")

@@ -100,19 +100,25 @@ class GpuSampler:
 
 
 def run_suite(config: Path, devices: str, out: Path, env: dict) -> dict:
-    """One ``evalkit run --devices``; wall time and the busy fraction of each GPU used."""
-    cmd = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q", "--devices", devices]
+    """The plan on ``devices`` (comma-separated); wall time and the busy fraction of each GPU used."""
+    # one `--shard i/n --device d_i` process per device on one store (what `--devices` automates)
+    base = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q"]
+    ds = devices.split(",")
     t0 = time.perf_counter()
     with GpuSampler() as sampler:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        procs = [subprocess.Popen(base + ["--device", d, "--shard", f"{i}/{len(ds)}"], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i, d in enumerate(ds)]
+        outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):  # 1: some items failed (reported), the run itself completed
-        raise RuntimeError(f"evalkit run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    for p, (_, err) in zip(procs, outs):
+        if p.returncode not in (0, 1):  # 1: some items failed (reported), the run itself completed
+            raise RuntimeError(f"evalkit run failed ({p.returncode}):\n{err[-3000:]}")
+    proc = procs[0]
     used = [int(d.split(":")[1]) for d in devices.split(",") if d.startswith("cuda:")]
     busy = {i: sampler.busy(i) for i in used}
     ratios = {i: 1 / b for i, b in busy.items() if b}
     return {"devices": devices, "wall_s": wall, "gpu_busy": busy, "wall_over_kernel_time": ratios,
-            "stderr_tail": proc.stderr.strip().splitlines()[-6:]}
+            "stderr_tail": outs[0][1].strip().splitlines()[-6:]}
 
 
 def naive_loop(plan: dict, cases: int, device: str) -> dict:

@@ -34,6 +34,8 @@ class Configurable:
     bounds: ClassVar[Mapping[str, tuple]] = {}
     #: option -> type (int, float, bool, str, tuple) where the default (None) does not show it
     types: ClassVar[Mapping[str, type]] = {}
+    #: options that also take None although their default is a value (None: "off" or "native")
+    nullable: ClassVar[tuple[str, ...]] = ()
     #: bump when a change alters the numbers this component produces (enters cache keys)
     version: ClassVar[str] = "1"
     registry_name: ClassVar[str] = ""
@@ -54,6 +56,9 @@ class Configurable:
                 + f"; options are {sorted(cls.defaults)}")
         out = {}
         for key, value in options.items():
+            if value is None and key in cls.nullable:
+                out[key] = None
+                continue
             value = _convert(name, key, value, cls.defaults[key], cls.types.get(key))
             allowed = cls.choices.get(key)
             if allowed is not None and value not in allowed:

@@ -156,6 +156,7 @@ class CorrespondenceProbe(Configurable):
     """Layer-wise PCK of a prober's internal matches against dense DINO matches."""
     defaults = {"alpha": 0.05, "dense_backbone": DINOV3, "steps": [10, 20, 30, 40], "layers": "all",
                 "foreground": "attention", "short_side": 448, "dtype": "float32"}
+    nullable = ("short_side",)   # None: the dense backbone sees the frames at their own size
     choices = {"foreground": ("attention", "all")}
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:

@@ -29,6 +29,7 @@ class DiTFlow(GuidedTransfer):
     }
     choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "head_average": HEAD_AVERAGES,
                                            "loss_mask": LOSS_MASKS}
+    bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "temperature": (0.0, None)}
 
     def feature_pass(self) -> FeaturePass:
         blocks = self.blocks()

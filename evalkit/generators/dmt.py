@@ -59,11 +59,11 @@ def low_frequencies(x, factor: int):
     import torch.nn.functional as F
 
     b, c, f, h, w = x.shape
-    frames = x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+    frames = x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).float()   # antialiased resampling in float32
     down = F.interpolate(frames, size=(h // factor, w // factor), mode="bilinear", align_corners=True,
                          antialias=True)
     up = F.interpolate(down, size=(h, w), mode="bilinear", align_corners=True, antialias=True)
-    return up.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+    return up.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4).to(x.dtype)
 
 
 @GENERATORS.register("dmt")
@@ -81,6 +81,10 @@ class DMT(GuidedTransfer):
         "high_freq_init": True,       # high_freq_replacement_init
         "downsample_factor": 4,
     }
+
+    types: ClassVar[dict[str, type]] = {**GuidedTransfer.types, "block_layers": object}
+    bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "inversion_steps": (1, None),
+                                          "downsample_factor": (1, None)}
 
     # -- features ----------------------------------------------------------------------
     def guidance_layers(self) -> list[str]:

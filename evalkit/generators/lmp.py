@@ -100,6 +100,8 @@ class _LMPController(AttentionController):
 class LMP(DiffusersT2V):
     """LMP: reference denoised in parallel, foreground K/V concatenated (RMTM), optional ASM."""
     defaults: ClassVar[dict[str, Any]] = dict(LMP_DEFAULTS)
+    # a window is "first N steps" (an int) or a range "a:b": checked by the generator's own parser
+    types: ClassVar[dict[str, type]] = {**DiffusersT2V.types, **{w: object for w in WINDOWS}}
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "rmtm_reweight": ("keys", "weights"), "queries": ("video", "all"),
         "passes": ("both", "cond"), "fbdm": (True, False), "asm": ("auto", "on", "off"),

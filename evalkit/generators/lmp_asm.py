@@ -19,6 +19,7 @@ import math
 from typing import Callable, Iterator
 
 from ..errors import EvalkitError
+from .guidance.optimise import frozen  # noqa: F401  (one definition: LMP freezes like the engine)
 
 
 def top_fraction_mean(values, fraction: float = 0.2):
@@ -28,19 +29,6 @@ def top_fraction_mean(values, fraction: float = 0.2):
     flat = values.reshape(-1)
     k = max(1, math.ceil(fraction * flat.numel()))
     return flat.topk(k).values.mean()
-
-
-@contextlib.contextmanager
-def frozen(module) -> Iterator[None]:
-    """The module's parameters without gradients for the block (restored after)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ def moft_loss(reference_moft, channels, generated):
 class MOFT(BlockFeatureGuidance):
     defaults: ClassVar[dict[str, Any]] = {**BlockFeatureGuidance.defaults,
                                           "motion_channel_fraction": 0.04}   # DiTFlow release: prop_motion
+    bounds: ClassVar[dict[str, tuple]] = {**BlockFeatureGuidance.bounds, "motion_channel_fraction": (0.0, 1.0)}
 
     def block_target(self, ref):
         moft = motion_features(ref)

@@ -81,6 +81,11 @@ class MotionClone(GuidedTransfer):
         "guidance_weight": None,       # U-Net: 2000 (the release's motion_guidance_weight)
         "warm_up_steps": None, "cool_down_steps": None,
     }
+    types: ClassVar[dict[str, type]] = {
+        **GuidedTransfer.types, "guidance_fraction": float, "reference_timestep": int, "opt_steps": int,
+        "guidance_weight": float, "warm_up_steps": int, "cool_down_steps": int}
+    bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "guidance_weight": (0.0, None),
+                                          "warm_up_steps": (0, None), "cool_down_steps": (0, None)}
     #: U-Net: the up block(s) whose temporal attention is guided (the release: up_blocks.1)
     UNET_BLOCKS: ClassVar[tuple[int, ...]] = (1,)
 

@@ -79,6 +79,8 @@ def parse_window(value, name: str) -> tuple[float, float]:
 class Storyboard(DiffusersT2V):
     """Video Storyboarding on a diffusers backbone (paper backbone: VideoCrafter2)."""
     case_kinds: ClassVar[tuple[str, ...]] = ("multi-shot",)
+    # t windows are [lo, hi] or "lo-hi": checked by parse_window
+    types: ClassVar[dict[str, type]] = {**DiffusersT2V.types, "sdsa_t": object, "refine_t": object}
     defaults: ClassVar[dict[str, Any]] = {
         **COMMON_DEFAULTS,
         "shot_seeds": "batch",

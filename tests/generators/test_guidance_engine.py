@@ -96,3 +96,39 @@ def test_token_grid_from_the_latent_grid():
     assert token_grid(13 * 30 * 52, (13, 60, 104)) == (13, 30, 52)  # Wan 480×832
     with pytest.raises(EvalkitError, match="do not tile"):
         token_grid(7, (2, 4, 4))
+
+
+def test_gradient_descent_rules_on_a_quadratic():
+    from evalkit.generators.guidance.optimise import gradient_descent
+
+    for name in ("adam", "adamw", "sgd"):
+        x = torch.zeros(3, requires_grad=True)
+        losses = gradient_descent(lambda: ((x - 3.0) ** 2).sum(), lambda: [x], 3, 0.1, optimiser_name=name)
+        assert len(losses) == 3 and losses[0] == pytest.approx(27.0) and losses[2] < losses[1] < losses[0], name
+    x = torch.zeros(3, requires_grad=True)
+    gradient_descent(lambda: ((x - 3.0) ** 2).sum(), lambda: [x], 1, 0.1, optimiser_name="sgd")
+    assert torch.allclose(x.detach(), torch.full((3,), 0.6))          # x − lr · 2(x − 3)
+    x = torch.zeros(3, requires_grad=True)
+    gradient_descent(lambda: ((x - 3.0) ** 2).sum(), lambda: [x], 1, 0.1)
+    assert torch.allclose(x.detach(), torch.full((3,), 0.1))          # Adam's first step: lr · sign
+    with pytest.raises(EvalkitError, match="not finite"):
+        gradient_descent(lambda: (x * float("nan")).sum(), lambda: [x], 1, 0.1)
+
+
+def test_options_are_declared_for_plan_time_checks():
+    """Where evalkit checks option types and bounds when a plan is loaded, the guidance methods'
+    options are declared (types of the None defaults, bounds)."""
+    from evalkit.configurable import Configurable
+    from evalkit.registry import GENERATORS
+
+    if not hasattr(Configurable, "checked_options"):
+        pytest.skip("this evalkit does not check option types")
+    mc = GENERATORS.get("motionclone")
+    assert mc.checked_options({"guidance_fraction": "0.4", "warm_up_steps": "3"}) == {
+        "guidance_fraction": 0.4, "warm_up_steps": 3}
+    with pytest.raises(EvalkitError, match="guidance_fraction"):
+        GENERATORS.get("ditflow").checked_options({"guidance_fraction": 1.5})
+    with pytest.raises(EvalkitError, match="warm_up_steps"):
+        mc.checked_options({"warm_up_steps": "abc"})
+    assert GENERATORS.get("ditflow").checked_options({"kv_blocks": 0, "blocks": [10, 15]}) == {
+        "kv_blocks": 0, "blocks": [10, 15]}

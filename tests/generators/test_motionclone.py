@@ -78,3 +78,22 @@ def test_dit_form_loss_decreases(tiny_dirs):
     losses = g.extras["losses"]["0"]
     assert g.extras["mode"] == "optimise" and len(losses) == 5 and losses[-1] < losses[0]
     assert g.extras["kv_layers"] == ["transformer_blocks.0.attn1"]
+
+
+def test_unet_form_on_animatediff_the_release_base(tmp_path):
+    """MotionClone's own base (AnimateDiff: motion modules of up_blocks.1), where evalkit has it."""
+    import tiny_pipelines as tp
+
+    from evalkit.generators.backbones import BACKBONES
+
+    if "animatediff" not in BACKBONES or not hasattr(tp, "tiny_animatediff"):
+        pytest.skip("no AnimateDiff backbone in this checkout")
+    tp.tiny_animatediff().save_pretrained(str(tmp_path / "ad"))
+    opts = dict(backbone="animatediff", model_path=str(tmp_path / "ad"), height=32, width=32, steps=4)
+    c = square_case(frames=4, size=32)
+    van = GENERATORS.get("vanilla")(**opts, num_frames=4).generate(c, 0)
+    zero = GENERATORS.get("motionclone")(**opts, guidance_fraction=0.5, guidance_weight=0.0).generate(c, 0)
+    assert np.array_equal(zero.video.frames, van.video.frames)
+    g = GENERATORS.get("motionclone")(**opts, guidance_fraction=0.5, warm_up_steps=1, cool_down_steps=1).generate(c, 0)
+    assert g.extras["guidance_layers"] and all(".motion_modules." in n for n in g.extras["guidance_layers"])
+    assert not np.array_equal(g.video.frames, van.video.frames)

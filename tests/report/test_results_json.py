@@ -27,7 +27,7 @@ def run_folder(tmp_path_factory):
     (tmp / "G" / f"{cases[0].case_id}.mp4").unlink()
     (tmp / "G" / "submission.yaml").write_text("method: my-method\npaper: Me et al. 2026\nseeds: [0]\n")
     _load_commands()
-    out = CliRunner().invoke(app, ["run", "synthetic[motions=translation pan,num_frames=8]", "-q",
+    out = CliRunner().invoke(app, ["run", "synthetic[motions=translation+pan,num_frames=8]", "-q",
                                    "-g", f"copy,videos[dir={tmp / 'G'}]", "-m", "motion-fidelity[backend=klt]",
                                    "--out", str(tmp / "run")])
     assert "results:" in out.output, out.output

@@ -14,7 +14,7 @@ from evalkit.report.sources import load_run
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 
-SUITE = ComponentSpec("synthetic", {"motions": "translation pan rotation", "num_frames": 8})
+SUITE = ComponentSpec("synthetic", {"motions": ["translation", "pan", "rotation"], "num_frames": 8})
 METRICS = (ComponentSpec("motion-fidelity", {"backend": "klt"}), ComponentSpec("temporal-flicker"))
 
 

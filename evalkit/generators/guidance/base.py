@@ -28,7 +28,7 @@ from ..frame_repeat import repeat_frames
 from ..loading import DTYPES
 from ..mbq import parse_blocks
 from ..timing import stage_timer
-from .optimise import CHECKPOINTING
+from .optimise import CHECKPOINTING, OPTIMISERS
 from .passes import FeaturePass, noised_at
 from .sampler import GuidedRun, PerStepKV, initial_latents
 from .schedule import LR_SCHEDULES, guided_steps, learning_rate
@@ -38,6 +38,7 @@ GUIDANCE_DEFAULTS: dict[str, Any] = {
     "blocks": None,                  # guidance layers; None: the method's setting for the backbone
     "guidance_fraction": 0.2,        # T_opt: the first 20 % of the steps (DiTFlow Sec. 5.1)
     "opt_steps": 5,                  # K_opt Adam steps per guided step
+    "optimizer": "adam",             # adam (Sec. 5.1) | adamw | sgd (App. B Table 3c)
     "lr_start": 0.002,               # linearly decreasing ... (DiTFlow Sec. 5.1, after DMT)
     "lr_end": 0.001,
     "lr_schedule": "endpoints",      # endpoints | ditflow-code | constant (schedule.py)
@@ -55,6 +56,11 @@ GUIDANCE_DEFAULTS: dict[str, Any] = {
 _ZERO_SHOT_CACHE = 4   # optimisations kept per generator instance (one per source video × seed)
 
 
+def inherited(name: str) -> dict:
+    """The diffusers generators' declared option ``types`` / ``bounds`` (where this evalkit declares them)."""
+    return dict(getattr(DiffusersT2V, name, {}))
+
+
 def _indices(value, n: int) -> tuple[int, ...]:
     """Block option -> indices: an int, ``"20"``, ``"10,15,20"``, ``"20-29"``, a list, or ``"all"``."""
     if isinstance(value, int):
@@ -68,7 +74,12 @@ class GuidedTransfer(DiffusersT2V):
     defaults: ClassVar[dict[str, Any]] = GUIDANCE_DEFAULTS
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "optimise": ("latent", "positional"), "reference_prompt": ("empty", "source"),
-        "lr_schedule": LR_SCHEDULES, "gradient_checkpointing": CHECKPOINTING, "clip_frames": ("truncate", "pad")}
+        "lr_schedule": LR_SCHEDULES, "gradient_checkpointing": CHECKPOINTING, "clip_frames": ("truncate", "pad"),
+        "optimizer": OPTIMISERS}
+    types: ClassVar[dict[str, type]] = {**inherited("types"), "blocks": object, "kv_blocks": object}
+    bounds: ClassVar[dict[str, tuple]] = {
+        **inherited("bounds"), "guidance_fraction": (0.0, 1.0), "opt_steps": (0, None), "lr_start": (0.0, None),
+        "lr_end": (0.0, None), "reference_timestep": (0, None), "source_frame_repeat": (1, None)}
     #: guidance blocks per backbone (DiTFlow Sec. 5.1: block 20 of CogVideoX-5B, 15 of 2B; Wan: our choice)
     BLOCKS: ClassVar[dict[str, tuple[int, ...]]] = {"cogvideox-5b": (20,), "cogvideox-2b": (15,),
                                                     "wan2.1-1.3b": (15,)}
@@ -207,7 +218,8 @@ class GuidedTransfer(DiffusersT2V):
             offset = PositionalOffset(self.family.denoiser, type(self.family).registry_name)
         return GuidedRun(self, x0, self.embed(prompt), self.family.schedule(int(self.opt("steps")), x0), guided,
                          self.learning_rates(len(guided)), mode=mode, variable=self.options["optimise"],
-                         opt_steps=int(self.setting("opt_steps")), offset=offset, kv=kv,
+                         opt_steps=int(self.setting("opt_steps")), optimiser=self.options["optimizer"],
+                         offset=offset, kv=kv,
                          weights=self.loss_weights(len(guided)),
                          checkpointing=self.options["gradient_checkpointing"], device=self.device,
                          target=target, seed=int(seed), stored=dict(stored or {}))
@@ -267,7 +279,7 @@ class GuidedTransfer(DiffusersT2V):
     def extras(self, case, seed, run: GuidedRun, x0, zero_shot) -> dict:
         losses = zero_shot["losses"] if zero_shot else {str(i): v for i, v in run.losses.items()}
         return {"backbone": self.spec.name, "seed": int(seed), "guided_steps": run.guided,
-                "opt_steps": run.opt_steps, "optimised": run.variable, "mode": run.mode,
+                "opt_steps": run.opt_steps, "optimizer": run.optimiser, "optimised": run.variable, "mode": run.mode,
                 "learning_rates": run.lrs, "losses": losses, "guidance_layers": self.guidance_layers(),
                 "kv_layers": self.layers_at(self.kv_blocks()) if self.kv_blocks() else [],
                 "kv_injections": run.kv.inject.count if run.kv else 0,

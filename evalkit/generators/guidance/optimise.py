@@ -1,7 +1,7 @@
 """The update rules of guidance methods and gradient checkpointing.
 
-- :func:`adam_descent`: K Adam steps on the variables (the latent z_t or δ of ρ), with a fresh
-  optimiser at every guided denoising step, as DiTFlow's and DMT's code do;
+- :func:`gradient_descent`: K Adam (or AdamW, SGD) steps on the variables (the latent z_t or δ
+  of ρ), with a fresh optimiser at every guided denoising step, as DiTFlow's and DMT's code do;
 - :func:`loss_gradient`: the gradient of the loss at the latent, for score-style guidance
   (MotionClone on U-Nets subtracts it inside the DDIM step);
 - :func:`gradient_checkpointing`: the denoiser's own (diffusers) activation checkpointing for the
@@ -17,6 +17,8 @@ from typing import Callable, Iterator
 from ...errors import EvalkitError
 
 CHECKPOINTING = ("auto", "on", "off")
+#: DiTFlow App. B Table 3c compares these (torch's defaults for everything but the learning rate)
+OPTIMISERS = ("adam", "adamw", "sgd")
 
 
 def _checked(loss, what: str):
@@ -27,12 +29,15 @@ def _checked(loss, what: str):
     return loss
 
 
-def adam_descent(loss_fn: Callable, variables: Callable[[], list], steps: int, lr: float, *,
-                 what: str = "guidance") -> list[float]:
-    """``steps`` Adam updates of ``variables()`` (tensors requiring grad; read after the first loss,
-    so lazily created ones work) minimising ``loss_fn()``; returns the loss before each update."""
+def gradient_descent(loss_fn: Callable, variables: Callable[[], list], steps: int, lr: float, *,
+                 what: str = "guidance", optimiser_name: str = "adam") -> list[float]:
+    """``steps`` updates (Adam by default) of ``variables()`` (tensors requiring grad; read after the
+    first loss, so lazily created ones work) minimising ``loss_fn()``; returns the loss before each."""
     import torch
 
+    if optimiser_name not in OPTIMISERS:
+        raise EvalkitError(f"{what}: optimizer {optimiser_name!r} not in {OPTIMISERS}")
+    make = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimiser_name]
     losses: list[float] = []
     optimiser = None
     for _ in range(int(steps)):
@@ -41,7 +46,7 @@ def adam_descent(loss_fn: Callable, variables: Callable[[], list], steps: int, l
             params = variables()
             if not params:
                 raise EvalkitError(f"{what}: nothing to optimise (the loss does not reach the variables)")
-            optimiser = torch.optim.Adam(params, lr=float(lr))
+            optimiser = make(params, lr=float(lr))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from ...errors import EvalkitError
 from ..attention import AttentionController, FeatureStore, Inject, Record
 from ..timing import stage_timer
-from .optimise import adam_descent, frozen, gradient_checkpointing, loss_gradient
+from .optimise import frozen, gradient_checkpointing, gradient_descent, loss_gradient
 from .passes import FeaturePass
 
 MODES = ("optimise", "replay", "score")
@@ -58,6 +58,9 @@ class GuidedController(AttentionController):
 @contextlib.contextmanager
 def initial_latents(pipe, fn: Callable) -> Iterator[None]:
     """Within the block, the pipeline's initial latents (``prepare_latents``' result) pass through ``fn``."""
+    if not callable(getattr(pipe, "prepare_latents", None)):
+        raise EvalkitError(f"guidance: {type(pipe).__name__} has no prepare_latents (its initial latents "
+                           "cannot be guided)")
     own = "prepare_latents" in vars(pipe)
     original = pipe.prepare_latents
 
@@ -106,6 +109,7 @@ class GuidedRun:
     mode: str = "optimise"           # optimise | replay | score
     variable: str = "latent"         # latent | positional
     opt_steps: int = 5
+    optimiser: str = "adam"
     offset: Any = None               # PositionalOffset when variable == "positional"
     kv: PerStepKV | None = None
     weights: list[float] | None = None   # per guided step loss weight (MotionClone ramps)
@@ -185,8 +189,8 @@ class GuidedRun:
                 self.losses[i] = [value]
                 return z
             variables = (lambda: [x]) if self.variable == "latent" else self.offset.parameters
-            self.losses[i] = adam_descent(loss_fn, variables, self.opt_steps, self.lrs[k],
-                                          what=self.method.registry_name)
+            self.losses[i] = gradient_descent(loss_fn, variables, self.opt_steps, self.lrs[k],
+                                          what=self.method.registry_name, optimiser_name=self.optimiser)
         if self.variable == "latent":
             self.stored[i] = x.detach()
             return x.detach().to(z.dtype)
