@@ -12,7 +12,8 @@ paths: timings are real, values are not meaningful.
 Measured in one invocation, each run on a fresh ``--out``:
 
 - ``evalkit run --devices D`` for each device set given by ``--device-sets`` (e.g. ``cuda:0``
-  and ``cuda:0,cuda:1``: one worker process per GPU, one store): wall time and each GPU's busy
+  and ``cuda:0,cuda:1``: one worker process per GPU, one store; ``--launch shards``: one
+  ``--shard i/n`` process per GPU instead, split by item index): wall time and each GPU's busy
   fraction, from ``nvidia-smi``'s utilization (the share of time in which a kernel ran, sampled
   every 100 ms), so wall / kernel time = 1 / busy fraction;
 - a naive VBench-style loop on ``--naive-cases`` cases: one metric at a time, one video at a
@@ -99,26 +100,28 @@ class GpuSampler:
         return sum(s) / len(s) if s else None
 
 
-def run_suite(config: Path, devices: str, out: Path, env: dict) -> dict:
-    """The plan on ``devices`` (comma-separated); wall time and the busy fraction of each GPU used."""
-    # one `--shard i/n --device d_i` process per device on one store (what `--devices` automates)
+def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "devices") -> dict:
+    """The plan on ``devices`` (comma-separated): one ``evalkit run --devices`` (a worker per GPU,
+    work handed out by cost), or with ``launch="shards"`` one ``--shard i/n --device d_i`` process
+    per device (split by item index); wall time and the busy fraction of each GPU used."""
     base = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q"]
     ds = devices.split(",")
+    commands = ([base + ["--devices", devices]] if launch == "devices" else
+                [base + ["--device", d, "--shard", f"{i}/{len(ds)}"] for i, d in enumerate(ds)])
     t0 = time.perf_counter()
     with GpuSampler() as sampler:
-        procs = [subprocess.Popen(base + ["--device", d, "--shard", f"{i}/{len(ds)}"], env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i, d in enumerate(ds)]
+        procs = [subprocess.Popen(c, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for c in commands]
         outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - t0
     for p, (_, err) in zip(procs, outs):
         if p.returncode not in (0, 1):  # 1: some items failed (reported), the run itself completed
             raise RuntimeError(f"evalkit run failed ({p.returncode}):\n{err[-3000:]}")
-    proc = procs[0]
-    used = [int(d.split(":")[1]) for d in devices.split(",") if d.startswith("cuda:")]
+    used = [int(d.split(":")[1]) for d in ds if d.startswith("cuda:")]
     busy = {i: sampler.busy(i) for i in used}
     ratios = {i: 1 / b for i, b in busy.items() if b}
-    return {"devices": devices, "wall_s": wall, "gpu_busy": busy, "wall_over_kernel_time": ratios,
-            "stderr_tail": outs[0][1].strip().splitlines()[-6:]}
+    return {"devices": devices, "launch": launch, "wall_s": wall, "gpu_busy": busy, "wall_over_kernel_time": ratios,
+            "stderr_tail": [line for _, err in outs for line in err.strip().splitlines()[-6:]]}
 
 
 def naive_loop(plan: dict, cases: int, device: str) -> dict:
@@ -159,6 +162,8 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=720)
     ap.add_argument("--naive-cases", type=int, default=5)
+    ap.add_argument("--launch", default="devices", choices=("devices", "shards"),
+                    help="evalkit run --devices (default) or one --shard process per device")
     ap.add_argument("--cotracker-code", type=Path, default=None)
     ap.add_argument("--bpe", default=None)
     ap.add_argument("--head", default="")
@@ -201,7 +206,7 @@ def main(argv=None) -> int:
               "cases": cases, "video": f"{args.frames}x{args.height}x{args.width}", "dtype": args.dtype,
               "generator": args.generator, "setup_s": setup_s, "runs": []}
     for i, devices in enumerate(args.device_sets):
-        r = run_suite(config, devices, work / f"run{i}", env)
+        r = run_suite(config, devices, work / f"run{i}", env, args.launch)
         r["seconds_per_video"] = r["wall_s"] / cases
         report["runs"].append(r)
         print(json.dumps(r), flush=True)

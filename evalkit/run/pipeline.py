@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from .items import Item, ItemRunner
-from .stages import Behind, Lookahead
+from .stages import BARRIER, Behind, Lookahead
 
 WINDOW, LOOKAHEAD, WRITES = 4, 8, 4
 
@@ -27,9 +27,10 @@ def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None =
               progress: Callable[[str, int, int], None] | None = None,
               on_done: Callable[[int, str], None] | None = None,
               window: int = WINDOW, lookahead: int = LOOKAHEAD, writes: int = WRITES) -> int:
-    """Run ``items`` — (index, case, generator, seed, metrics) tuples — through ``runner``;
-    the number of items done. ``on_done(index, label)`` follows each item's stored results."""
-    planned = (runner.plan(*item) for item in items)
+    """Run ``items`` — (index, case, generator, seed, metrics) tuples, or ``BARRIER`` when the
+    source has nothing for now (what is held is then finished) — through ``runner``; the number
+    of items done. ``on_done(index, label)`` follows each item's stored results."""
+    planned = (item if item is BARRIER else runner.plan(*item) for item in items)
     pending: list[Item] = []
     done = 0
 
@@ -45,6 +46,9 @@ def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None =
 
     with Behind(limit=writes) as behind:
         for item, prepared in Lookahead(runner.prepare, depth=lookahead)(planned):
+            if item is BARRIER:   # the source has nothing for now: finish what is held
+                measure(behind)
+                continue
             prepared.get()   # prepare records its failures on the item; anything else is a bug
             if progress:
                 progress(item.label, done, total if total is not None else done + 1)

@@ -33,6 +33,7 @@ from .outcome import INTERRUPTED, Outcome, outcome
 from .pipeline import LOOKAHEAD, run_items
 from .plan import Plan, check_plan
 from .provenance import collect
+from .stages import BARRIER
 from .store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
     or n Ray tasks, see evalkit.run.dist) can share one plan and one store. ``retry_failed``
     recomputes item failures, ``recompute`` everything (see evalkit.run.items.CachePolicy).
-    ``work`` (item indices, pulled as they are needed) replaces the shard's items: the
+    ``work`` (item indices pulled as they are needed, or ``BARRIER`` when there is nothing for
+    now) replaces the shard's items: the
     ``--devices`` workers are handed theirs this way (evalkit.run.workers); ``on_done(index,
     label)`` follows each item's stored results. Items run through evalkit.run.pipeline,
     prepared up to ``lookahead`` items ahead.
@@ -156,8 +158,9 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
         worker = ItemRunner(store, run_id, ctx, loads, CachePolicy(retry_failed, recompute), summary)
         cases = {id(c): share_source(c, ctx) for c in cases}   # one decode or render per case, shared
         chosen = range(index, len(items), count) if work is None else work
-        mine = ((i, cases[id(items[i][0])], items[i][1], items[i][2],
-                 [m for m in metrics if items[i][0].kind in m.spec.case_kinds]) for i in chosen)
+        mine = (i if i is BARRIER else (i, cases[id(items[i][0])], items[i][1], items[i][2],
+                                         [m for m in metrics if items[i][0].kind in m.spec.case_kinds])
+                for i in chosen)
         total = len(range(index, len(items), count)) if work is None else None
         try:
             done = run_items(worker, mine, total=total, progress=progress, on_done=on_done, lookahead=lookahead)

@@ -20,6 +20,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+#: an item a source may yield to make ``Lookahead`` hand over all it holds (then the barrier)
+BARRIER = object()
+
+
 def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
@@ -46,8 +50,8 @@ def _outcome(future: Future) -> Outcome:
 class Lookahead(Generic[T, R]):
     """``for item, outcome in Lookahead(prepare, depth)(items)``: ``prepare(item)`` runs in the
     pool up to ``depth`` items ahead of the consumer; outcomes come in the items' order. The
-    source is read in the consumer's thread (it may read the store); one that waits (a
-    ``--devices`` worker asking for work) gets an answer at once, so it never stalls the stage."""
+    source is read in the consumer's thread (it may read the store); a source with nothing to
+    give for now yields ``BARRIER``: the items held are handed over, so none waits for more work."""
 
     def __init__(self, prepare: Callable[[T], R], depth: int = 8, workers: int | None = None) -> None:
         self.prepare, self.depth = prepare, max(1, depth)
@@ -59,6 +63,12 @@ class Lookahead(Generic[T, R]):
         with ThreadPoolExecutor(self.workers, thread_name_prefix="evalkit-ahead") as pool:
             try:
                 for item in source:
+                    if item is BARRIER:   # hand over everything submitted, then the barrier itself
+                        while window:
+                            first, future = window.popleft()
+                            yield first, _outcome(future)
+                        yield item, Outcome()
+                        continue
                     window.append((item, pool.submit(self.prepare, item)))
                     # ``depth`` items stay submitted ahead of the consumer, so the pool keeps
                     # working while the consumer is busy (on the device) with the oldest

@@ -6,11 +6,12 @@ work it still needs (``group_costs``: what the store holds costs nothing, a gene
 model weighs more than one by a reference generator, a metric on a model backend more than a
 CPU metric) and hands the groups out, heaviest first, to whichever worker is free: the work
 is split by cost as it goes, not by item index. Each worker is a spawned process running
-``run_plan`` on its device over the groups it is handed (preparing at most
-``WORKER_LOOKAHEAD`` items ahead, so little is left in one worker's hands at the end), writing
+``run_plan`` on its device over the groups it is handed (preparing ``WORKER_LOOKAHEAD`` items
+ahead, so little is left in one worker's hands at the end), writing
 into the one store (SQLite WAL serialises the writers). When a worker dies (killed, out of
-memory), its unfinished items go back to the queue for the workers still asking for work; if
-none is left, running the command again resumes the run.
+memory), its unfinished items go back to the queue: a worker with nothing left to do keeps
+asking while others still hold work, so a survivor takes them; running the command again
+resumes whatever is still missing.
 
 CPU processes stand in for devices in tests (``--devices cpu,cpu``).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_errors
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,8 +29,11 @@ from ..errors import EvalkitError
 #: relative weights of the work an item still needs (only their ratios matter); an item the
 #: store holds entirely still adds its result rows to the run: it costs a little, it goes last
 MODEL_GENERATION, REFERENCE_GENERATION, MODEL_METRIC, CPU_METRIC, CACHED = 50.0, 1.0, 5.0, 1.0, 0.01
-#: items a worker prepares ahead: the groups it holds are the imbalance left at the end of a run
-WORKER_LOOKAHEAD = 2
+#: items a worker prepares ahead when there are several: enough to keep the CPU stages busy while
+#: the device measures a window (4 items), few enough that what one worker still holds when the
+#: queue runs dry (the imbalance at the end of a run) stays small; one worker alone uses the default
+WORKER_LOOKAHEAD = 4
+ASK_AGAIN_S = 0.2   # a worker with nothing to do while others still hold work asks again this often
 
 
 def cuda_devices() -> int:
@@ -195,11 +200,14 @@ def run_on_devices(plan, out: str | Path, devices: list[str], case_ids: list[str
             kind, worker, payload = events.get(timeout=0.5)
         except queue_errors.Empty:
             continue
-        if kind == "want":   # the heaviest group left, or None: that worker finishes what it holds
-            group = groups.pop(0) if groups else None
-            if group is not None:
-                handed[worker].append(set(group))
-            inboxes[worker].put(group)
+        if kind == "want":
+            if groups:   # the heaviest group left
+                handed[worker].append(set(groups[0]))
+                inboxes[worker].put(groups.pop(0))
+            elif any(g for w, gs in handed.items() if w != worker for g in gs):
+                inboxes[worker].put([])    # nothing now; another worker's items may come back if it dies
+            else:
+                inboxes[worker].put(None)  # no more: that worker finishes what it holds
         elif kind == "done":
             item, desc = payload
             for g in handed[worker]:
@@ -249,20 +257,25 @@ def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: b
             plugins: list[str], inbox, events) -> None:
     """A worker process: asks for a group whenever it needs work, reports each finished item."""
     from ..registry import load_plugins
+    from .pipeline import LOOKAHEAD
     from .runner import run_plan
+    from .stages import BARRIER
 
     load_plugins(plugins)
 
-    def work() -> Iterator[int]:
+    def work() -> Iterator:
         while True:
             events.put(("want", index, None))
             group = inbox.get()
             if group is None:
                 return
+            if not group:   # nothing for now: finish what is held, ask again shortly
+                yield BARRIER
+                time.sleep(ASK_AGAIN_S)
             yield from group
 
     summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                       shard=(index, count), work=work(), lookahead=WORKER_LOOKAHEAD,
+                       shard=(index, count), work=work(), lookahead=WORKER_LOOKAHEAD if count > 1 else LOOKAHEAD,
                        on_done=lambda item, desc: events.put(("done", index, (item, desc))))
     summary.device = device
     events.put(("summary", index, summary))

@@ -62,3 +62,13 @@ def test_behind_bounds_jobs_in_flight_and_follows_up_in_the_calling_thread():
             behind.submit(job(i), then)
             assert len(behind._jobs) <= 2
     assert peak[0] <= 2 and followed == [0, 1, "OSError", 3, 4, 5]
+
+
+def test_a_barrier_hands_over_everything_held():
+    from evalkit.run.stages import BARRIER
+
+    got = []
+    source = [1, 2, BARRIER, 3]
+    for item, outcome in Lookahead(lambda i: i * 10, depth=8, workers=2)(source):
+        got.append("barrier" if item is BARRIER else outcome.get())
+    assert got == [10, 20, "barrier", 30]  # 1 and 2 came out before the source went on
