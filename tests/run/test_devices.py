@@ -83,10 +83,10 @@ def test_two_cpu_workers_equal_one_process(tmp_path):
     store.close()
 
 
-def _cli(out: Path, sleep: float = 0.3) -> subprocess.Popen:
+def _cli(out: Path, sleep: float = 0.3, n: int = 8) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-m", "evalkit.cli", "--plugin", "plugins_for_tests", "run",
-                             "test-squares[n=8]", "-g", f"test-copy[sleep={sleep}]", "-m", "test-brightness", "-q",
+                             f"test-squares[n={n}]", "-g", f"test-copy[sleep={sleep}]", "-m", "test-brightness", "-q",
                              "--out", str(out), "--devices", "cpu,cpu"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -94,35 +94,41 @@ def _cli(out: Path, sleep: float = 0.3) -> subprocess.Popen:
 
 @pytest.mark.slow  # spawned workers, a kill, and the rest of the run (~20 s)
 def test_a_worker_killed_mid_run_hands_its_items_to_the_other(tmp_path):
-    proc = _cli(tmp_path / "out")
+    proc = _cli(tmp_path / "out", sleep=0.6, n=16)
     pids = []
     while len(pids) < 2:
         line = proc.stderr.readline()
         assert line, proc.communicate()
         if line.startswith("worker ") and "pid" in line:
             pids.append(int(line.rsplit("pid", 1)[1]))
-    time.sleep(2.5)   # both are working
+    _wait_for_results(tmp_path / "out", 1, 9)   # both are working, the run is not done
     os.kill(pids[1], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "worker on cpu died" in err and "status complete" in err
+    requeued = int(err.split("died (exit code -9); ")[1].split(" unfinished")[0])
+    assert requeued >= 1 and "worker on cpu died" in err and "status complete" in err
     load_plugins(["plugins_for_tests"])
-    reference = run_plan(Plan(ComponentSpec("test-squares", {"n": 8}), (ComponentSpec("test-copy", {"sleep": 0.3}),),
+    reference = run_plan(Plan(ComponentSpec("test-squares", {"n": 16}), (ComponentSpec("test-copy", {"sleep": 0.6}),),
                               (ComponentSpec("test-brightness"),)), tmp_path / "ref")
     pd.testing.assert_series_equal(_values(tmp_path / "ref", reference.run_id), _values(tmp_path / "out", reference.run_id))
+
+
+def _wait_for_results(out: Path, low: int, high: int) -> None:
+    """Until the store holds between ``low`` and ``high`` result rows (the run is under way)."""
+    deadline, done = time.time() + 120, 0
+    while time.time() < deadline and not low <= done < high:
+        time.sleep(0.1)
+        if (out / "evalkit.sqlite").is_file():
+            store = ResultsStore(out, readonly=True)
+            done = len(store.results())
+            store.close()
+    assert low <= done < high
 
 
 @pytest.mark.slow  # a whole run killed, then resumed (~25 s)
 def test_a_killed_run_resumes_when_run_again(tmp_path):
     proc = _cli(tmp_path / "out", sleep=1.0)
-    deadline, done = time.time() + 120, 0
-    while time.time() < deadline and not 2 <= done < 8:   # kill it mid-run
-        time.sleep(0.2)
-        if (tmp_path / "out" / "evalkit.sqlite").is_file():
-            store = ResultsStore(tmp_path / "out", readonly=True)
-            done = len(store.results())
-            store.close()
-    assert 2 <= done < 8
+    _wait_for_results(tmp_path / "out", 1, 8)   # kill it mid-run
     os.killpg(proc.pid, signal.SIGKILL)   # the command and its workers
     proc.wait()
     again = _cli(tmp_path / "out", sleep=1.0)

@@ -19,7 +19,7 @@ from evalkit.run.store import ResultsStore
 
 
 def _plan() -> Plan:
-    return Plan(ComponentSpec("test-squares", {"n": 10}), (ComponentSpec("test-copy", {"sleep": 0.4}),),
+    return Plan(ComponentSpec("test-squares", {"n": 16}), (ComponentSpec("test-copy", {"sleep": 0.5}),),
                 (ComponentSpec("test-brightness"),))
 
 
@@ -44,13 +44,13 @@ def _kill_a_worker_mid_run(out, run_id, killed: list) -> None:
         finally:
             store.close()
         mine = loads[loads["shard"] == "1/2"] if len(loads) else loads
-        if len(mine) and 2 <= done < 8:
+        if len(mine) and 2 <= done < 12:   # results come a window (4 items) at a time
             pid = int(mine["process"].iloc[0].rsplit(":", 1)[1])
             os.kill(pid, signal.SIGKILL)
             killed.append((pid, done))
 
 
-@pytest.mark.slow  # a local Ray cluster starts in ~5 s; the run takes ~10 s
+@pytest.mark.slow  # a local Ray cluster starts in ~5 s; the run takes ~15 s
 def test_ray_workers_killed_mid_run_resume_to_the_single_process_result(tmp_path):
     ray = pytest.importorskip("ray")
     from evalkit.run.dist import run_plan_on_ray
