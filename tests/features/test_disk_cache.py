@@ -1,7 +1,6 @@
 """Source features on disk: what one process computed, another reads instead of computing;
 only sources are written; the weights on disk are part of the key; nothing is unpickled."""
 import numpy as np
-import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 from evalkit.features.base import FeatureContext
