@@ -104,7 +104,7 @@ def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "d
     """The plan on ``devices`` (comma-separated): one ``evalkit run --devices`` (a worker per GPU,
     work handed out by cost), or with ``launch="shards"`` one ``--shard i/n --device d_i`` process
     per device (split by item index); wall time and the busy fraction of each GPU used."""
-    base = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q"]
+    base = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q", "--allow-failures"]
     ds = devices.split(",")
     commands = ([base + ["--devices", devices]] if launch == "devices" else
                 [base + ["--device", d, "--shard", f"{i}/{len(ds)}"] for i, d in enumerate(ds)])
@@ -115,7 +115,7 @@ def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "d
         outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - t0
     for p, (_, err) in zip(procs, outs):
-        if p.returncode not in (0, 1):  # 1: some items failed (reported), the run itself completed
+        if p.returncode != 0:  # failed items exit 0 with --allow-failures (they are in the summary)
             raise RuntimeError(f"evalkit run failed ({p.returncode}):\n{err[-3000:]}")
     used = [int(d.split(":")[1]) for d in ds if d.startswith("cuda:")]
     busy = {i: sampler.busy(i) for i in used}
