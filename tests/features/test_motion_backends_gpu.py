@@ -63,3 +63,48 @@ def test_cotracker3_random_weights_on_cuda(monkeypatch, tmp_path):
     mask = np.zeros(v.size, bool)
     mask[60:180, 90:270] = True
     assert 0 < backend.track([v], grid_size=55, mask=mask)[0].num_points < 3025
+
+
+def test_device_frames_are_uploaded_once_and_equal_the_host_frames():
+    from evalkit.features.frames import DeviceFrames
+
+    v = _video(t=5)
+    frames = DeviceFrames("cuda")
+    a, b = frames.get(v), frames.get(v)
+    assert a is b and frames.uploads == 1 and a.is_cuda
+    assert np.array_equal(a.cpu().numpy(), v.frames)
+
+
+def test_raft_in_bf16_and_tf32_stays_near_float32(monkeypatch, tmp_path):
+    from evalkit.compat import ensure_torchvision
+    ensure_torchvision()
+    from torchvision.models.optical_flow import raft_large
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(raft_large(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "raft_large_C_T_V1-22a6c225.pth")
+    v = _video(t=5)
+    ref = base.load_backend("raft", "cuda").flow(v)
+    for dtype in ("tf32", "bfloat16"):
+        flow = base.load_backend("raft", "cuda", dtype).flow(v)
+        assert flow.dtype == np.float32 and np.isfinite(flow).all()
+        assert np.abs(flow - ref).max() < 0.5 * max(1.0, np.abs(ref).max())  # random weights: a loose bound
+
+
+def test_cotracker3_batch_of_videos_equals_one_at_a_time_on_cuda(monkeypatch, tmp_path):
+    code = os.environ.get("EVALKIT_COTRACKER_DIR")
+    if not code or not (Path(code) / "hubconf.py").is_file():
+        pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    predictor = torch.hub.load(code, "cotracker3_offline", source="local", pretrained=False)
+    torch.save(predictor.model.state_dict(), tmp_path / "hub" / "checkpoints" / "scaled_offline.pth")
+    backend = base.load_backend("cotracker3", "cuda", batch_size=3)
+    videos = [_video(step=(s, 1.0)) for s in (1.0, 2.0, 3.0)]
+    together = backend.track(videos, grid_size=20)
+    for v, tr in zip(videos, together):
+        alone = backend.track([v], grid_size=20)[0]
+        assert np.abs(tr.points - alone.points).max() < 1e-2
+    bf16 = base.load_backend("cotracker3", "cuda", "bfloat16", batch_size=3).track(videos, grid_size=20)
+    assert all(np.isfinite(t.points).all() for t in bf16)
