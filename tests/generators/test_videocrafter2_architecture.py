@@ -163,6 +163,20 @@ def test_tiny_unet_built_both_ways_computes_the_same():
         assert not torch.allclose(a, ours(x, torch.tensor([981, 21]), ctx, fps=8), atol=1e-4)
 
 
+def test_a_bfloat16_unet_runs_and_normalises_in_float32():
+    """The GPU path (bf16 weights): lvdm's GroupNorm32 normalises in float32, weights included (the
+    first H200 run failed here: torch refuses float input with bf16 norm weights)."""
+    model = UNetModel(BOTH_WAYS).eval()
+    model.load_state_dict(tp.random_state(unet_keys(BOTH_WAYS), 3))
+    g = torch.Generator().manual_seed(0)
+    x, ctx = torch.randn(2, 4, 3, 8, 8, generator=g), torch.randn(2, 5, 32, generator=g)
+    with torch.no_grad():
+        ref = model(x, torch.tensor([981, 21]), ctx, fps=28)
+        low = model.to(torch.bfloat16)(x.bfloat16(), torch.tensor([981, 21]), ctx.bfloat16(), fps=28)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - ref).abs().max() < 0.05 * ref.abs().max()
+
+
 def openclip_penultimate(state: dict, tokens, layers: int, heads: int):
     """OpenCLIP's text transformer as FrozenOpenCLIPEmbedder runs it (layer="penultimate"): written
     against the open_clip weight layout with torch's own MultiheadAttention."""

@@ -23,10 +23,13 @@ from .config import UNetConfig
 
 
 class GroupNorm32(nn.GroupNorm):
-    """lvdm ``normalization``: 32 groups, computed in float32."""
+    """lvdm ``normalization``: 32 groups, computed in float32 (also the affine parameters: a
+    bf16/fp16 U-Net keeps float32 normalisation, and torch refuses float input with bf16 weights)."""
 
     def forward(self, x):
-        return super().forward(x.float()).type(x.dtype)
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return nn.functional.group_norm(x.float(), self.num_groups, weight, bias, self.eps).type(x.dtype)
 
 
 def timestep_embedding(t, dim: int, max_period: float = 10000.0):
