@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generation_overhead import make_generator, measure  # noqa: E402
+from generation_overhead import make_generator, measure, pair, summarize  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.video import Video  # noqa: E402
@@ -115,16 +115,9 @@ def bench(model: str, args) -> dict:
     mbq = make_generator("mbq", model, pipe, emb_shape, dtype, device, steps=steps, **common)
     res["pairs"] = []
     for _ in range(max(1, args.repeats)):
-        v = measure(van, case, device)
-        m = measure(mbq, case, device)
-        rec = m.get("recording_detail_s", {})
-        base = v["timings"]["inference"]
-        res["pairs"].append({"vanilla": v, "mbq": m, "overhead": m["total_s"] / base,
-                             "overhead_without_vae_encode": (m["total_s"] - rec.get("vae_encode", 0.0)) / base,
-                             "mbq_inference_over_base": m["timings"]["inference"] / base})
+        res["pairs"].append(pair(measure(van, case, device), measure(mbq, case, device)))
         print(json.dumps({model: res["pairs"][-1]}), flush=True)
-    for key in ("overhead", "overhead_without_vae_encode", "mbq_inference_over_base"):
-        res[key] = float(np.median([p[key] for p in res["pairs"]]))
+    res.update(summarize(res["pairs"]))
     latents = torch.randn((1, 4, frames, h // pipe.vae_scale_factor, w // pipe.vae_scale_factor), device=device)
     res["vae_decode_s"] = vae_decode_seconds(pipe, latents, device)
     res["paper_table2"] = {"videocrafter2": {"base_infer_s": 58, "mbq_sum_s": 70, "overhead": 1.2,
