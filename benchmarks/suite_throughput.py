@@ -69,6 +69,8 @@ class GpuSampler:
 
     def __init__(self) -> None:
         self.samples: dict[int, list[float]] = {}
+        self.times: dict[int, list[float]] = {}   # seconds since the sampler started, per sample
+        self._t0 = time.perf_counter()
         self._proc: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._read, daemon=True)
 
@@ -85,6 +87,7 @@ class GpuSampler:
             except ValueError:
                 continue
             self.samples.setdefault(int(index), []).append(util / 100.0)
+            self.times.setdefault(int(index), []).append(time.perf_counter() - self._t0)
 
     def __enter__(self) -> "GpuSampler":
         self._thread.start()
@@ -98,6 +101,17 @@ class GpuSampler:
     def busy(self, index: int) -> float | None:
         s = self.samples.get(index)
         return sum(s) / len(s) if s else None
+
+    def first_kernel(self, index: int) -> float | None:
+        """Seconds from the launch to the first sample with a kernel running: the fixed start
+        (process start, imports, model loads, the first items' preparation)."""
+        first = next((i for i, u in enumerate(self.samples.get(index, [])) if u > 0), None)
+        return None if first is None else self.times[index][first]
+
+    def busy_after_first_kernel(self, index: int) -> float | None:
+        s = self.samples.get(index, [])
+        first = next((i for i, u in enumerate(s) if u > 0), None)
+        return None if first is None else sum(s[first:]) / len(s[first:])
 
 
 def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "devices") -> dict:
@@ -120,8 +134,15 @@ def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "d
     used = [int(d.split(":")[1]) for d in ds if d.startswith("cuda:")]
     busy = {i: sampler.busy(i) for i in used}
     ratios = {i: 1 / b for i, b in busy.items() if b}
+    steady = {i: sampler.busy_after_first_kernel(i) for i in used}
+    tails = [line for _, err in outs for line in err.strip().splitlines()[-6:]]
     return {"devices": devices, "launch": launch, "wall_s": wall, "gpu_busy": busy, "wall_over_kernel_time": ratios,
-            "stderr_tail": [line for _, err in outs for line in err.strip().splitlines()[-6:]]}
+            # where the idle time is: before the first kernel (fixed start) and after it (the pipeline)
+            "first_kernel_s": {i: sampler.first_kernel(i) for i in used},
+            "gpu_busy_after_first_kernel": steady,
+            "wall_over_kernel_time_after_first_kernel": {i: 1 / b for i, b in steady.items() if b},
+            "load_lines": [line.split("; load: ")[1].split(";")[0] for line in tails if "; load: " in line],
+            "stderr_tail": tails}
 
 
 def naive_loop(plan: dict, cases: int, device: str) -> dict:

@@ -50,7 +50,8 @@ def progress_columns() -> tuple:
 
 
 def _loads(summary) -> str:
-    """Each generator's load stage in this process ("none" when every generation was cached)."""
+    """Each generator's load stage and each metric backend's model load in this process
+    ("none" when nothing was loaded)."""
     failed = summary.load_failures
     parts = [f"{label} failed (reason below)" if label in failed else f"{label} {seconds:.1f} s"
              for label, seconds in summary.loads.items()]

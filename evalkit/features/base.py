@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class FeatureBackend(Configurable):
 
 
 _LOADED: dict[tuple, FeatureBackend] = {}
+_LOAD_SECONDS: dict[str, float] = {}   # "name[dtype]" -> seconds spent constructing (loading) it
 
 
 def load_backend(name: str, device: str = "cpu", dtype: str = "float32", **options: Any) -> FeatureBackend:
@@ -50,8 +52,17 @@ def load_backend(name: str, device: str = "cpu", dtype: str = "float32", **optio
     full = {**cls.defaults, **options}
     key = (name, device, dtype, tuple(sorted(full.items(), key=lambda kv: kv[0])))
     if key not in _LOADED:
+        t0 = time.perf_counter()
         _LOADED[key] = cls(device=device, dtype=dtype, **options)
+        label = f"{name}[{dtype}]"
+        _LOAD_SECONDS[label] = _LOAD_SECONDS.get(label, 0.0) + time.perf_counter() - t0
     return _LOADED[key]
+
+
+def backend_load_seconds() -> dict[str, float]:
+    """Seconds this process spent loading each backend so far (a run reports its own share as
+    the difference of two calls: a backend loaded by an earlier run in the process is reused)."""
+    return dict(_LOAD_SECONDS)
 
 
 class FeatureDeferred(BaseException):

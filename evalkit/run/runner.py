@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 from ..cases import Case
 from ..errors import EvalkitError
-from ..features.base import FeatureContext, share_source
+from ..features.base import FeatureContext, backend_load_seconds, share_source
 from ..features.disk_cache import FeatureDisk
 from ..generators.base import Generator
 from ..metrics.base import Metric
@@ -50,7 +50,7 @@ class RunSummary:
     regenerated: int = 0   # generations whose artifact was missing or changed
     cleaned: int = 0       # temporary files of killed processes removed at start
     failed: int = 0        # items that failed in this process (the run's totals: ``outcome``)
-    loads: dict[str, float] = field(default_factory=dict)          # generator label -> load seconds
+    loads: dict[str, float] = field(default_factory=dict)          # generator label or backend -> load s
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
     input_problems: dict[str, list[str]] = field(default_factory=dict)  # generator label -> preflight problems
     outcome: Outcome = field(default_factory=lambda: Outcome(None, 0, 0, 0))   # the whole run, all shards
@@ -154,6 +154,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
             for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
                 (notice or log.warning)(line)
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
+        backends_before = backend_load_seconds()
         ctx = FeatureContext(device=device, disk=FeatureDisk(store.root / "features"))
         worker = ItemRunner(store, run_id, ctx, loads, CachePolicy(retry_failed, recompute), summary)
         cases = {id(c): share_source(c, ctx) for c in cases}   # one decode or render per case, shared
@@ -170,7 +171,10 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
             raise
         if progress:
             progress("done", done, done)
-        summary.loads, summary.load_failures = loads.seconds, loads.failures
+        summary.load_failures = loads.failures
+        summary.loads = {**loads.seconds, **{label: seconds - backends_before.get(label, 0.0)   # metrics' models
+                                             for label, seconds in backend_load_seconds().items()
+                                             if seconds > backends_before.get(label, 0.0)}}
         summary.outcome = outcome(store.results(run_id), expected)
         store.finish_run(run_id, summary.outcome.status)
         return summary

@@ -9,7 +9,9 @@ import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cases import Generation, StageTimings
 from evalkit.errors import MissingWeightsError
 from evalkit.generators.base import Generator
-from evalkit.registry import GENERATORS
+from evalkit.features.base import FeatureBackend
+from evalkit.metrics.base import Metric, MetricResult, MetricSpec
+from evalkit.registry import FEATURES, GENERATORS, METRICS
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
@@ -103,3 +105,34 @@ def test_items_of_a_failed_load_are_retried_by_the_next_run(tmp_path):
     assert (second.generated, second.failed) == (3, 0)
     loads, _, results = tables(tmp_path, second.run_id)
     assert (results["status"] == "ok").all() and list(loads["status"]) == ["ok"]   # the latest load
+
+
+@FEATURES.register("test-slow-backend")
+class SlowBackend(FeatureBackend):
+    """Stands for a model backend: constructing it is loading its weights."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        time.sleep(0.2)
+
+
+@METRICS.register("test-backend-brightness")
+class BackendBrightness(Metric):
+    spec = MetricSpec(name="test-backend-brightness", higher_is_better=True, value_range=(0, 255),
+                      case_kinds=("motion-transfer",), reference="tests")
+
+    def compute(self, case, generation, ctx):
+        ctx.backend("test-slow-backend")
+        return MetricResult(float(generation.video.frames.mean()))
+
+
+def test_a_metric_backends_model_load_is_in_the_runs_load_line(tmp_path):
+    """The metrics' model loads are a fixed start of every process: the summary names them
+    (first run: loaded once for all items; a second run in the process reuses the model)."""
+    def go(out):
+        return run_plan(Plan(ComponentSpec("test-squares", {"n": 3}), (ComponentSpec("test-copy"),),
+                             (ComponentSpec("test-backend-brightness"),)), out)
+
+    first = go(tmp_path / "a")
+    assert 0.2 <= first.loads["test-slow-backend[float32]"] < 0.6 and "test-copy" in first.loads
+    assert "test-slow-backend[float32]" not in go(tmp_path / "b").loads

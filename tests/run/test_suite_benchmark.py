@@ -24,3 +24,18 @@ def test_suite_benchmark_tiny(tmp_path):
     (run,) = r["runs"]
     assert run["devices"] == "cpu,cpu" and "status complete: 45 of 45 results ok" in run["stderr_tail"]
     assert r["naive"]["cases"] == 1 and set(r["naive"]["per_metric_s"]) >= {"motion-fidelity", "aesthetic-quality"}
+    # the workers' load lines name the metrics' model loads (the fixed start of each process)
+    assert len(run["load_lines"]) == 1 and "[float32]" in run["load_lines"][0], run["load_lines"]
+
+
+def test_gpu_sampler_splits_the_fixed_start_from_the_pipelines_idle_time():
+    spec = importlib.util.spec_from_file_location("suite_throughput", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sampler = bench.GpuSampler()
+    sampler.samples[0] = [0.0, 0.0, 0.0, 1.0, 0.5, 1.0, 0.5]
+    sampler.times[0] = [0.1 * (i + 1) for i in range(7)]
+    assert sampler.busy(0) == pytest.approx(3.0 / 7)
+    assert sampler.first_kernel(0) == pytest.approx(0.4)
+    assert sampler.busy_after_first_kernel(0) == pytest.approx(0.75)
+    assert sampler.first_kernel(1) is None and sampler.busy_after_first_kernel(1) is None
