@@ -56,22 +56,11 @@ def make_videos(n: int, frames: int, height: int, width: int, seed: int = 0) -> 
 
 
 def prepare_random_weights(torch_home: Path, cotracker_code: Path | None) -> None:
-    import torch
+    from evalkit.testing.random_motion import install_random_cotracker3, install_random_raft
 
-    from evalkit.compat import ensure_torchvision
-
-    ensure_torchvision()
-    from torchvision.models.optical_flow import raft_large
-
-    ckpt = torch_home / "hub" / "checkpoints"
-    ckpt.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.save(raft_large(weights=None).state_dict(), ckpt / "raft_large_C_T_V1-22a6c225.pth")
+    install_random_raft(torch_home)
     if cotracker_code is not None:
-        hub_dir = torch_home / "hub" / "facebookresearch_co-tracker_main"
-        shutil.copytree(cotracker_code, hub_dir)
-        predictor = torch.hub.load(str(hub_dir), "cotracker3_offline", source="local", pretrained=False)
-        torch.save(predictor.model.state_dict(), ckpt / "scaled_offline.pth")
+        install_random_cotracker3(torch_home, cotracker_code)
 
 
 def timed(fn, device: str) -> float:

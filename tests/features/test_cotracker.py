@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.features import base  # noqa: E402
+from evalkit.testing.random_motion import install_random_cotracker3  # noqa: E402
 
 COTRACKER_CODE = os.environ.get("EVALKIT_COTRACKER_DIR")  # read before the fixture clears it
 
@@ -156,10 +157,7 @@ def test_real_cotracker3_batched_over_videos_equals_one_video_at_a_time(monkeypa
         pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
     monkeypatch.setenv("EVALKIT_COTRACKER_DIR", code)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.manual_seed(0)
-    predictor = torch.hub.load(code, "cotracker3_offline", source="local", pretrained=False)
-    torch.save(predictor.model.state_dict(), tmp_path / "hub" / "checkpoints" / "scaled_offline.pth")
+    install_random_cotracker3(tmp_path, code, copy_code=False)
     backend = base.load_backend("cotracker3")
     # a small working resolution keeps the CPU time down; the batch path is the same
     backend.model.interp_shape = (32, 48)

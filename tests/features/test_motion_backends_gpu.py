@@ -12,6 +12,7 @@ if not torch.cuda.is_available():
     pytest.skip("needs CUDA", allow_module_level=True)
 
 from evalkit.features import base  # noqa: E402
+from evalkit.testing.random_motion import install_random_cotracker3, install_random_raft  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
 
@@ -30,14 +31,8 @@ def _fresh(monkeypatch):
 
 
 def test_raft_large_batched_equals_one_pair_at_a_time(monkeypatch, tmp_path):
-    from evalkit.compat import ensure_torchvision
-    ensure_torchvision()
-    from torchvision.models.optical_flow import raft_large
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(raft_large(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "raft_large_C_T_V1-22a6c225.pth")
+    install_random_raft(tmp_path)
     v = _video(h=250)  # not a multiple of 8: padded inside, cropped back
     batched = base.load_backend("raft", "cuda", batch_size=8).flow(v)
     single = base.load_backend("raft", "cuda", batch_size=1).flow(v)
@@ -50,9 +45,7 @@ def test_cotracker3_random_weights_on_cuda(monkeypatch, tmp_path):
     if not code or not (Path(code) / "hubconf.py").is_file():
         pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    predictor = torch.hub.load(code, "cotracker3_offline", source="local", pretrained=False)
-    torch.save(predictor.model.state_dict(), tmp_path / "hub" / "checkpoints" / "scaled_offline.pth")
+    install_random_cotracker3(tmp_path, code, copy_code=False)
     backend = base.load_backend("cotracker3", "cuda")
     v = _video()
     tr = backend.track([v, v], grid_size=55)
@@ -76,14 +69,8 @@ def test_device_frames_are_uploaded_once_and_equal_the_host_frames():
 
 
 def test_raft_in_bf16_and_tf32_stays_near_float32(monkeypatch, tmp_path):
-    from evalkit.compat import ensure_torchvision
-    ensure_torchvision()
-    from torchvision.models.optical_flow import raft_large
-
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(raft_large(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "raft_large_C_T_V1-22a6c225.pth")
+    install_random_raft(tmp_path)
     v = _video(t=5)
     ref = base.load_backend("raft", "cuda").flow(v)
     for dtype in ("tf32", "bfloat16"):
@@ -97,9 +84,7 @@ def test_cotracker3_batch_of_videos_equals_one_at_a_time_on_cuda(monkeypatch, tm
     if not code or not (Path(code) / "hubconf.py").is_file():
         pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    predictor = torch.hub.load(code, "cotracker3_offline", source="local", pretrained=False)
-    torch.save(predictor.model.state_dict(), tmp_path / "hub" / "checkpoints" / "scaled_offline.pth")
+    install_random_cotracker3(tmp_path, code, copy_code=False)
     backend = base.load_backend("cotracker3", "cuda", batch_size=3)
     videos = [_video(step=(s, 1.0)) for s in (1.0, 2.0, 3.0)]
     together = backend.track(videos, grid_size=20)

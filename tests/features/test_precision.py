@@ -75,16 +75,11 @@ def test_tf32_runs_float32_weights(tiny_models):
 
 @pytest.mark.slow  # bf16 autocast on a CPU: ~15 s
 def test_raft_bfloat16_runs_under_autocast(monkeypatch, tmp_path):
-    from evalkit.compat import ensure_torchvision
     from evalkit.synthetic import SyntheticSpec, render
-
-    ensure_torchvision()
-    from torchvision.models.optical_flow import raft_small
+    from evalkit.testing.random_motion import install_random_raft
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.manual_seed(0)
-    torch.save(raft_small(weights=None).state_dict(), tmp_path / "hub" / "checkpoints" / "raft_small_C_T_V2-01064c6d.pth")
+    install_random_raft(tmp_path, "small")
     video = render(SyntheticSpec("pan", num_frames=2, height=128, width=128)).video
     f32 = base.load_backend("raft", model="small", iters=1).flow(video)
     seen = []
