@@ -30,6 +30,16 @@ def _fresh(monkeypatch):
     monkeypatch.setattr(base, "_LOADED", {})
 
 
+@pytest.fixture
+def random_cotracker3(monkeypatch, tmp_path):
+    """CoTracker3 with random weights in a temporary TORCH_HOME, its code from $EVALKIT_COTRACKER_DIR."""
+    code = os.environ.get("EVALKIT_COTRACKER_DIR")
+    if not code or not (Path(code) / "hubconf.py").is_file():
+        pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    install_random_cotracker3(tmp_path, code, copy_code=False)
+
+
 def test_raft_large_batched_equals_one_pair_at_a_time(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     install_random_raft(tmp_path)
@@ -40,12 +50,7 @@ def test_raft_large_batched_equals_one_pair_at_a_time(monkeypatch, tmp_path):
     assert np.abs(batched - single).max() < 1e-2 * max(1.0, np.abs(single).max())
 
 
-def test_cotracker3_random_weights_on_cuda(monkeypatch, tmp_path):
-    code = os.environ.get("EVALKIT_COTRACKER_DIR")
-    if not code or not (Path(code) / "hubconf.py").is_file():
-        pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    install_random_cotracker3(tmp_path, code, copy_code=False)
+def test_cotracker3_random_weights_on_cuda(random_cotracker3):
     backend = base.load_backend("cotracker3", "cuda")
     v = _video()
     tr = backend.track([v, v], grid_size=55)
@@ -79,12 +84,7 @@ def test_raft_in_bf16_and_tf32_stays_near_float32(monkeypatch, tmp_path):
         assert np.abs(flow - ref).max() < 0.5 * max(1.0, np.abs(ref).max())  # random weights: a loose bound
 
 
-def test_cotracker3_batch_of_videos_equals_one_at_a_time_on_cuda(monkeypatch, tmp_path):
-    code = os.environ.get("EVALKIT_COTRACKER_DIR")
-    if not code or not (Path(code) / "hubconf.py").is_file():
-        pytest.skip("set EVALKIT_COTRACKER_DIR to a co-tracker checkout")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    install_random_cotracker3(tmp_path, code, copy_code=False)
+def test_cotracker3_batch_of_videos_equals_one_at_a_time_on_cuda(random_cotracker3):
     backend = base.load_backend("cotracker3", "cuda", batch_size=3)
     videos = [_video(step=(s, 1.0)) for s in (1.0, 2.0, 3.0)]
     together = backend.track(videos, grid_size=20)
