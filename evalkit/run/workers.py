@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import EvalkitError
+from .device import cuda_devices
 
 #: relative weights of the work an item still needs (only their ratios matter); an item the
 #: store holds entirely still adds its result rows to the run: it costs a little, it goes last
@@ -34,18 +35,6 @@ MODEL_GENERATION, REFERENCE_GENERATION, MODEL_METRIC, CPU_METRIC, CACHED = 50.0,
 #: queue runs dry (the imbalance at the end of a run) stays small; one worker alone uses the default
 WORKER_LOOKAHEAD = 4
 ASK_AGAIN_S = 0.2   # a worker with nothing to do while others still hold work asks again this often
-
-
-def cuda_devices() -> int:
-    """How many CUDA devices torch sees (0 without torch: the core runs without it)."""
-    try:
-        import torch
-    except ImportError:
-        return 0
-    try:
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # noqa: BLE001 - a broken driver is no GPU
-        return 0
 
 
 def parse_devices(text: str) -> list[str]:
