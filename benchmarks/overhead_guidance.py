@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import environment, run_models  # noqa: E402
 import generation_overhead as go  # noqa: E402  (make_generator, measure: shared with the MbQ benchmark)
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
@@ -208,27 +209,10 @@ def main() -> None:
     ap.add_argument("--inversion-steps", type=int, default=0, help="DMT's DDIM inversion steps (0: 999)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    import torch
 
-    env = {"torch": torch.__version__,
-           "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}
-    try:
-        import diffusers
-
-        env["diffusers"] = diffusers.__version__
-    except ImportError:
-        pass
-    results = {"env": env, "group": args.group, "argv": sys.argv[1:], "runs": []}
-    for model in (args.models or MODELS[args.group]).split(","):
-        try:
-            results["runs"].append(bench(model, args.group, args))
-        except Exception as exc:  # keep the other models' figures
-            import traceback
-
-            traceback.print_exc()
-            results["runs"].append({"model": model, "error": f"{type(exc).__name__}: {exc}"})
-        if args.out:
-            Path(args.out).write_text(json.dumps(results, indent=1))
+    results = {"env": environment(args.device), "group": args.group, "argv": sys.argv[1:]}
+    run_models((args.models or MODELS[args.group]).split(","), lambda model: bench(model, args.group, args), results,
+               args.out)
 
 
 if __name__ == "__main__":

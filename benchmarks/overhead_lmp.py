@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import environment  # noqa: E402
 import generation_overhead as go  # noqa: E402  (tiny configs, the measurement)
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
@@ -145,17 +146,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="rounds of (vanilla, LMP w/o ASM, LMP)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    import torch
 
-    env = {"torch": torch.__version__,
-           "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}
-    try:
-        import diffusers
-
-        env["diffusers"] = diffusers.__version__
-    except ImportError:
-        pass
-    results = {"env": env, "run": bench(args)}
+    results = {"env": environment(args.device), "run": bench(args)}
     print(json.dumps(results["run"], indent=1), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))

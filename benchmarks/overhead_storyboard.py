@@ -39,6 +39,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import environment, run_models  # noqa: E402
 
 from evalkit.cases import MultiShotCase  # noqa: E402
 
@@ -201,30 +204,10 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if args.models == "auto":
         args.models = "videocrafter2" if has_videocrafter2_port() else "zeroscope"
-    import torch
 
     home = install_clipseg("tiny" if args.tiny else "full")
-    env = {"torch": torch.__version__, "hf_home": home,
-           "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}
-    try:
-        import diffusers
-
-        env["diffusers"] = diffusers.__version__
-    except ImportError:
-        pass
-    results = {"env": env, "runs": []}
-    for model in args.models.split(","):
-        try:
-            results["runs"].append(bench(model, args))
-        except Exception as exc:  # keep the other models' figures
-            import traceback
-
-            traceback.print_exc()
-            results["runs"].append({"model": model, "error": f"{type(exc).__name__}: {exc}"})
-        print(json.dumps(results["runs"][-1], indent=1), flush=True)
-        if args.out:
-            Path(args.out).write_text(json.dumps(results, indent=1))
-    return results
+    return run_models(args.models.split(","), lambda model: bench(model, args),
+                      {"env": environment(args.device, hf_home=home)}, args.out)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import environment, run_models  # noqa: E402
 from generation_overhead import make_generator, measure, pair, summarize  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
@@ -137,31 +138,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=0, help="source and generated frames (0: 16)")
     ap.add_argument("--height", type=int, default=320)
     ap.add_argument("--width", type=int, default=512)
-    ap.add_argument("--repeats", type=int, default=2, help="(base, MbQ) pairs; ratios per pair + median")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="(base, MbQ) pairs = seeds of one run: MbQ records for the first, the others hit its cache")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    import torch
-
-    env = {"torch": torch.__version__,
-           "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}
-    try:
-        import diffusers
-
-        env["diffusers"] = diffusers.__version__
-    except ImportError:
-        pass
-    results = {"env": env, "runs": []}
-    for model in args.models.split(","):
-        try:
-            results["runs"].append(bench(model, args))
-        except Exception as exc:  # keep the other model's figures
-            import traceback
-
-            traceback.print_exc()
-            results["runs"].append({"model": model, "error": f"{type(exc).__name__}: {exc}"})
-        print(json.dumps(results["runs"][-1], indent=1), flush=True)
-        if args.out:
-            Path(args.out).write_text(json.dumps(results, indent=1))
+    run_models(args.models.split(","), lambda model: bench(model, args), {"env": environment(args.device)}, args.out)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import environment  # noqa: E402
 from generation_overhead import measure  # noqa: E402  (CUDA-synchronised timings + peak memory of gen.run)
 
 COG5B = dict(num_attention_heads=48, attention_head_dim=64, in_channels=16, out_channels=16, time_embed_dim=512,
@@ -174,7 +175,6 @@ def main() -> None:
     ap.add_argument("--gradient-checkpointing", action="store_true")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    import torch
 
     from evalkit.generators.training.coarse import CoarseSettings
 
@@ -183,8 +183,7 @@ def main() -> None:
     frames, steps = args.frames or (9 if args.tiny else 25), args.steps or (4 if args.tiny else 20)
     settings = CoarseSettings(height=h, width=w, rank=4 if args.tiny else 128, steps=args.lora_steps or
                               (3 if args.tiny else 12), gradient_checkpointing=args.gradient_checkpointing)
-    env = {"torch": torch.__version__,
-           "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}
+    env = environment(args.device)
     t0 = time.perf_counter()
     pipe, n_tr, n_text = build(args.tiny, args.device)
     res = {"env": env, "setup_s": time.perf_counter() - t0, "transformer_params": n_tr, "text_encoder_params": n_text,

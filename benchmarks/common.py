@@ -1,0 +1,39 @@
+"""What the generation benchmarks share: the environment they record and the loop over models
+that keeps the other models' figures when one fails (each written to ``--out`` as it comes)."""
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+
+def environment(device: str, **extra: Any) -> dict:
+    """torch (and diffusers) versions and the device's name."""
+    import torch
+
+    env = {"torch": torch.__version__,
+           "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu", **extra}
+    try:
+        import diffusers
+
+        env["diffusers"] = diffusers.__version__
+    except ImportError:
+        pass
+    return env
+
+
+def run_models(models: Iterable[str], bench_one: Callable[[str], dict], results: dict, out: str = "") -> dict:
+    """``bench_one(model)`` for each model into ``results["runs"]``; a failure is recorded as the
+    model's error (with its traceback on stderr) and the loop goes on."""
+    results.setdefault("runs", [])
+    for model in models:
+        try:
+            results["runs"].append(bench_one(model))
+        except Exception as exc:  # keep the other models' figures
+            traceback.print_exc()
+            results["runs"].append({"model": model, "error": f"{type(exc).__name__}: {exc}"})
+        print(json.dumps(results["runs"][-1], indent=1), flush=True)
+        if out:
+            Path(out).write_text(json.dumps(results, indent=1))
+    return results
