@@ -145,6 +145,25 @@ def summarize(pairs: list[dict]) -> dict:
             "mbq_inference_over_base": float(np.median([p["mbq_inference_over_base"] for p in pairs]))}
 
 
+def mbq_pairs(model: str, pipe, emb_shape, dtype, device: str, case, steps: int, num_frames: int, common: dict,
+              repeats: int, check=None) -> dict:
+    """A 2-step warm-up of both paths (kernels, allocator; ``check(name, generator)`` after each
+    binding), then ``repeats`` (base, MbQ) pairs in alternation, ratios within each pair."""
+    for name in ("vanilla", "mbq"):
+        g = make_generator(name, model, pipe, emb_shape, dtype, device, steps=2, num_frames=num_frames, **common)
+        if check:
+            check(name, g)
+        measure(g, case, device)
+    van = make_generator("vanilla", model, pipe, emb_shape, dtype, device, steps=steps, num_frames=num_frames,
+                         **common)
+    mbq = make_generator("mbq", model, pipe, emb_shape, dtype, device, steps=steps, **common)
+    pairs = []
+    for _ in range(max(1, repeats)):
+        pairs.append(pair(measure(van, case, device), measure(mbq, case, device)))
+        print(json.dumps({model: pairs[-1]}), flush=True)
+    return {"pairs": pairs, **summarize(pairs)}
+
+
 def bench(model: str, args) -> dict:
     import torch
 
@@ -165,20 +184,8 @@ def bench(model: str, args) -> dict:
     common = dict(height=h, width=w, dtype="bfloat16" if device.startswith("cuda") else "float32")
     res = {"model": model, "params": n_params, "height": h, "width": w, "num_frames": num_frames, "steps": steps,
            "setup_s": setup}
-    # warm-up (kernels, allocator) of both paths with 2 steps
-    for name in ("vanilla", "mbq"):
-        g = make_generator(name, model, pipe, emb_shape, dtype, device, steps=2, num_frames=num_frames, **common)
-        measure(g, case, device)
-    van = make_generator("vanilla", model, pipe, emb_shape, dtype, device, steps=steps, num_frames=num_frames,
-                         **common)
-    mbq = make_generator("mbq", model, pipe, emb_shape, dtype, device, steps=steps, **common)
-    # alternate base and MbQ runs; the ratio is taken within each pair
-    res["pairs"] = []
-    for _ in range(max(1, args.repeats)):
-        res["pairs"].append(pair(measure(van, case, device), measure(mbq, case, device)))
-        print(json.dumps({model: res["pairs"][-1]}), flush=True)
-    res.update(summarize(res["pairs"]))
-    del pipe, van, mbq
+    res.update(mbq_pairs(model, pipe, emb_shape, dtype, device, case, steps, num_frames, common, args.repeats))
+    del pipe
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
     return res

@@ -25,7 +25,6 @@ MbQ's recording time. Default run: both models, 2 pairs each (~2–3 min on one 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import environment, run_models  # noqa: E402
-from generation_overhead import make_generator, measure, pair, summarize  # noqa: E402
+from generation_overhead import mbq_pairs  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.video import Video  # noqa: E402
@@ -106,24 +105,19 @@ def bench(model: str, args) -> dict:
     common = dict(height=h, width=w, dtype="bfloat16" if device.startswith("cuda") else "float32")
     res = {"model": model, "params": n_params, "height": h, "width": w, "num_frames": frames, "steps": steps,
            "setup_s": setup, "unet_calls_per_step": 2 if model == "videocrafter2" else 1}
-    for name in ("vanilla", "mbq"):   # warm-up (kernels, allocator): 2 steps
-        g = make_generator(name, model, pipe, emb_shape, dtype, device, steps=2, num_frames=frames, **common)
-        where = sorted({str(prm.device) for prm in pipe.unet.parameters()})
+    unet = pipe.unet
+
+    def on_device(name, _generator) -> None:
+        where = sorted({str(prm.device) for prm in unet.parameters()})
         if device.startswith("cuda") and not all(w.startswith("cuda") for w in where):
             raise RuntimeError(f"{name}: U-Net parameters on {where} after binding the pipeline, expected {device}")
-        measure(g, case, device)
-    van = make_generator("vanilla", model, pipe, emb_shape, dtype, device, steps=steps, num_frames=frames, **common)
-    mbq = make_generator("mbq", model, pipe, emb_shape, dtype, device, steps=steps, **common)
-    res["pairs"] = []
-    for _ in range(max(1, args.repeats)):
-        res["pairs"].append(pair(measure(van, case, device), measure(mbq, case, device)))
-        print(json.dumps({model: res["pairs"][-1]}), flush=True)
-    res.update(summarize(res["pairs"]))
+
+    res.update(mbq_pairs(model, pipe, emb_shape, dtype, device, case, steps, frames, common, args.repeats, on_device))
     latents = torch.randn((1, 4, frames, h // pipe.vae_scale_factor, w // pipe.vae_scale_factor), device=device)
     res["vae_decode_s"] = vae_decode_seconds(pipe, latents, device)
     res["paper_table2"] = {"videocrafter2": {"base_infer_s": 58, "mbq_sum_s": 70, "overhead": 1.2,
                                              "device": "NVIDIA H100"}}.get(model)
-    del pipe, van, mbq
+    del pipe
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
     return res
