@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
 from ..cases import Case, Generation
 from ..configurable import Configurable
-from ..errors import EvalkitError
+from ..errors import EvalkitError, InvalidInputError
 from ..features.base import FeatureContext
 
 #: what a metric may read from a case and its generation (``MetricSpec.inputs``)
@@ -144,6 +144,21 @@ class Metric(Configurable):
                 raise EvalkitError(f"{self.spec.name}: a per-video metric must list one value per shot in "
                                    f"details['per_video'] ({len(generation.videos)} shots)")
         return result
+
+
+def score_each_video(case: Case, generation: Generation, score: Callable[[Any], MetricResult]) -> MetricResult:
+    """A per-video metric on a generation: ``score(video)`` of its one video, or on a multi-shot
+    case of every shot (mean, values per shot, each shot's details under ``shots``; a shot with
+    invalid input is named by its index)."""
+    if case.kind != "multi-shot":
+        return score(generation.video)
+    shots = []
+    for i, video in enumerate(generation.videos):
+        try:
+            shots.append(score(video))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{case.case_id} shot {i}: {exc}") from None
+    return per_video_result(case, [r.value for r in shots], shots=[dict(r.details) for r in shots])
 
 
 def per_video_result(case: Case, scores: list[float], **details: Any) -> MetricResult:

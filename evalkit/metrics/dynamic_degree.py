@@ -18,7 +18,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..registry import METRICS
 from ..video import Video
-from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
+from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, score_each_video
 
 CONTAINER_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
 
@@ -146,12 +146,4 @@ class DynamicDegree(Metric):
                       "not dynamic, as VBench (vbench_compat)"]})
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        if case.kind != "multi-shot":
-            return self.score_video(generation.video, ctx)
-        shots = []
-        for i, video in enumerate(generation.videos):
-            try:
-                shots.append(self.score_video(video, ctx))
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"{case.case_id} shot {i}: {exc}") from None
-        return per_video_result(case, [r.value for r in shots], shots=[dict(r.details) for r in shots])
+        return score_each_video(case, generation, lambda video: self.score_video(video, ctx))

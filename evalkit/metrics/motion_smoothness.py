@@ -19,7 +19,7 @@ from ..errors import InvalidInputError
 from ..features.base import FeatureBackend, FeatureContext
 from ..registry import METRICS
 from ..video import Video
-from .base import Metric, MetricResult, MetricSpec, per_video_result
+from .base import Metric, MetricResult, MetricSpec, score_each_video
 
 MIN_FRAMES = 3  # two inputs (frames 0, 2) and one target (frame 1)
 
@@ -67,12 +67,4 @@ class MotionSmoothness(Metric):
             "backend_weights": model.weights_id})
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        if case.kind != "multi-shot":
-            return self.score_video(generation.video, ctx)
-        shots = []
-        for i, video in enumerate(generation.videos):
-            try:
-                shots.append(self.score_video(video, ctx))
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"{case.case_id} shot {i}: {exc}") from None
-        return per_video_result(case, [r.value for r in shots], shots=[dict(r.details) for r in shots])
+        return score_each_video(case, generation, lambda video: self.score_video(video, ctx))
