@@ -142,6 +142,8 @@ def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "d
             "gpu_busy_after_first_kernel": steady,
             "wall_over_kernel_time_after_first_kernel": {i: 1 / b for i, b in steady.items() if b},
             "load_lines": [line.split("; load: ")[1].split(";")[0] for line in tails if "; load: " in line],
+            # the device thread's seconds per stage (summed over workers): what it waited for
+            "device_thread": [line[len("device thread: "):] for line in tails if line.startswith("device thread: ")],
             "stderr_tail": tails}
 
 

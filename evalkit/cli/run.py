@@ -146,6 +146,9 @@ def report_outcome(summary, elapsed: float) -> None:
                + (f"{summary.cleaned} stale temporary files removed; " if summary.cleaned else "") +
                f"{summary.failed} failed in this process; load: {_loads(summary)}; {elapsed:.1f} s; "
                f"store {summary.store_path}", err=True)
+    if summary.stages:   # where the device thread's time went: the pipeline's bottleneck
+        stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary.stages.items())
+        typer.echo(f"device thread: {stages}", err=True)
     for device, code in summary.dead_workers.items():
         typer.echo(f"worker on {device} died (exit code {code}); its unfinished items went to the other workers"
                    " (re-run the command to resume what is still missing)", err=True)

@@ -15,6 +15,7 @@ stored rows are those of running the items one by one (evalkit.run.items.ItemRun
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable
 
 from .items import Item, ItemRunner
@@ -23,21 +24,39 @@ from .stages import BARRIER, Behind, Lookahead
 WINDOW, LOOKAHEAD, WRITES = 4, 8, 4
 
 
+#: where the calling (device) thread's time goes: waiting for prepared items (the CPU stages
+#: are behind), waiting for background writes, settling items (model generations included),
+#: and measuring windows of metrics (device work and the metrics' own arithmetic)
+STAGES = ("waiting for preparation", "waiting for writes", "generating and settling", "metrics")
+
+
 def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None = None,
               progress: Callable[[str, int, int], None] | None = None,
               on_done: Callable[[int, str], None] | None = None,
-              window: int = WINDOW, lookahead: int = LOOKAHEAD, writes: int = WRITES) -> int:
+              window: int = WINDOW, lookahead: int = LOOKAHEAD, writes: int = WRITES,
+              clock: dict[str, float] | None = None) -> int:
     """Run ``items`` — (index, case, generator, seed, metrics) tuples, or ``BARRIER`` when the
     source has nothing for now (what is held is then finished) — through ``runner``; the number
-    of items done. ``on_done(index, label)`` follows each item's stored results."""
+    of items done. ``on_done(index, label)`` follows each item's stored results; ``clock``
+    collects the calling thread's seconds per stage (``STAGES``)."""
     planned = (item if item is BARRIER else runner.plan(*item) for item in items)
     pending: list[Item] = []
     done = 0
+    clock = {} if clock is None else clock
+    waiting, writing, settling, metrics = STAGES
+
+    def timed(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        clock[stage] = clock.get(stage, 0.0) + now - since
+        return now
 
     def measure(behind: Behind) -> None:
         nonlocal done
+        t = time.perf_counter()
         behind.drain()   # the rows of a new generation need its artifact's digest
+        t = timed(writing, t)
         runner.measure(pending)
+        timed(metrics, t)
         for item in pending:
             done += 1
             if on_done:
@@ -45,7 +64,14 @@ def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None =
         pending.clear()
 
     with Behind(limit=writes) as behind:
-        for item, prepared in Lookahead(runner.prepare, depth=lookahead)(planned):
+        stream = iter(Lookahead(runner.prepare, depth=lookahead)(planned))
+        while True:
+            t = time.perf_counter()
+            try:
+                item, prepared = next(stream)
+            except StopIteration:
+                break
+            t = timed(waiting, t)
             if item is BARRIER:   # the source has nothing for now: finish what is held
                 measure(behind)
                 continue
@@ -54,8 +80,11 @@ def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None =
                 progress(item.label, done, total if total is not None else done + 1)
             runner.settle(item, behind)
             pending.append(item)
+            timed(settling, t)
             if len(pending) >= window or (item.make and not item.gen.weight_free):
                 measure(behind)
+            t = time.perf_counter()
             behind.poll()
+            timed(writing, t)
         measure(behind)
     return done

@@ -56,6 +56,7 @@ class RunSummary:
     outcome: Outcome = field(default_factory=lambda: Outcome(None, 0, 0, 0))   # the whole run, all shards
     device: str = ""       # the device this process ran on (--devices: summed over its workers)
     dead_workers: dict[str, int | None] = field(default_factory=dict)   # --devices: device -> exit code
+    stages: dict[str, float] = field(default_factory=dict)   # the device thread's seconds per pipeline stage
 
     @property
     def recomputed_nothing(self) -> bool:
@@ -164,7 +165,8 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
                 for i in chosen)
         total = len(range(index, len(items), count)) if work is None else None
         try:
-            done = run_items(worker, mine, total=total, progress=progress, on_done=on_done, lookahead=lookahead)
+            done = run_items(worker, mine, total=total, progress=progress, on_done=on_done, lookahead=lookahead,
+                             clock=summary.stages)
         except BaseException:   # Ctrl-C, SIGTERM, a full disk: say so in the run's record where it can be written
             with contextlib.suppress(Exception):
                 store.finish_run(run_id, INTERRUPTED)

@@ -83,6 +83,8 @@ def run_plan_on_devices(plan, out: str | Path, devices: list[str], *, retry_fail
                 setattr(summary, name, getattr(summary, name) + getattr(part, name))
             summary.loads.update({f"{k}@{part.device}": v for k, v in part.loads.items()})
             summary.load_failures.update(part.load_failures)
+            for stage, seconds in part.stages.items():   # summed over the workers
+                summary.stages[stage] = summary.stages.get(stage, 0.0) + seconds
         expected = store.run(plan.run_id).get("expected")
         summary.outcome = outcome(store.results(plan.run_id), expected)
         store.finish_run(plan.run_id, summary.outcome.status)

@@ -74,3 +74,20 @@ def test_shards_share_the_source_features_through_disk(tmp_path, monkeypatch):
     run_plan(plan, tmp_path, shard=(1, 2))   # items 1, 3: recolor of each case, another process
     sources = [o for o in tracked if "|" not in o]   # generated videos carry their generator in the origin
     assert len(sources) == 2 and len(tracked) == 6   # each source tracked once, by the first shard
+
+
+def test_the_device_threads_time_is_split_by_stage(tmp_path):
+    """A slow CPU stage (a reference generation made while preparing) shows as the device thread
+    waiting for preparation; the stages never add up to more than the run took."""
+    import time
+
+    import plugins_for_tests  # noqa: F401  (test-copy, test-squares, test-brightness)
+    from evalkit.run.pipeline import STAGES
+
+    t0 = time.perf_counter()
+    summary = run_plan(Plan(ComponentSpec("test-squares", {"n": 3}), (ComponentSpec("test-copy", {"sleep": 0.4}),),
+                            (ComponentSpec("test-brightness"),)), tmp_path)
+    elapsed = time.perf_counter() - t0
+    assert set(summary.stages) == set(STAGES)
+    assert summary.stages["waiting for preparation"] >= 0.35   # at least the first item's generation
+    assert sum(summary.stages.values()) <= elapsed

@@ -26,6 +26,7 @@ def test_suite_benchmark_tiny(tmp_path):
     assert r["naive"]["cases"] == 1 and set(r["naive"]["per_metric_s"]) >= {"motion-fidelity", "aesthetic-quality"}
     # the workers' load lines name the metrics' model loads (the fixed start of each process)
     assert len(run["load_lines"]) == 1 and "[float32]" in run["load_lines"][0], run["load_lines"]
+    assert len(run["device_thread"]) == 1 and "waiting for preparation" in run["device_thread"][0]
 
 
 def test_gpu_sampler_splits_the_fixed_start_from_the_pipelines_idle_time():
