@@ -87,24 +87,11 @@ def test_extended_batch_of_three(tiny_dirs):
 
 @pytest.mark.slow
 def test_evalkit_run_mbq_extended_on_a_motion_suite(tiny_dirs, tmp_path):
-    import yaml
-    from typer.testing import CliRunner
+    from cli_runs import run_config
 
-    from evalkit.cli import _load_commands, app
-    from evalkit.run.store import ResultsStore
-
-    _load_commands()
     cfg = {"dataset": {"name": "synthetic", "motions": ["translation"], "num_frames": 4, "height": 32, "width": 32},
            "generators": [{"name": "mbq-extended", "backbone": "zeroscope", "model_path": tiny_dirs("unet"),
                            "steps": 3, "height": 32, "width": 32}],
            "metrics": ["runtime", "motion-fidelity[backend=klt]"]}
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    res = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "runs"), "--quiet"])
-    assert res.exit_code == 0, res.output
-    store = ResultsStore(tmp_path / "runs")
-    try:
-        df = store.results(store.latest_run_id())
-    finally:
-        store.close()
+    _, df = run_config(tmp_path, cfg)
     assert len(df) == 2 and (df["status"] == "ok").all(), df[["metric", "error"]]

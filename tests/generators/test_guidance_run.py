@@ -3,16 +3,10 @@ temporary folder and given as model_path)."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 pytest.importorskip("diffusers")
 
-from typer.testing import CliRunner  # noqa: E402
-
-from evalkit.cli import _load_commands, app  # noqa: E402
-from evalkit.run.store import ResultsStore  # noqa: E402
-
-_load_commands()
+from cli_runs import run_config  # noqa: E402
 
 
 @pytest.mark.slow
@@ -29,16 +23,7 @@ def test_evalkit_run_with_every_guidance_method(tiny_dirs, tmp_path):
                        {"name": "dmt", **unet, "inversion_steps": 10}],
         "metrics": ["runtime"],
     }
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
-    store = ResultsStore(out)
-    try:
-        df = store.results(store.latest_run_id())
-    finally:
-        store.close()
+    _, df = run_config(tmp_path, cfg)
     runtime = df[df.metric_name == "runtime"]
     assert (runtime["status"] == "ok").all(), runtime[["generator", "error"]].to_string()
     assert sorted(g.split("[")[0] for g in runtime["generator"]) == [

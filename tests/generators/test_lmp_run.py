@@ -3,29 +3,10 @@ frames with evalkit's subject annotation."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 pytest.importorskip("diffusers")
 
-from typer.testing import CliRunner  # noqa: E402
-
-from evalkit.cli import _load_commands, app  # noqa: E402
-from evalkit.run.store import ResultsStore  # noqa: E402
-
-_load_commands()
-
-
-def run_config(tmp_path, cfg: dict):
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
-    store = ResultsStore(out)
-    try:
-        return out, store.results(store.latest_run_id())
-    finally:
-        store.close()
+from cli_runs import invoke, run_config  # noqa: E402
 
 
 def test_evalkit_run_lmp_on_the_synthetic_suite(tiny_dirs, tmp_path):
@@ -54,10 +35,10 @@ def test_reproduce_lmp_table1_fills_the_baseline_and_lmp_rows(tiny_dirs, tmp_pat
     out, df = run_config(tmp_path, cfg)
     assert (df.status == "ok").all(), df[df.status != "ok"][["generator", "case_id", "metric_name", "error"]]
     assert sorted(df.case_id.unique()) == ["blackswan/caption", "blackswan/scene", "blackswan/subject"]
-    res = CliRunner().invoke(app, ["reproduce", "lmp-table1", str(out)])
+    res = invoke("reproduce", "lmp-table1", str(out))
     assert res.exit_code == 0, res.output
     ours = [line for line in res.output.splitlines() if "↳ evalkit" in line]
     # Baseline and Ours in each of Ori./Sub./Back./Mean; DMT (generator `dmt`) is not in this run
-    assert sum("evalkit `vanilla[" in line for line in ours) == 4 and sum("evalkit `lmp[" in line for line in ours) == 4
+    assert sum("evalkit vanilla[" in line for line in ours) == 4 and sum("evalkit lmp[" in line for line in ours) == 4
     assert not any("dmt" in line for line in ours)
     assert all("Δ" in line for line in ours)

@@ -54,6 +54,7 @@ def test_zero_injection_is_bit_identical_to_vanilla(vc2_dir):
 def test_per_step_recording_of_every_spatial_layer_is_injected_at_its_step(vc2_dir):
     gen = observing(GENERATORS.get("mbq"))(backbone="videocrafter2", model_path=vc2_dir, steps=4, height=16,
                                            width=16, injection_fraction=0.5)
+    gen.load()   # building the modules draws initial weights from the global RNG; that is the load stage
     state = torch.get_rng_state()
     g = gen.generate(case(target="a dog runs"), 0)   # the source's own prompt
     # recording (its own seeded noise, a deterministic consistency pass) draws nothing from the global RNG
@@ -107,31 +108,24 @@ def test_mbq_on_t2v_turbo_v2(vc2_dir):
 def test_evalkit_run_then_reproduce_fills_the_ours_rows_of_mbq_tables_1_and_2(vc2_dir, tmp_path):
     """The issue's acceptance: a tiny-config CPU run of `mbq[backbone=videocrafter2]` and its base model
     fills "Ours" (and "VC2") of Motion by Queries Tables 1 and 2 through `evalkit reproduce`."""
-    import yaml
-    from typer.testing import CliRunner
+    from cli_runs import invoke, run_config
 
-    from evalkit.cli import _load_commands, app
-
-    _load_commands()
     common = {"model_path": vc2_dir, "steps": 4, "height": 16, "width": 16}
     cfg = {"dataset": {"name": "synthetic", "motions": ["translation"], "num_frames": 4, "height": 32, "width": 32},
            "generators": [{"name": "vanilla", "backbone": "videocrafter2", "num_frames": 4, **common},
                           {"name": "mbq", "backbone": "videocrafter2", **common}],
            "metrics": ["temporal-flicker", "runtime"]}
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
-    runner, out = CliRunner(), str(tmp_path / "runs")
-    res = runner.invoke(app, ["run", str(tmp_path / "run.yaml"), "--out", out, "--quiet"])
-    assert res.exit_code == 0, res.output
-    t1 = runner.invoke(app, ["reproduce", "mbq-table1", out])
+    out, _ = run_config(tmp_path, cfg)
+    t1 = invoke("reproduce", "mbq-table1", str(out))
     assert t1.exit_code == 0, t1.output
-    ours = next(line for line in t1.output.splitlines() if line.startswith("| ↳ evalkit `mbq[backbone=videocrafter2"))
-    assert "(Δ " in ours.split("|")[3]   # T. Flick. measured
+    ours = next(line for line in t1.output.splitlines() if "↳ evalkit mbq[backbone=videocrafter2" in line)
+    assert "(Δ " in ours.split("↳")[1].split("|")[2]   # T. Flick. measured
     assert "paper backbone VideoCrafter2" not in t1.output   # the paper's backbone: no setup difference
-    t2 = runner.invoke(app, ["reproduce", "mbq-table2", out])
+    t2 = invoke("reproduce", "mbq-table2", str(out))
     assert t2.exit_code == 0, t2.output
     lines = t2.output.splitlines()
-    ours = next(line for line in lines if line.startswith("| ↳ evalkit `mbq[backbone=videocrafter2"))
-    base = next(line for line in lines if line.startswith("| ↳ evalkit `vanilla[backbone=videocrafter2"))
+    ours = next(line for line in lines if "↳ evalkit mbq[backbone=videocrafter2" in line)
+    base = next(line for line in lines if "↳ evalkit vanilla[backbone=videocrafter2" in line)
     assert ours.count("(Δ ") == 5         # Invers., Optim. (0), Infer, Sum, Overhead (base: this run's VC2)
     assert base.count("(Δ ") >= 2         # Infer, Sum
 

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from typer.testing import CliRunner  # noqa: E402
+from cli_runs import invoke, run_config  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase, MultiShotCase, PersonalizationCase  # noqa: E402
-from evalkit.cli import _load_commands, app  # noqa: E402
 from evalkit.data.dreambooth import SubjectImages  # noqa: E402
 from evalkit.generators.diffusers_t2v import case_prompts  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.run.store import ResultsStore  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
-_load_commands()
 SET = MultiShotCase("set", "a dog", ("a dog runs", "a dog jumps"))
 UNET = dict(backbone="zeroscope", steps=3, height=32, width=32, num_frames=4)
 
@@ -36,15 +33,6 @@ def results(out):
         return store.results(store.latest_run_id())
     finally:
         store.close()
-
-
-def run_config(tmp_path, cfg, *args):
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet", *args])
-    assert res.exit_code == 0, res.output
-    return out
 
 
 def test_case_prompts_of_every_kind(shared_data):
@@ -100,7 +88,7 @@ def test_evalkit_run_multishot_methods_and_reproduce_mbq_table3(tiny_dirs, tmp_p
                           {"name": "consistory", **common}, {"name": "full-q-preservation", **common}],
            "metrics": ["set-consistency", "clip-text", "dynamic-degree[backend=dis]", "subject-consistency",
                        "runtime"]}
-    out = run_config(tmp_path, cfg)
+    out, _ = run_config(tmp_path, cfg)
     df = results(out)
     assert (df["status"] == "ok").all(), df[df["status"] != "ok"][["generator", "metric", "error"]]
     assert sorted({g.split("[")[0] for g in df["generator"]}) == ["consistory", "full-q-preservation", "storyboard",
@@ -111,8 +99,8 @@ def test_evalkit_run_multishot_methods_and_reproduce_mbq_table3(tiny_dirs, tmp_p
         assert {(row, col) for col in ("msc", "text", "dyn", "subj")} <= filled, row
     assert not any(c.n for c in rep.cells if c.row in ("VSTAR", "Tokenflow", "ConsiS Im2Vid"))
     md = rep.to_markdown()
-    assert "paper backbone VideoCrafter2; run's `vanilla" in md and "uses zeroscope" in md
-    cli = CliRunner().invoke(app, ["reproduce", "mbq-table3", str(out)])
+    assert "paper backbone VideoCrafter2; run's vanilla[" in md and "uses zeroscope" in md
+    cli = invoke("reproduce", "mbq-table3", str(out))
     assert cli.exit_code == 0 and "Ours + VideoCrafter2" in cli.output
 
 
@@ -122,6 +110,6 @@ def test_evalkit_run_vanilla_on_dreambooth(tiny_dirs, tmp_path, shared_data):
                        "max_reference_images": 2},
            "generators": [{"name": "vanilla", **UNET, "model_path": tiny_dirs("unet")}],
            "metrics": ["runtime"]}
-    out = run_config(tmp_path, cfg, "--root", str(shared_data / "dreambooth"))
+    out, _ = run_config(tmp_path, cfg, "--root", str(shared_data / "dreambooth"))
     df = results(out)
     assert len(df) == 1 and df["status"].iloc[0] == "ok" and df["value"].iloc[0] > 0

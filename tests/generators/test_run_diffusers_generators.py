@@ -2,16 +2,10 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 pytest.importorskip("diffusers")
 
-from typer.testing import CliRunner  # noqa: E402
-
-from evalkit.cli import _load_commands, app  # noqa: E402
-from evalkit.run.store import ResultsStore  # noqa: E402
-
-_load_commands()
+from cli_runs import run_config  # noqa: E402
 
 
 def test_evalkit_run_with_vanilla_mbq_and_kv_injection(tiny_dirs, tmp_path):
@@ -23,16 +17,7 @@ def test_evalkit_run_with_vanilla_mbq_and_kv_injection(tiny_dirs, tmp_path):
                        {"name": "kv-injection", **common}],
         "metrics": ["runtime"],
     }
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
-    store = ResultsStore(out)
-    try:
-        df = store.results(store.latest_run_id())
-    finally:
-        store.close()
+    _, df = run_config(tmp_path, cfg)
     runtime = df[df.metric_name == "runtime"].set_index("generator")["value"]
     # the generator column may carry the non-default options: "mbq[blocks=all,...]"
     assert sorted(g.split("[")[0] for g in runtime.index) == ["kv-injection", "mbq", "vanilla"]
