@@ -127,11 +127,13 @@ def _wait_for_results(out: Path, low: int, high: int) -> None:
 
 @pytest.mark.slow  # a whole run killed, then resumed (~25 s)
 def test_a_killed_run_resumes_when_run_again(tmp_path):
-    proc = _cli(tmp_path / "out", sleep=1.0)
-    _wait_for_results(tmp_path / "out", 1, 8)   # kill it mid-run
+    # 16 items of 1 s on two workers: results arrive a window at a time, so under load the
+    # store can jump by several rows; the kill must land before the last ones
+    proc = _cli(tmp_path / "out", sleep=1.0, n=16)
+    _wait_for_results(tmp_path / "out", 1, 16)   # kill it mid-run
     os.killpg(proc.pid, signal.SIGKILL)   # the command and its workers
     proc.wait()
-    again = _cli(tmp_path / "out", sleep=1.0)
+    again = _cli(tmp_path / "out", sleep=1.0, n=16)
     _, err = again.communicate(timeout=180)
     assert again.returncode == 0 and "status complete" in err, err
     cached = int(err.split(" generated, ")[1].split(" cached")[0])
