@@ -244,6 +244,28 @@ def _drain(events, report: DeviceRun) -> None:
             report.summaries[worker] = payload
 
 
+def share_cpu_threads(workers: int) -> int:
+    """Give this worker process its share of the cores for torch's and OpenCV's own thread pools
+    (each would otherwise start one thread per core in every worker, oversubscribing the CPU that
+    renders, decodes and hashes for all of them); returns the share. The core runs without torch."""
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:
+        pass
+    return threads
+
+
 def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: bool, recompute: bool,
             plugins: list[str], inbox, events) -> None:
     """A worker process: asks for a group whenever it needs work, reports each finished item."""
@@ -253,6 +275,7 @@ def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: b
     from .stages import BARRIER
 
     load_plugins(plugins)
+    share_cpu_threads(count)
 
     def work() -> Iterator:
         while True:

@@ -148,3 +148,17 @@ def test_devices_excludes_shard_and_device():
     _load_commands()
     out = CliRunner().invoke(app, ["run", "synthetic", "--devices", "cpu,cpu", "--shard", "0/2"])
     assert out.exit_code == 2 and "--devices starts its own workers" in out.output
+
+
+def test_each_worker_gets_its_share_of_the_cores():
+    """Two workers on a 2n-core machine run torch and OpenCV with n threads each, not 2n each."""
+    pytest.importorskip("torch")
+    pytest.importorskip("cv2")
+    code = ("import os, torch, cv2\n"
+            "from evalkit.run.workers import share_cpu_threads\n"
+            "n = share_cpu_threads(2)\n"
+            "print(n, torch.get_num_threads(), cv2.getNumThreads(), max(1, os.cpu_count() // 2))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n, torch_threads, cv2_threads, expected = map(int, out.stdout.split())
+    assert n == torch_threads == cv2_threads == expected
