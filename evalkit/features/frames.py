@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections import OrderedDict
-from typing import Any
+from collections import OrderedDict, deque
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
 from ..video import Video
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def host_tensor(frames):
@@ -95,8 +98,43 @@ class DeviceFrames:
 
 def to_device(frames, device: str):
     """One clip's uint8 frames (host array or tensor) on ``device`` (a pinned, asynchronous
-    copy on CUDA; the current stream is ordered after it)."""
+    copy on CUDA; the current stream is ordered after it; frames pinned already, e.g. by
+    ``pinned_ahead``, are not copied again on the host)."""
     x = host_tensor(frames)
     if x.device.type != "cpu" or not is_cuda(device):
         return x.to(device)
     return x.pin_memory().to(device, non_blocking=True)
+
+
+def ahead(items: Iterable[T], prepare: Callable[[T], R], depth: int = 2) -> Iterator[R]:
+    """``prepare(item)`` for each item in one background thread, at most ``depth`` items ahead of
+    the consumer; results in order (an exception is raised where its item is consumed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="evalkit-pin") as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(prepare, item))
+                if len(pending) > depth:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:   # the consumer stopped early: drop what has not started
+            for future in pending:
+                future.cancel()
+
+
+def pinned_ahead(clips: Iterable, device: str, depth: int = 2) -> Iterator:
+    """Clips for ``to_device``: on CUDA, host frames are copied into pinned memory in a background
+    thread while the device works on the clips before them (that host copy, not the transfer,
+    is what kept the GPU waiting between clips); device tensors and CPU runs pass unchanged."""
+    if not is_cuda(device):
+        yield from clips
+        return
+
+    def pin(frames):
+        x = host_tensor(frames)
+        return x.pin_memory() if x.device.type == "cpu" else x
+
+    yield from ahead(clips, pin, depth)
