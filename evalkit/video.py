@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidInputError, MemoryLimitError, MissingDataError, VideoReadError
+from .errors import InvalidInputError, MissingDataError, VideoReadError
 from .hashing import array_digest
+from .memory import check_allocation
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -102,13 +103,9 @@ class Video:
 # Decoding streams: frames are decoded one at a time (``iter_frames``) and, for a Video, written
 # into one array allocated up front, so a read peaks at about the size of the frames it keeps
 # (not three times it), and a range or step decodes past the frames it drops without keeping
-# them. Before allocating, the size is checked against a stated limit (``memory_limit``): a
+# them. Before allocating, the size is checked against a stated limit (evalkit.memory): a
 # video that cannot fit is one MemoryLimitError naming the file and the numbers, not an
 # allocation that fails (or swaps) half-way.
-
-#: environment variable: the most bytes one decoded video may take (e.g. 8e9); default: 90 % of
-#: the memory available when the read starts
-MEMORY_LIMIT_ENV = "EVALKIT_MAX_VIDEO_BYTES"
 
 
 def read_video(path: str | os.PathLike, *, fps: float | None = None, start: int = 0, end: int | None = None,
@@ -155,42 +152,6 @@ def iter_frames(path: str | os.PathLike):
         raise VideoReadError(f"{p}: video is empty (no decodable frames)")
     if declared and count < declared:
         raise VideoReadError(f"{p}: truncated video: decoded {count} of {declared} declared frames")
-
-
-def memory_limit() -> int:
-    """The most bytes one decoded video may take: $EVALKIT_MAX_VIDEO_BYTES, else 90 % of the
-    memory available now (no limit where that cannot be read)."""
-    raw = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if raw:
-        try:
-            return int(float(raw))
-        except ValueError:
-            raise InvalidInputError(f"${MEMORY_LIMIT_ENV}={raw!r}: expected a number of bytes") from None
-    available = _available_memory()
-    return int(0.9 * available) if available else 2 ** 62
-
-
-def check_allocation(nbytes: int, what: str) -> None:
-    """A MemoryLimitError naming ``what`` when ``nbytes`` exceed the limit."""
-    limit = memory_limit()
-    if nbytes > limit:
-        raise MemoryLimitError(f"{what} needs {nbytes / 2 ** 30:.2f} GiB, over the limit of {limit / 2 ** 30:.2f} GiB "
-                               f"({'$' + MEMORY_LIMIT_ENV if os.environ.get(MEMORY_LIMIT_ENV) else '90 % of the memory available'}"
-                               f"); read a frame range or a smaller resolution, or raise ${MEMORY_LIMIT_ENV}")
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def _collect(p: Path, frames, expected: int, fps: float, start: int, end: int | None, step: int) -> Video:
