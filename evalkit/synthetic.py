@@ -25,23 +25,13 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .hashing import stable_hash
+from .synthetic_motion import MOTIONS, affine, apply_affine, invert_affine, trajectory
 from .video import Video
 
 #: bump whenever a change alters rendered pixels or ground truth (enters fingerprints)
 RENDERER_VERSION = "1"
 
-MOTIONS = ("translation", "rotation", "scaling", "pan", "fast", "static")
 SHAPES = ("disc", "blob", "rounded-rectangle")
-
-# Per-frame rates at speed 1 for a 128-pixel short side (scaled with the frame).
-# `fast` moves well above VBench's dynamic-degree threshold (6 px per 256 px of short
-# side, i.e. 3 px at 128); `translation` and `pan` move clearly but modestly.
-_TRANSLATION_PX = 1.5
-_PAN_PX = 2.0
-_FAST_PX = 8.0
-_ROTATION_DEG = 4.0
-_SCALING_LOG_RATE = 0.02
-_SCALE_RANGE = (0.7, 1.4)
 
 # (name, RGB base, RGB accent) for subjects; backgrounds use other hues (green/blue/grey).
 _SUBJECT_PALETTES = (
@@ -161,65 +151,6 @@ def _shape_fn(kind: str, rng: np.random.Generator, radius: float):
     return blob
 
 
-# -- trajectories -------------------------------------------------------------------------------
-
-def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Fold an unbounded coordinate into [lo, hi] (bounce at the borders)."""
-    if hi <= lo:
-        return np.full_like(x, (lo + hi) / 2)
-    period = 2 * (hi - lo)
-    y = np.mod(x - lo, period)
-    return lo + np.where(y > hi - lo, period - y, y)
-
-
-def _trajectory(spec: SyntheticSpec, radius: float, rng: np.random.Generator):
-    """Per frame: subject centre (x, y), rotation (radians), scale, camera offset x."""
-    t = np.arange(spec.num_frames, dtype=np.float64)
-    H, W, s = spec.height, spec.width, spec.speed
-    k = min(H, W) / 128.0
-    zeros = np.zeros_like(t)
-    cx, cy = np.full_like(t, W / 2), np.full_like(t, H / 2)
-    angle, scale, cam = zeros.copy(), np.ones_like(t), zeros.copy()
-    theta0 = rng.uniform(-0.3, 0.3)
-    if spec.motion == "translation":
-        m = radius * 1.1
-        # leftwards, the way a camera drift shifts the scene: reversing the clip then reverses
-        # every track (Motion Fidelity matches track sets, so opposite subject and background
-        # motions would otherwise swap roles under reversal)
-        cx = _reflect(0.7 * W - _TRANSLATION_PX * k * s * t, m, W - 1 - m)
-        cy = _reflect(0.5 * H + 0.25 * _TRANSLATION_PX * k * s * t, m, H - 1 - m)
-    elif spec.motion == "rotation":
-        angle = np.deg2rad(_ROTATION_DEG) * s * t
-    elif spec.motion == "scaling":
-        lo, hi = np.log(_SCALE_RANGE[0]), np.log(_SCALE_RANGE[1])
-        scale = np.exp(_reflect(np.log(0.8) + _SCALING_LOG_RATE * s * t, lo, hi))
-    elif spec.motion == "pan":
-        cam = _PAN_PX * k * s * t           # camera moves right: the whole scene shifts left
-        cx = np.full_like(t, 0.6 * W)
-    elif spec.motion == "fast":
-        rx, ry = 0.5 * W - radius * 1.1, 0.5 * H - radius * 1.1
-        omega = _FAST_PX * k * s / min(rx, ry)  # per-frame step at least _FAST_PX pixels
-        cx = W / 2 + rx * np.cos(omega * t)
-        cy = H / 2 + ry * np.sin(omega * t)
-    cam = cam + spec.camera_drift * k * t
-    return cx, cy, angle + theta0, scale, cam
-
-
-def _affine(c_canvas, centre, angle, scale) -> np.ndarray:
-    """2x3 forward map canvas -> frame: rotate/scale about ``c_canvas``, then move it to ``centre``."""
-    ca, sa = scale * np.cos(angle), scale * np.sin(angle)
-    R = np.array([[ca, -sa], [sa, ca]])
-    return np.hstack([R, (np.asarray(centre) - R @ np.asarray(c_canvas))[:, None]])
-
-
-def _apply(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    return pts @ M[:, :2].T + M[:, 2]
-
-
-def _invert(M: np.ndarray) -> np.ndarray:
-    return cv2.invertAffineTransform(M.astype(np.float64))
-
-
 # -- rendering ----------------------------------------------------------------------------------
 
 @lru_cache(maxsize=64)
@@ -237,7 +168,7 @@ def render(spec: SyntheticSpec) -> SyntheticClip:
     S = int(np.ceil(2 * radius * 1.3)) + 8
     c_s = np.array([(S - 1) / 2, (S - 1) / 2])
     subj_tex = _texture(rng, S, S, s_base, s_accent, cell=max(4.0, radius / 3))
-    cx, cy, angle, scale, cam = _trajectory(spec, radius, rng)
+    cx, cy, angle, scale, cam = trajectory(spec, radius, rng)
 
     # background canvas: the frame plus a margin and the whole camera travel
     margin = 8
@@ -250,14 +181,14 @@ def render(spec: SyntheticSpec) -> SyntheticClip:
     subj_pts = _sample(rng, n_subj, lambda p: inside(p[:, 0] - c_s[0], p[:, 1] - c_s[1]) < -3.0,
                        (0, 0, S - 1, S - 1))
     M0_bg = np.array([[1, 0, -margin - cam[0]], [0, 1, -margin]], np.float64)
-    M0_s = _affine(c_s, (cx[0], cy[0]), angle[0], scale[0])
-    inv0 = _invert(M0_s)
+    M0_s = affine(c_s, (cx[0], cy[0]), angle[0], scale[0])
+    inv0 = invert_affine(M0_s)
 
     def bg_ok(p):  # p in frame-0 coordinates: away from the subject's edge and the border
-        q = _apply(inv0, p)
+        q = apply_affine(inv0, p)
         return (inside(q[:, 0] - c_s[0], q[:, 1] - c_s[1]) / scale[0] > 3.0)
     bg_frame0 = _sample(rng, n_bg, bg_ok, (2, 2, W - 3, H - 3))
-    bg_pts = _apply(_invert(M0_bg), bg_frame0)
+    bg_pts = apply_affine(invert_affine(M0_bg), bg_frame0)
 
     centroid = _shape_centroid(inside, c_s, S)
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -270,22 +201,22 @@ def render(spec: SyntheticSpec) -> SyntheticClip:
     for t in range(T):
         M_bg = np.array([[1, 0, -margin - cam[t]], [0, 1, -margin]], np.float64)
         # the subject stands still in the world, so a camera pan moves it too
-        M_s = _affine(c_s, (cx[t] - (cam[t] - cam[0]), cy[t]), angle[t], scale[t])
-        inv = _invert(M_s)
-        q = _apply(inv, pix)
+        M_s = affine(c_s, (cx[t] - (cam[t] - cam[0]), cy[t]), angle[t], scale[t])
+        inv = invert_affine(M_s)
+        q = apply_affine(inv, pix)
         mask = (inside(q[:, 0] - c_s[0], q[:, 1] - c_s[1]) <= 0).reshape(H, W)
         bg = cv2.warpAffine(bg_tex, M_bg, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         fg = cv2.warpAffine(subj_tex, M_s, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         frames[t] = np.clip(np.rint(np.where(mask[..., None], fg, bg)), 0, 255).astype(np.uint8)
         masks[t] = mask
 
-        p_s, p_b = _apply(M_s, subj_pts), _apply(M_bg, bg_pts)
+        p_s, p_b = apply_affine(M_s, subj_pts), apply_affine(M_bg, bg_pts)
         tracks[t, :n_subj], tracks[t, n_subj:] = p_s, p_b
-        qb = _apply(inv, p_b)
+        qb = apply_affine(inv, p_b)
         occluded = inside(qb[:, 0] - c_s[0], qb[:, 1] - c_s[1]) <= 0
         visible[t, :n_subj] = _in_frame(p_s, W, H)
         visible[t, n_subj:] = _in_frame(p_b, W, H) & ~occluded
-        centres[t] = _apply(M_s, centroid[None])[0]
+        centres[t] = apply_affine(M_s, centroid[None])[0]
 
     on_subject = np.arange(spec.num_points) < n_subj
     for arr in (frames, masks, tracks, visible, centres, on_subject):

@@ -14,7 +14,7 @@ LAYERS = (
     {"errors", "hashing", "compat", "weights", "configurable", "registry", "memory", "video", "cases", "__init__",
      "_version", "timing", "probe"},
     {"networks"},
-    {"synthetic"},
+    {"synthetic_motion", "synthetic"},
     {"features"},
     {"metrics"},
     {"checks", "testing"},
