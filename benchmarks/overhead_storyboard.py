@@ -42,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import environment, run_models  # noqa: E402
+from generation_overhead import make_generator  # noqa: E402
+from generation_overhead import measure as measure_run  # noqa: E402
 
 from evalkit.cases import MultiShotCase  # noqa: E402
 
@@ -114,35 +116,18 @@ def build(model: str, tiny: bool, device: str):
     return build_dit(model, tiny, device)
 
 
+#: Storyboarding's run extras kept next to the timings
+KEEP = ("passes_s", "q_cache_bytes", "steps", "dift_step", "q_preserved", "q_flowed", "sdsa_calls",
+        "refined_calls", "mask_subject_fraction", "mask_empty_frames")
+
+
 def make(name: str, model: str, pipe, emb_shape, emb_dtype, device: str, **opts):
-    import torch
-
-    from evalkit.generators.families.base import Embeds
-    from evalkit.registry import GENERATORS
-
-    gen = GENERATORS.get(name)(backbone=model, device=device, **opts)
-    g = torch.Generator(device="cpu").manual_seed(1)
-    gen.use_pipeline(pipe, {p: Embeds(torch.randn(emb_shape, generator=g).to(device, emb_dtype))
-                            for p in SHOTS + ("",)})
-    gen.load()   # CLIPSeg (storyboard): its own stage, outside the timings
-    return gen
+    """The generator on the shared pipeline, loaded (CLIPSeg for storyboard: its own stage, outside the timings)."""
+    return make_generator(name, model, pipe, emb_shape, emb_dtype, device, prompts=SHOTS + ("",), load=True, **opts)
 
 
 def measure(gen, case, device: str) -> dict:
-    import torch
-
-    cuda = device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    run = gen.run(case, seed=0, output_type="latent")
-    out = {"timings": run.timings, "wall_s": time.perf_counter() - t0, "total_s": sum(run.timings.values()),
-           "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0}
-    keep = ("passes_s", "q_cache_bytes", "steps", "dift_step", "q_preserved", "q_flowed", "sdsa_calls",
-            "refined_calls", "mask_subject_fraction", "mask_empty_frames")
-    out.update({k: v for k, v in run.extras.items() if k in keep})
-    return out
+    return measure_run(gen, case, device, keep=KEEP)
 
 
 def bench(model: str, args) -> dict:
