@@ -140,26 +140,34 @@ def clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16)
 
 
-def tiny_unet_t2v():
-    import torch
-
-    from evalkit.compat import ensure_torchvision
-
-    ensure_torchvision()
-    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+def _tiny_sd_vae_and_text():
+    """A tiny SD-style AutoencoderKL and CLIP text encoder (the U-Net pipelines share them)."""
+    from diffusers import AutoencoderKL
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    torch.manual_seed(0)
-    unet = UNet3DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
-                                out_channels=4, down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-                                up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=32,
-                                attention_head_dim=4, norm_num_groups=4)
     vae = AutoencoderKL(block_out_channels=(8, 8, 8), in_channels=3, out_channels=3,
                         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
                         latent_channels=4, norm_num_groups=4, sample_size=32)
     text = CLIPTextModel(CLIPTextConfig(vocab_size=520, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
                                         num_attention_heads=4, max_position_embeddings=16, bos_token_id=512,
                                         eos_token_id=513, pad_token_id=513))
+    return vae, text
+
+
+def tiny_unet_t2v():
+    import torch
+
+    from evalkit.compat import ensure_torchvision
+
+    ensure_torchvision()
+    from diffusers import DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet3DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
+                                out_channels=4, down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+                                up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=32,
+                                attention_head_dim=4, norm_num_groups=4)
+    vae, text = _tiny_sd_vae_and_text()
     sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                           set_alpha_to_one=False)
     return TextToVideoSDPipeline(vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), unet=unet,
@@ -238,8 +246,7 @@ def tiny_animatediff_parts():
     from evalkit.compat import ensure_torchvision
 
     ensure_torchvision()
-    from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import DDIMScheduler, MotionAdapter, UNet2DConditionModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
@@ -248,12 +255,7 @@ def tiny_animatediff_parts():
                                 attention_head_dim=4, norm_num_groups=4)
     adapter = MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4,
                             motion_num_attention_heads=2, motion_max_seq_length=32)
-    vae = AutoencoderKL(block_out_channels=(8, 8, 8), in_channels=3, out_channels=3,
-                        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-                        latent_channels=4, norm_num_groups=4, sample_size=32)
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=520, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                                        num_attention_heads=4, max_position_embeddings=16, bos_token_id=512,
-                                        eos_token_id=513, pad_token_id=513))
+    vae, text = _tiny_sd_vae_and_text()
     sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False)
     return dict(unet=unet, vae=vae, text_encoder=text, tokenizer=clip_tokenizer(), scheduler=sched), adapter
 
