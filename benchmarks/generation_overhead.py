@@ -50,6 +50,23 @@ COG_VAE_TINY = dict(in_channels=3, out_channels=3, down_block_types=("CogVideoXD
                     layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
 
 
+def cogvideox_pipeline(transformer_config: dict, dtype, tiny: bool, snr_shift_scale: float = 3.0):
+    """CogVideoX without text encoder: the transformer of ``transformer_config`` (diffusers' defaults
+    are 2B), its VAE (tiled at full size) and the release's DDIM schedule (``snr_shift_scale``: 3.0
+    in THUDM/CogVideoX-2b's scheduler config, 1.0 in CogVideoX-5b's)."""
+    import diffusers
+
+    tr = diffusers.CogVideoXTransformer3DModel(**transformer_config).to(dtype)
+    vae = diffusers.AutoencoderKLCogVideoX(**(COG_VAE_TINY if tiny else {})).to(dtype)
+    sched = diffusers.CogVideoXDDIMScheduler(
+        timestep_spacing="trailing", prediction_type="v_prediction", rescale_betas_zero_snr=True,
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+        set_alpha_to_one=True, snr_shift_scale=snr_shift_scale)
+    if not tiny:
+        vae.enable_tiling()
+    return diffusers.CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=tr, scheduler=sched)
+
+
 def build(model: str, tiny: bool, device: str):
     import torch
 
@@ -68,16 +85,8 @@ def build(model: str, tiny: bool, device: str):
                                          scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0))
             emb_shape = (1, 512, 32 if tiny else 4096)
         else:
-            tr = diffusers.CogVideoXTransformer3DModel(**(COG_TINY if tiny else {})).to(dtype)
-            vae = diffusers.AutoencoderKLCogVideoX(**(COG_VAE_TINY if tiny else {})).to(dtype)
-            sched = diffusers.CogVideoXDDIMScheduler(
-                timestep_spacing="trailing", prediction_type="v_prediction", rescale_betas_zero_snr=True,
-                beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
-                set_alpha_to_one=True, snr_shift_scale=3.0)
-            pipe = diffusers.CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=tr,
-                                               scheduler=sched)
-            if not tiny:
-                vae.enable_tiling()
+            pipe = cogvideox_pipeline(COG_TINY if tiny else {}, dtype, tiny)
+            tr = pipe.transformer
             emb_shape = (1, 16 if tiny else 226, 32 if tiny else 4096)
     keep = set(getattr(tr, "_keep_in_fp32_modules", None) or [])
     for name, p in tr.named_parameters():  # as from_pretrained(torch_dtype=bf16) keeps them

@@ -94,16 +94,8 @@ def build(model: str, tiny: bool, device: str):
         if model.startswith("cogvideox"):
             five = model == "cogvideox-5b"
             cfg = (COG_TINY_5B if five else COG_TINY_2B) if tiny else (COG_5B if five else {})
-            net = diffusers.CogVideoXTransformer3DModel(**cfg).to(dtype)
-            vae = diffusers.AutoencoderKLCogVideoX(**(go.COG_VAE_TINY if tiny else {})).to(dtype)
-            sched = diffusers.CogVideoXDDIMScheduler(
-                timestep_spacing="trailing", prediction_type="v_prediction", rescale_betas_zero_snr=True,
-                beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
-                set_alpha_to_one=True, snr_shift_scale=3.0)
-            pipe = diffusers.CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=net,
-                                               scheduler=sched)
-            if not tiny:
-                vae.enable_tiling()
+            pipe = go.cogvideox_pipeline(cfg, dtype, tiny, snr_shift_scale=1.0 if five else 3.0)
+            net = pipe.transformer
             emb_shape = (1, 226, 32 if tiny else 4096)
         elif model == "animatediff":  # SD 1.5 U-Net + diffusers' default MotionAdapter (MotionClone's base)
             unet = diffusers.UNet2DConditionModel(**(SD15_UNET_TINY if tiny else SD15_UNET))

@@ -50,20 +50,12 @@ def build(tiny: bool, device: str):
     from evalkit.compat import ensure_torchvision
 
     ensure_torchvision()
-    import diffusers
 
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     torch.manual_seed(0)
     with torch.device(device):
-        tr = diffusers.CogVideoXTransformer3DModel(**(COG_TINY_ROPE if tiny else COG5B)).to(dtype)
-        vae = diffusers.AutoencoderKLCogVideoX(**(go.COG_VAE_TINY if tiny else {})).to(dtype)
-        sched = diffusers.CogVideoXDDIMScheduler(
-            timestep_spacing="trailing", prediction_type="v_prediction", rescale_betas_zero_snr=True,
-            beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
-            set_alpha_to_one=True, snr_shift_scale=1.0)
-        pipe = diffusers.CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=vae, transformer=tr, scheduler=sched)
-    if not tiny:
-        vae.enable_tiling()
+        pipe = go.cogvideox_pipeline(COG_TINY_ROPE if tiny else COG5B, dtype, tiny, snr_shift_scale=1.0)
+    tr = pipe.transformer
     pipe.set_progress_bar_config(disable=True)
     emb_shape = (1, 226, tr.config.text_embed_dim)
     return pipe, emb_shape, dtype, sum(p.numel() for p in tr.parameters())
