@@ -20,6 +20,7 @@ from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
 from evalkit.run.workers import group_by_case, order_by_cost, parse_devices, run_plan_on_devices
+from stored_values import stored_values
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -28,14 +29,6 @@ def _plan(n=6, sleep=0.0) -> Plan:
     return Plan(ComponentSpec("test-squares", {"n": n}), (ComponentSpec("test-copy", {"sleep": sleep}),
                                                          ComponentSpec("test-copy", {"brighten": 20})),
                 (ComponentSpec("test-brightness"),))
-
-
-def _values(out, run_id) -> pd.Series:
-    store = ResultsStore(out)
-    try:
-        return store.results(run_id).set_index(["case_id", "generator", "metric"])["value"].sort_index()
-    finally:
-        store.close()
 
 
 def test_devices_are_parsed_and_checked(monkeypatch):
@@ -77,7 +70,8 @@ def test_two_cpu_workers_equal_one_process(tmp_path):
     assert summary.outcome.status == "complete" and not summary.dead_workers
     assert summary.generated == 12 and summary.computed == 12
     assert [line.split(",")[0] for line in lines] == ["worker 0: cpu", "worker 1: cpu"]
-    pd.testing.assert_series_equal(_values(tmp_path / "single", single.run_id), _values(tmp_path / "two", single.run_id))
+    pd.testing.assert_series_equal(stored_values(tmp_path / "single", single.run_id),
+                                   stored_values(tmp_path / "two", single.run_id))
     store = ResultsStore(tmp_path / "two")
     assert set(store.loads(single.run_id)["shard"]) == {"0/2", "1/2"}  # both workers did work
     store.close()
@@ -110,7 +104,8 @@ def test_a_worker_killed_mid_run_hands_its_items_to_the_other(tmp_path):
     load_plugins(["plugins_for_tests"])
     reference = run_plan(Plan(ComponentSpec("test-squares", {"n": 16}), (ComponentSpec("test-copy", {"sleep": 0.6}),),
                               (ComponentSpec("test-brightness"),)), tmp_path / "ref")
-    pd.testing.assert_series_equal(_values(tmp_path / "ref", reference.run_id), _values(tmp_path / "out", reference.run_id))
+    pd.testing.assert_series_equal(stored_values(tmp_path / "ref", reference.run_id),
+                                   stored_values(tmp_path / "out", reference.run_id))
 
 
 def _wait_for_results(out: Path, low: int, high: int) -> None:

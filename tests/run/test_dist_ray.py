@@ -16,19 +16,12 @@ from evalkit.registry import load_plugins
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
+from stored_values import stored_values
 
 
 def _plan() -> Plan:
     return Plan(ComponentSpec("test-squares", {"n": 16}), (ComponentSpec("test-copy", {"sleep": 0.5}),),
                 (ComponentSpec("test-brightness"),))
-
-
-def _values(out, run_id) -> pd.Series:
-    store = ResultsStore(out)
-    try:
-        return store.results(run_id).set_index(["case_id", "generator", "metric"])["value"].sort_index()
-    finally:
-        store.close()
 
 
 def _kill_a_worker_mid_run(out, run_id, killed: list) -> None:
@@ -71,7 +64,7 @@ def test_ray_workers_killed_mid_run_resume_to_the_single_process_result(tmp_path
         ray.shutdown()
     assert killed, "the run finished before a worker could be killed"
     assert len(summaries) == 2
-    pd.testing.assert_series_equal(_values(tmp_path / "single", single.run_id), _values(out, single.run_id))
+    pd.testing.assert_series_equal(stored_values(tmp_path / "single", single.run_id), stored_values(out, single.run_id))
     store = ResultsStore(out)
     assert store.run(single.run_id)["status"] == "complete"
     store.close()

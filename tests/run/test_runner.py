@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
+from stored_values import stored_values
 
 HERE = Path(__file__).resolve().parent.parent  # tests/ (plugins_for_tests)
 
@@ -24,21 +24,12 @@ def plan(gen_opts=None, metric_opts=None, **dataset_opts) -> Plan:
                 (ComponentSpec("test-brightness", metric_opts or {}),))
 
 
-def values(out, run_id) -> pd.Series:
-    store = ResultsStore(out)
-    try:
-        df = store.results(run_id)
-    finally:
-        store.close()
-    return df.set_index(["case_id", "generator", "metric"])["value"].sort_index()
-
-
 def test_second_run_recomputes_nothing(tmp_path):
     first = run_plan(plan(), tmp_path)
     assert (first.generated, first.computed) == (3, 3)
     again = run_plan(plan(), tmp_path)
     assert again.recomputed_nothing and again.metrics_cached == 3 and again.run_id == first.run_id
-    assert values(tmp_path, first.run_id).notna().all()
+    assert stored_values(tmp_path, first.run_id).notna().all()
 
 
 def test_cache_invalidates_on_each_input(tmp_path):
@@ -94,8 +85,8 @@ def test_resume_after_sigkill_gives_the_same_numbers(tmp_path):
         proc.wait()
     proc = _runner_process(tmp_path / "killed", counter)
     assert proc.wait(timeout=120) == 0
-    pd.testing.assert_series_equal(values(tmp_path / "ref", reference.run_id),
-                                   values(tmp_path / "killed", reference.run_id))
+    pd.testing.assert_series_equal(stored_values(tmp_path / "ref", reference.run_id),
+                                   stored_values(tmp_path / "killed", reference.run_id))
     generated = len(counter.read_text().split())
     assert generated <= 12 + 2, f"resume recomputed finished items ({generated} generations for 12)"
     store = ResultsStore(tmp_path / "killed")
@@ -109,7 +100,8 @@ def test_shards_together_equal_one_run(tmp_path):
     first = run_plan(p, tmp_path / "sharded", shard=(0, 2))
     second = run_plan(p, tmp_path / "sharded", shard=(1, 2))
     assert (first.generated, second.generated) == (3, 2)
-    pd.testing.assert_series_equal(values(tmp_path / "whole", whole.run_id), values(tmp_path / "sharded", whole.run_id))
+    pd.testing.assert_series_equal(stored_values(tmp_path / "whole", whole.run_id),
+                                   stored_values(tmp_path / "sharded", whole.run_id))
     store = ResultsStore(tmp_path / "sharded")
     assert store.run(whole.run_id)["status"] == "complete"
     store.close()
@@ -119,7 +111,7 @@ def test_two_configs_of_one_generator_are_kept_apart(tmp_path):
     p = Plan(ComponentSpec("test-squares"), (ComponentSpec("test-copy"), ComponentSpec("test-copy", {"brighten": 30})),
              (ComponentSpec("test-brightness"),))
     s = run_plan(p, tmp_path)
-    v = values(tmp_path, s.run_id)
+    v = stored_values(tmp_path, s.run_id)
     assert set(v.index.get_level_values("generator")) == {"test-copy", "test-copy[brighten=30]"}
     assert (v.xs("test-copy[brighten=30]", level="generator") > v.xs("test-copy", level="generator")).all()
 
