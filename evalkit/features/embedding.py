@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .base import FeatureBackend
-from .frames import is_cuda, pinned_ahead, to_device
+from .frames import is_cuda, uploaded
 from .precision import check_precision, compute_scope, weights_dtype
 from .preprocess import Preprocess
 
@@ -75,9 +75,7 @@ class FrameEmbedder(FeatureBackend):
         import torch
 
         pending, count = [], 0
-        for clip in (pinned_ahead(clips, self.device) if self.takes_device_frames else clips):
-            if self.takes_device_frames:
-                clip = to_device(clip, self.device)
+        for clip in (uploaded(clips, self.device) if self.takes_device_frames else clips):
             start = 0
             while start < len(clip):
                 take = min(self.batch_size - count, len(clip) - start)

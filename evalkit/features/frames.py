@@ -138,3 +138,8 @@ def pinned_ahead(clips: Iterable, device: str, depth: int = 2) -> Iterator:
         return x.pin_memory() if x.device.type == "cpu" else x
 
     yield from ahead(clips, pin, depth)
+
+
+def uploaded(clips: Iterable, device: str) -> Iterator:
+    """Each clip's frames on ``device`` (``to_device``), the next ones pinned ahead on CUDA."""
+    return (to_device(clip, device) for clip in pinned_ahead(clips, device))
