@@ -265,6 +265,8 @@ def main(argv=None) -> int:
     report["install_s"] = time.perf_counter() - t0
 
     n_sets = args.videos // args.shots
+    if n_sets < 1:
+        raise SystemExit(f"--videos {args.videos}: at least --shots ({args.shots}) videos make one set")
     vids = list(make_videos(n_sets * (args.shots + 1), args.frames, args.height, args.width, seed=0))
     sets = []
     for s in range(n_sets):
