@@ -41,6 +41,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,16 +103,18 @@ class GpuSampler:
         s = self.samples.get(index)
         return sum(s) / len(s) if s else None
 
+    def _first_busy(self, index: int) -> int | None:
+        return next((i for i, u in enumerate(self.samples.get(index, [])) if u > 0), None)
+
     def first_kernel(self, index: int) -> float | None:
         """Seconds from the launch to the first sample with a kernel running: the fixed start
         (process start, imports, model loads, the first items' preparation)."""
-        first = next((i for i, u in enumerate(self.samples.get(index, [])) if u > 0), None)
+        first = self._first_busy(index)
         return None if first is None else self.times[index][first]
 
     def busy_after_first_kernel(self, index: int) -> float | None:
-        s = self.samples.get(index, [])
-        first = next((i for i, u in enumerate(s) if u > 0), None)
-        return None if first is None else sum(s[first:]) / len(s[first:])
+        first = self._first_busy(index)
+        return None if first is None else float(np.mean(self.samples[index][first:]))
 
 
 def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "devices") -> dict:
