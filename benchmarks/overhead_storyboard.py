@@ -1,10 +1,10 @@
 """Video Storyboarding (5 shots) over its base model: runtime and peak memory, one process.
 
 Full-size architectures with random weights (timings are real, images are not):
-- ``videocrafter2`` (the paper's backbone; the default where the checkout has evalkit's port,
-  built by benchmarks/overhead_videocrafter2.py): the official U-Net (1.41 B) + the SD
+- ``videocrafter2`` (the paper's backbone and the default; evalkit's port, built by
+  benchmarks/overhead_videocrafter2.py): the official U-Net (1.41 B) + the SD
   autoencoder, 320×512, 16 frames, DDIM η = 1, CFG 12 as two U-Net calls per step;
-- ``zeroscope`` (the default otherwise): the ``UNet3DConditionModel`` default config (= ModelScope /
+- ``zeroscope``: the ``UNet3DConditionModel`` default config (= ModelScope /
   zeroscope: 320-640-1280-1280, 1.4 B parameters) + the SD ``AutoencoderKL``, at VideoCrafter2's
   geometry 320×512, 16 frames, DDIM, CFG 12 (MbQ App. B.14) in one batched call;
 - ``wan2.1-1.3b`` (optional, ``--models``): the real Wan2.1-1.3B transformer + VAE
@@ -98,11 +98,6 @@ def build_unet(tiny: bool, device: str):
 UNETS = ("zeroscope", "videocrafter2", "t2v-turbo-v2")
 
 
-def has_videocrafter2_port() -> bool:
-    """The checkout has evalkit's VideoCrafter2 port and its full-size builder (the benchmark next to this one)."""
-    return (Path(__file__).resolve().parent / "overhead_videocrafter2.py").is_file()
-
-
 def build(model: str, tiny: bool, device: str):
     if model == "zeroscope":
         return build_unet(tiny, device)
@@ -177,8 +172,8 @@ def bench(model: str, args) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="auto", help="comma-separated: videocrafter2, t2v-turbo-v2, zeroscope, "
-                    "wan2.1-1.3b, cogvideox-2b; auto: videocrafter2 where the port exists, else zeroscope")
+    ap.add_argument("--models", default="videocrafter2", help="comma-separated: videocrafter2, t2v-turbo-v2, "
+                    "zeroscope, wan2.1-1.3b, cogvideox-2b")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--shots", type=int, default=5)
@@ -187,9 +182,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
-    if args.models == "auto":
-        args.models = "videocrafter2" if has_videocrafter2_port() else "zeroscope"
-
     home = install_clipseg("tiny" if args.tiny else "full")
     return run_models(args.models.split(","), lambda model: bench(model, args),
                       {"env": environment(args.device, hf_home=home)}, args.out)

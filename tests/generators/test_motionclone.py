@@ -81,13 +81,9 @@ def test_dit_form_loss_decreases(tiny_dirs):
 
 
 def test_unet_form_on_animatediff_the_release_base(tmp_path):
-    """MotionClone's own base (AnimateDiff: motion modules of up_blocks.1), where evalkit has it."""
+    """MotionClone's own base (AnimateDiff: motion modules of up_blocks.1)."""
     import tiny_pipelines as tp
 
-    from evalkit.generators.backbones import BACKBONES
-
-    if "animatediff" not in BACKBONES or not hasattr(tp, "tiny_animatediff"):
-        pytest.skip("no AnimateDiff backbone in this checkout")
     tp.tiny_animatediff().save_pretrained(str(tmp_path / "ad"))
     opts = dict(backbone="animatediff", model_path=str(tmp_path / "ad"), height=32, width=32, steps=4)
     c = square_case(frames=4, size=32)

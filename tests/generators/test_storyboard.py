@@ -113,9 +113,6 @@ def test_options_and_case_kinds_are_checked(tiny_dirs):
 
 def _videocrafter2_folder(tmp_path_factory, turbo: bool):
     import tiny_pipelines as tp
-
-    if not hasattr(tp, "tiny_videocrafter2"):
-        pytest.skip("this checkout has no VideoCrafter2 port (evalkit.networks.videocrafter2)")
     return str(tp.tiny_videocrafter2(tmp_path_factory.mktemp("vc2"), turbo=turbo))
 
 
