@@ -13,7 +13,7 @@ process per group, each method after a short warm-up, VAE decode left out (``out
 - group ``unet`` (Motion by Queries Table 2): ZeroScope's U-Net (UNet3DConditionModel default =
   ModelScope/ZeroScope config) + SD VAE, 320×576, 24 frames, 50 DDIM steps: ``vanilla``, ``mbq``,
   ``motionclone`` (U-Net form, the release's 300 steps), ``dmt`` (999-step DDIM inversion, 20 ×
-  10 Adam steps, restart sampling); ``--models animatediff`` (where evalkit has that backbone):
+  10 Adam steps, restart sampling); ``--models animatediff``:
   SD 1.5 U-Net + diffusers' default MotionAdapter, 512×512, 16 frames, 25 steps, ``vanilla`` and
   ``motionclone`` (300 steps): the base of Motion by Queries' MotionClone row.
 
