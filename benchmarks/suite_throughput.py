@@ -27,6 +27,8 @@ One H200 (about 6 minutes):
         --head .carry/identity/sa_0_4_vit_l_14_linear.pth --out $OUT/suite.json
 Two H200s against one (nvidia-h200-x2; about 8 minutes): --device-sets cuda:0 cuda:0,cuda:1 --naive-cases 0
     python benchmarks/suite_throughput.py --tiny      # CPU smoke test (tiny models, KLT/DIS, 2 CPU workers)
+Where the device thread's time goes (cProfile, in place on one device; 30 videos):
+    python benchmarks/suite_throughput.py --device-sets cuda:0 --seeds 6 --naive-cases 0 --profile $OUT/prof ...
 """
 from __future__ import annotations
 
@@ -117,14 +119,20 @@ class GpuSampler:
         return None if first is None else float(np.mean(self.samples[index][first:]))
 
 
-def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "devices") -> dict:
+def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "devices",
+              profile: Path | None = None) -> dict:
     """The plan on ``devices`` (comma-separated): one ``evalkit run --devices`` (a worker per GPU,
     work handed out by cost), or with ``launch="shards"`` one ``--shard i/n --device d_i`` process
-    per device (split by item index); wall time and the busy fraction of each GPU used."""
-    base = [sys.executable, "-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q", "--allow-failures"]
+    per device (split by item index); wall time and the busy fraction of each GPU used. With
+    ``profile``, each process runs in place (``--device``, no worker process) under cProfile,
+    which sees its main thread: the device thread, where the GPU waits for the CPU."""
     ds = devices.split(",")
-    commands = ([base + ["--devices", devices]] if launch == "devices" else
+    python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    base = python + ["-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q", "--allow-failures"]
+    commands = ([base + ["--devices", devices]] if launch == "devices" and not profile else
                 [base + ["--device", d, "--shard", f"{i}/{len(ds)}"] for i, d in enumerate(ds)])
+    if profile and len(commands) > 1:
+        raise SystemExit("--profile: give single-device sets (one profile per run)")
     t0 = time.perf_counter()
     with GpuSampler() as sampler:
         procs = [subprocess.Popen(c, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -195,9 +203,12 @@ def main(argv=None) -> int:
     ap.add_argument("--head", default="")
     ap.add_argument("--tiny", action="store_true", help="CPU smoke test: tiny models, KLT/DIS, 2 CPU workers")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="folder: profile each (single-device) run's device thread with cProfile, run<i>.prof")
     args = ap.parse_args(argv)
     if args.tiny:
-        args.device_sets, args.seeds, args.frames, args.height, args.width = ["cpu,cpu"], 1, 8, 64, 80
+        args.seeds, args.frames, args.height, args.width = 1, 8, 64, 80
+        args.device_sets = ["cpu"] if args.profile else ["cpu,cpu"]
         args.naive_cases = 1
 
     work = Path(tempfile.mkdtemp(prefix="evalkit-suite-"))
@@ -232,7 +243,10 @@ def main(argv=None) -> int:
               "cases": cases, "video": f"{args.frames}x{args.height}x{args.width}", "dtype": args.dtype,
               "generator": args.generator, "setup_s": setup_s, "runs": []}
     for i, devices in enumerate(args.device_sets):
-        r = run_suite(config, devices, work / f"run{i}", env, args.launch)
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        r = run_suite(config, devices, work / f"run{i}", env, args.launch,
+                      profile=args.profile / f"run{i}.prof" if args.profile else None)
         r["seconds_per_video"] = r["wall_s"] / cases
         report["runs"].append(r)
         print(json.dumps(r), flush=True)

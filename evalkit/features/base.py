@@ -42,21 +42,44 @@ class FeatureBackend(Configurable):
 
 
 _LOADED: dict[tuple, FeatureBackend] = {}
+_LOADING: dict[tuple, Future] = {}     # loads under way (a preload thread's), awaited, not repeated
+_LOAD_LOCK = threading.Lock()
 _LOAD_SECONDS: dict[str, float] = {}   # "name[dtype]" -> seconds spent constructing (loading) it
 
 
 def load_backend(name: str, device: str = "cpu", dtype: str = "float32", **options: Any) -> FeatureBackend:
     """One instance per process for each distinct configuration; options are completed with
-    the backend's defaults first, so naming a default explicitly or not shares one model."""
+    the backend's defaults first, so naming a default explicitly or not shares one model. A
+    thread asking for a model another thread is loading waits for that load."""
     cls = FEATURES.get(name)
     full = {**cls.defaults, **options}
     key = (name, device, dtype, tuple(sorted(full.items(), key=lambda kv: kv[0])))
-    if key not in _LOADED:
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        loading = _LOADING.get(key)
+        if loading is None:
+            loading = _LOADING[key] = Future()
+            mine = True
+        else:
+            mine = False
+    if not mine:
+        return loading.result()
+    try:
         t0 = time.perf_counter()
-        _LOADED[key] = cls(device=device, dtype=dtype, **options)
+        backend = cls(device=device, dtype=dtype, **options)
         label = f"{name}[{dtype}]"
-        _LOAD_SECONDS[label] = _LOAD_SECONDS.get(label, 0.0) + time.perf_counter() - t0
-    return _LOADED[key]
+        with _LOAD_LOCK:
+            _LOADED[key] = backend
+            _LOAD_SECONDS[label] = _LOAD_SECONDS.get(label, 0.0) + time.perf_counter() - t0
+    except BaseException as exc:
+        loading.set_exception(exc)
+        raise
+    finally:
+        with _LOAD_LOCK:
+            _LOADING.pop(key, None)
+    loading.set_result(backend)
+    return backend
 
 
 def backend_load_seconds() -> dict[str, float]:
@@ -125,7 +148,7 @@ class FeatureContext:
         self._lock = threading.Lock()
         self._running: dict[Hashable, Future] = {}   # keys being computed, by another thread perhaps
         self._frames = DeviceFrames(device, frame_bytes)
-        self._collecting = False
+        self._collector: int | None = None   # the thread collecting (others compute as they ask)
         self._pending: dict[tuple, tuple[Callable, dict[Hashable, tuple[Video, FeatureBackend]]]] = {}
         self._unbatched: set[Hashable] = set()  # keys whose batched pass failed: computed alone
         self._disk = disk
@@ -138,6 +161,20 @@ class FeatureContext:
     def backend(self, name: str, dtype: str | None = None, **options: Any) -> FeatureBackend:
         """The process's instance of backend ``name`` on this device, in ``dtype`` (default: the context's)."""
         return load_backend(name, self.device, dtype or self.dtype, **options)
+
+    def preload(self, loads: Sequence[tuple[str, dict[str, Any]]]) -> threading.Thread:
+        """Load these (backend, options) in a background thread, in order, while the first items
+        are prepared; a metric asking for one meanwhile waits for its load. A load that fails
+        here is left to the metric that needs it, which fails its own items with the reason."""
+        def run() -> None:
+            for name, options in dict.fromkeys((n, tuple(sorted(o.items()))) for n, o in loads):
+                try:
+                    self.backend(name, **dict(options))
+                except Exception:  # noqa: BLE001 - raised again, and recorded, where it is needed
+                    continue
+        thread = threading.Thread(target=run, name="evalkit-preload", daemon=True)
+        thread.start()
+        return thread
 
     def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per key (the runner's worker threads asking for one source at the
@@ -187,7 +224,7 @@ class FeatureContext:
             if found:
                 self._store(key, value)
                 known = True
-        if self._collecting and batch is not None and key not in self._unbatched and not known:
+        if self._collector == threading.get_ident() and batch is not None and key not in self._unbatched and not known:
             group = self._pending.setdefault((backend.identity, what), (batch, {}))
             group[1][key] = (video, backend)
             raise FeatureDeferred(key)
@@ -205,12 +242,14 @@ class FeatureContext:
 
     @contextmanager
     def collecting(self) -> Iterator[None]:
-        """Queue missing batchable features instead of computing them (see the class doc)."""
-        self._collecting = True
+        """Queue missing batchable features instead of computing them (see the class doc). Only
+        the calling thread collects: metrics measured meanwhile on other threads (host metrics,
+        evalkit.run.items) compute what they ask for."""
+        self._collector = threading.get_ident()
         try:
             yield
         finally:
-            self._collecting = False
+            self._collector = None
 
     def flush(self) -> int:
         """Compute every queued feature, one batched call per (backend, feature); the number

@@ -78,11 +78,15 @@ class AestheticQuality(Metric):
             head = f"missing:{self.options['head'] or HEAD_FILE}"
         return {**super().config, "head": head}
 
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": "vbench-clip"}
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         weight, bias = load_head(str(resolve_head(self.options["head"])))
         scores = []
         for video in generation.videos:
-            feats = frame_embeddings(ctx, self.backend, video, self.feature_dtype, preprocess="vbench-clip")
+            feats = frame_embeddings(ctx, self.backend, video, self.feature_dtype, **self.backend_options)
             if feats.shape[1] != weight.shape[0]:
                 raise InvalidInputError(f"aesthetic head expects {weight.shape[0]}-d CLIP features, "
                                         f"{self.backend} gives {feats.shape[1]}")

@@ -127,6 +127,18 @@ class Metric(Configurable):
         """Every feature backend this metric's value depends on (enters its cache key)."""
         return (self.backend,) if self.backend else ()
 
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """Options its model backends are loaded with besides ``dtype`` (a preprocessing protocol)."""
+        return {}
+
+    def backend_loads(self) -> list[tuple[str, dict[str, Any]]]:
+        """The models it loads, as (backend, options): the runner preloads them while the first
+        items are prepared (one that differs costs a load, never a value: a metric loads its own)."""
+        from ..registry import FEATURES
+        return [(b, {"dtype": self.feature_dtype, **self.backend_options}) for b in self.feature_backends()
+                if FEATURES.get(b).weights_id]
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         raise NotImplementedError
 

@@ -20,9 +20,13 @@ class ReferenceSimilarity(Metric):
     defaults = DTYPE_DEFAULT
     choices = DTYPE_CHOICES
 
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": self.preprocess}
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        refs = reference_embeddings(ctx, self.backend, case, self.feature_dtype, preprocess=self.preprocess)
-        frames = frame_embeddings(ctx, self.backend, generation.video, self.feature_dtype, preprocess=self.preprocess)
+        refs = reference_embeddings(ctx, self.backend, case, self.feature_dtype, **self.backend_options)
+        frames = frame_embeddings(ctx, self.backend, generation.video, self.feature_dtype, **self.backend_options)
         return MetricResult(mean_cross_similarity(frames, refs), {"references": len(refs)})
 
 

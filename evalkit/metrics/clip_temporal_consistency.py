@@ -28,10 +28,14 @@ class ClipTemporalConsistency(Metric):
     defaults = DTYPE_DEFAULT
     choices = DTYPE_CHOICES
 
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": PREPROCESS}
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         scores = []
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
             scores.append(consecutive_similarity(frame_embeddings(ctx, self.backend, video, self.feature_dtype,
-                                                                   preprocess=PREPROCESS)))
+                                                                   **self.backend_options)))
         return per_video_result(case, scores)

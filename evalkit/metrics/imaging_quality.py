@@ -27,8 +27,12 @@ class ImagingQuality(Metric):
     defaults = {"preprocess": "longer"}
     choices = {"preprocess": ("longer", "shorter", "shorter-centercrop", "none")}
 
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": self.options["preprocess"]}
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        model = backend(ctx, self.backend, preprocess=self.options["preprocess"])
+        model = backend(ctx, self.backend, **self.backend_options)
         scores = []
         for video in generation.videos:
             per_frame = ctx.features(model, video, "musiq", lambda v=video: model.score(v.frames))

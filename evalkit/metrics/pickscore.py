@@ -36,12 +36,16 @@ class PickScore(Metric):
         reference="Kirstain et al. 2023 (Pick-a-Pic, PickScore_v1 reward); LMP Table 1 (Pick., raw: 20.69)",
         backends=("pickscore",), report_scale=1.0)
 
+    @property
+    def backend_options(self) -> dict:
+        return {"preprocess": PREPROCESS}
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         prompts = prompts_per_video(case, len(generation.videos))
-        scale = backend(ctx, self.backend, preprocess=PREPROCESS).logit_scale
-        texts = text_embeddings(ctx, self.backend, prompts, preprocess=PREPROCESS)
+        scale = backend(ctx, self.backend, **self.backend_options).logit_scale
+        texts = text_embeddings(ctx, self.backend, prompts, **self.backend_options)
         scores = []
         for video, text in zip(generation.videos, texts):
-            frames = frame_embeddings(ctx, self.backend, video, preprocess=PREPROCESS)
+            frames = frame_embeddings(ctx, self.backend, video, **self.backend_options)
             scores.append(float(np.mean(pickscore_per_frame(frames, text, scale))))
         return per_video_result(case, scores, logit_scale=scale)

@@ -9,6 +9,7 @@ What the cache reuses (see :mod:`evalkit.run.failures`):
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +23,7 @@ from .failures import ENVIRONMENT, STATUS, failure_class, failure_reason
 from .keys import generation_key, generator_identity, metric_key
 from .loads import LOAD_FAILED, GeneratorLoads
 from .rows import ResultRow
-from .stages import Behind
+from .stages import Behind, default_workers
 from .store import ResultsStore
 
 
@@ -79,6 +80,7 @@ class ItemRunner:
         self.store, self.run_id, self.ctx, self.loads = store, run_id, ctx, loads
         self.policy, self.summary = policy, summary
         self._identity: dict[int, dict] = {}   # id(generator) -> its identity (weights looked up once)
+        self._preloaded: set[int] = set()      # id(metric) whose models are loading or loaded
 
     def identity(self, gen: Generator) -> dict:
         if id(gen) not in self._identity:
@@ -104,6 +106,7 @@ class ItemRunner:
         else:
             item.make = True
             self.loads.ensure(gen)   # loaded here, before a worker may use it (reference generators)
+        self._preload(item.metrics if item.make else item.todo)
         return item
 
     def prepare(self, item: Item) -> Item:
@@ -143,9 +146,29 @@ class ItemRunner:
 
     def measure(self, items: list[Item]) -> None:
         """The metrics of ``items`` together (features batched across their videos), stored."""
+        self.store_values(items, self.compute(items))
+
+    def compute(self, items: list[Item]) -> dict[tuple[int, int], tuple[bool, Any]]:
+        """The values of the metrics ``items`` still need, by (id(item), id(metric)). Model
+        metrics run here, their features batched over the items' videos; host metrics (no
+        model) run meanwhile on CPU threads. An item whose artifact is still being written
+        is measured too: its rows wait for the digest (``store_values``), not its values."""
         calls = [(item, m) for item in items for m in item.todo]
-        outcomes = call_batched(self.ctx, [lambda i=i, m=m: m(i.case, i.generation, self.ctx) for i, m in calls])
-        results = {(id(i), id(m)): outcome for (i, m), outcome in zip(calls, outcomes)}
+        host = [c for c in calls if on_host(c[1])]
+        device = [c for c in calls if not on_host(c[1])]
+
+        def call(item: Item, metric: Metric) -> Any:
+            return metric(item.case, item.generation, self.ctx)
+
+        with ThreadPoolExecutor(max(1, min(len(host), default_workers())), "evalkit-host-metric") as pool:
+            futures = [pool.submit(call, *c) for c in host]
+            outcomes = call_batched(self.ctx, [lambda c=c: call(*c) for c in device])
+            outcomes += [_outcome_of(f) for f in futures]
+        return {(id(i), id(m)): outcome for (i, m), outcome in zip(device + host, outcomes)}
+
+    def store_values(self, items: list[Item], results: dict[tuple[int, int], tuple[bool, Any]]) -> None:
+        """Store the rows of ``items`` (their generations stored) with the values ``compute``
+        found; a value the store already holds is kept, as the cache policy says."""
         for item in items:
             for metric, row in zip(item.metrics, item.rows):
                 if item.record is None or item.record["status"] != "ok":
@@ -157,6 +180,15 @@ class ItemRunner:
                     self.summary.metrics_cached += 1
 
     # -- helpers -----------------------------------------------------------------------
+    def _preload(self, metrics: list[Metric]) -> None:
+        """Start loading the models of metrics with work to do, while the items are prepared
+        (a run the store already holds loads nothing)."""
+        fresh = [m for m in metrics if id(m) not in self._preloaded]
+        self._preloaded.update(id(m) for m in fresh)
+        loads = [load for m in fresh for load in m.backend_loads()]
+        if loads:
+            self.ctx.preload(loads)
+
     def _plan_metrics(self, item: Item) -> None:
         item.rows = self._rows(item.gkey, item.record, item.case, item.gen, item.seed, item.metrics)
         item.todo = [m for m, row in zip(item.metrics, item.rows) if item.record["status"] == "ok"
@@ -208,6 +240,7 @@ class ItemRunner:
             item.record = self.store.generation(item.gkey)
             self._plan_metrics(item)
 
+        item.todo = list(item.metrics)   # measured while the artifact is written; ``stored`` decides the rows
         behind.submit(lambda: write_artifact(generation.videos, self.store.root / artifact, source), stored)
 
     def _failed_generation(self, item: Item, record: dict, exc: BaseException) -> None:
@@ -229,6 +262,20 @@ class ItemRunner:
 
 class _LoadFailed(EvalkitError):
     pass
+
+
+def on_host(metric: Metric) -> bool:
+    """A metric that reads no model (temporal flicker, KLT or DIS motion, runtime): measured on a
+    CPU thread while the device computes the model metrics' features."""
+    from ..registry import FEATURES
+    return not any(FEATURES.get(b).weights_id for b in metric.feature_backends())
+
+
+def _outcome_of(future: Future) -> tuple[bool, Any]:
+    try:
+        return True, future.result()
+    except Exception as exc:  # the call's own failure, recorded by the caller
+        return False, exc
 
 
 def _status(exc: BaseException) -> str:

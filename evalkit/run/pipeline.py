@@ -7,7 +7,9 @@ hashes, frames sent to the device). The calling thread settles each item in orde
 generator generates on the device, and the artifact is written in the background
 (``Behind``: at most ``writes`` in flight, its row stored once the file is in place). Metrics
 are measured ``window`` items at a time, their features collected and computed together (one
-forward pass over the videos of the window), so the device sees large batches back to back.
+forward pass over the videos of the window), so the device sees large batches back to back;
+metrics without a model run on CPU threads meanwhile, and a window's values are computed
+while its last artifacts are still being written (their rows wait for the digests).
 An item made by a model is measured at once (its window would wait for the next generation).
 
 Memory is bounded by ``lookahead`` + ``window`` + ``writes`` items. Counts, cache decisions and
@@ -53,9 +55,11 @@ def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None =
     def measure(behind: Behind) -> None:
         nonlocal done
         t = time.perf_counter()
+        values = runner.compute(pending)   # while the last artifacts are written
+        t = timed(metrics, t)
         behind.drain()   # the rows of a new generation need its artifact's digest
         t = timed(writing, t)
-        runner.measure(pending)
+        runner.store_values(pending, values)
         timed(metrics, t)
         for item in pending:
             done += 1

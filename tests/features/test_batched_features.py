@@ -19,7 +19,7 @@ def tiny_models(tmp_path_factory):
     from evalkit.testing.random_models import install_random_models
 
     install_random_models(tmp_path_factory.getbasetemp() / "hf_home",
-                          ["facebook/dino-vitb16", "openai/clip-vit-base-patch32"])
+                          ["facebook/dino-vitb16", "openai/clip-vit-base-patch32", "openai/clip-vit-large-patch14"])
 
 
 @pytest.fixture(autouse=True)
@@ -94,6 +94,61 @@ def test_a_collected_window_gets_the_values_of_one_by_one_in_fewer_passes(monkey
     assert ctx.batched_calls == 2
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_models_a_metric_declares_are_the_ones_it_loads(dtype):
+    """The runner preloads ``backend_loads()`` while the first items are prepared: it must name
+    exactly the (backend, dtype, options) the metric then asks for, or a model loads twice."""
+    for name in METRIC_SET + ("aesthetic-quality",):
+        options = {"dtype": dtype} | ({"head": _random_head()} if name == "aesthetic-quality" else {})
+        metric = METRICS.get(name)(**options)
+        base._LOADED.clear()
+        case, gen = _items(1)[0]
+        metric(case, gen, FeatureContext())
+        loaded = set(base._LOADED)
+        base._LOADED.clear()
+        ctx = FeatureContext()
+        for backend, opts in metric.backend_loads():
+            ctx.backend(backend, **opts)
+        assert set(base._LOADED) == loaded, name
+
+
+def _random_head():
+    import tempfile
+
+    path = tempfile.mkdtemp() + "/head.pth"
+    width = FeatureContext().backend("clip-vit-l14").model.config.projection_dim   # the tiny model's
+    torch.save(torch.nn.Linear(width, 1).state_dict(), path)
+    return path
+
+
+def test_a_preloaded_model_is_loaded_once_by_whoever_asks_first():
+    import threading
+    import time
+
+    from evalkit.features.dino import DinoViTB16
+
+    started, calls = threading.Event(), []
+    original = DinoViTB16.__init__
+
+    def slow_init(self, *args, **kwargs):
+        calls.append(threading.get_ident())
+        started.set()
+        time.sleep(0.3)
+        original(self, *args, **kwargs)
+
+    DinoViTB16.__init__ = slow_init
+    try:
+        ctx = FeatureContext()
+        thread = ctx.preload([("dino-vitb16", {"dtype": "float32"}), ("no-such-backend", {})])
+        assert started.wait(10)
+        model = ctx.backend("dino-vitb16")   # waits for the preload thread's load
+        thread.join(10)
+    finally:
+        DinoViTB16.__init__ = original
+    assert len(calls) == 1 and calls[0] != threading.get_ident() and isinstance(model, DinoViTB16)
+    assert not thread.is_alive()   # an unknown backend is left to the metric that asks for it
+
+
 def test_deferral_passes_through_except_exception_and_a_failed_batch_falls_back_per_video():
     ctx = FeatureContext()
     model = ctx.backend("dino-vitb16")
@@ -119,6 +174,24 @@ def test_deferral_passes_through_except_exception_and_a_failed_batch_falls_back_
     assert outcomes[1][0] is False and str(outcomes[1][1]) == "bad video"
     with ctx.collecting(), pytest.raises(FeatureDeferred):
         feature(Video(clip(2, seed=5), 8.0, "new"))
+
+
+def test_only_the_collecting_thread_defers_others_compute_what_they_ask():
+    """Host metrics run on CPU threads while the device thread collects a window: their
+    features are computed for them, never queued behind a flush they do not wait for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx = FeatureContext()
+    model = ctx.backend("dino-vitb16")
+    video = Video(clip(2, seed=3), 8.0, "other thread")
+
+    def feature():
+        return ctx.features(model, video, "demo", lambda: "computed", batch=lambda videos: ["batched"] * len(videos))
+
+    with ctx.collecting(), ThreadPoolExecutor(1) as pool:
+        assert pool.submit(feature).result() == "computed"
+        with pytest.raises(FeatureDeferred):
+            ctx.features(model, Video(clip(2, seed=4), 8.0, "mine"), "demo", lambda: "x", batch=lambda v: ["y"] * len(v))
 
 
 def test_threads_asking_for_one_key_compute_it_once():

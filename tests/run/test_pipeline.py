@@ -91,3 +91,56 @@ def test_the_device_threads_time_is_split_by_stage(tmp_path):
     assert set(summary.stages) == set(STAGES)
     assert summary.stages["waiting for preparation"] >= 0.35   # at least the first item's generation
     assert sum(summary.stages.values()) <= elapsed
+
+
+def test_a_window_is_measured_while_its_artifacts_are_written_and_host_metrics_run_beside_the_device(
+        tmp_path, monkeypatch):
+    """The device thread computes a window's values before it waits for the window's artifact
+    writes (a write here waits until a metric ran), host metrics (no model) run on another
+    thread; the stored rows and values are those of running the items one by one."""
+    import threading
+
+    from evalkit.features.base import FeatureContext
+    from evalkit.metrics.flicker import TemporalFlicker
+    from evalkit.run import items as items_module
+    from evalkit.run.items import CachePolicy, ItemRunner
+    from evalkit.run.loads import GeneratorLoads
+    from evalkit.run.runner import RunSummary, build_components
+
+    measured, threads = threading.Event(), set()
+    write = items_module.write_artifact
+
+    def slow_write(*args, **kwargs):
+        assert measured.wait(20), "the window's values waited for its artifact writes"
+        return write(*args, **kwargs)
+
+    def flicker_on(original):
+        def compute(self, case, generation, ctx):
+            threads.add(threading.get_ident())
+            measured.set()
+            return original(self, case, generation, ctx)
+        return compute
+
+    monkeypatch.setattr(items_module, "write_artifact", slow_write)
+    monkeypatch.setattr(TemporalFlicker, "compute", flicker_on(TemporalFlicker.compute))
+    plan = _plan(generators=("reverse", "recolor"))
+    summary = run_plan(plan, tmp_path / "pipelined")
+    assert summary.computed == 8 and summary.outcome.status == "complete"
+    assert threading.get_ident() not in threads   # temporal flicker ran on a host-metric thread
+
+    monkeypatch.undo()
+    one_by_one = tmp_path / "one-by-one"
+    cases, gens, metrics = build_components(plan, "cpu")
+    store = ResultsStore(one_by_one)
+    try:
+        store.start_run(plan.run_id, plan.to_dict(), {}, 8)
+        runner = ItemRunner(store, plan.run_id, FeatureContext(), GeneratorLoads(store, plan.run_id, "cpu", "0/1"),
+                            CachePolicy(), RunSummary(plan.run_id, store.path))
+        for case in cases:
+            for gen in gens:
+                runner.run(case, gen, 0, metrics)
+    finally:
+        store.close()
+    a = _store(tmp_path / "pipelined")[1].set_index(["case_id", "generator", "metric"])["value"].sort_index()
+    b = _store(one_by_one)[1].set_index(["case_id", "generator", "metric"])["value"].sort_index()
+    pd.testing.assert_series_equal(a, b)
