@@ -23,7 +23,11 @@ def test_suite_benchmark_tiny(tmp_path):
     r = json.loads(out.read_text())
     (run,) = r["runs"]
     assert run["devices"] == "cpu,cpu" and "status complete: 45 of 45 results ok" in run["stderr_tail"]
-    assert r["naive"]["cases"] == 1 and set(r["naive"]["per_metric_s"]) >= {"motion-fidelity", "aesthetic-quality"}
+    naive = r["naive"]
+    assert naive["cases"] == 1 and set(naive["per_metric_s"]) >= {"motion-fidelity", "aesthetic-quality"}
+    # the models are loaded once, outside the timed cases, and counted once in the extrapolation
+    assert naive["load_s"] > 0
+    assert naive["extrapolated_s"] == pytest.approx(naive["load_s"] + naive["seconds_per_case"] * r["cases"])
     # the workers' load lines name the metrics' model loads (the fixed start of each process)
     assert len(run["load_lines"]) == 1 and "[float32]" in run["load_lines"][0], run["load_lines"]
     assert len(run["device_thread"]) == 1 and "waiting for preparation" in run["device_thread"][0]
