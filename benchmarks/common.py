@@ -37,3 +37,11 @@ def run_models(models: Iterable[str], bench_one: Callable[[str], dict], results:
         if out:
             Path(out).write_text(json.dumps(results, indent=1))
     return results
+
+
+def write_report(path: Path | None, report: dict) -> None:
+    """The benchmark's JSON report at ``path`` (its folder made), if one was asked for."""
+    if path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))

@@ -116,6 +116,7 @@ def main(argv=None) -> int:
 
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     from evalkit.features.base import load_backend
+    from common import write_report
     from evalkit.testing.random_models import install_random_models
     from identity_metrics import peak_tflops
 
@@ -154,9 +155,7 @@ def main(argv=None) -> int:
         report["tflops_in_kernels"] = {k: {"tflops": v, "of_peak": v / peak}
                                        for k, v in report["tflops_in_kernels"].items()}
     print(json.dumps({k: report[k] for k in ("share_of_kernel_time", "tflops_in_kernels", "kernel_s_per_pass")}))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2))
+    write_report(args.out, report)
     return 0
 
 

@@ -230,6 +230,7 @@ def main(argv=None) -> int:
     os.environ.update({k: env[k] for k in ("HF_HOME", "TORCH_HOME", "HF_HUB_OFFLINE")})
     import torch
 
+    from common import write_report
     from evalkit.testing.random_models import install_random_models
 
     t0 = time.perf_counter()
@@ -271,9 +272,7 @@ def main(argv=None) -> int:
         naive["speedup_of_evalkit"] = naive["extrapolated_s"] / report["runs"][0]["wall_s"]
         report["naive"] = naive
         print(json.dumps(naive), flush=True)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2))
+    write_report(args.out, report)
     return 0
 
 
