@@ -98,7 +98,7 @@ def test_a_collected_window_gets_the_values_of_one_by_one_in_fewer_passes(monkey
 def test_the_models_a_metric_declares_are_the_ones_it_loads(dtype):
     """The runner preloads ``backend_loads()`` while the first items are prepared: it must name
     exactly the (backend, dtype, options) the metric then asks for, or a model loads twice."""
-    for name in METRIC_SET + ("aesthetic-quality",):
+    for name in METRIC_SET + ("aesthetic-quality", "clip-text", "clip-score"):
         options = {"dtype": dtype} | ({"head": _random_head()} if name == "aesthetic-quality" else {})
         metric = METRICS.get(name)(**options)
         base._LOADED.clear()
