@@ -27,7 +27,7 @@ One H200 (about 6 minutes):
         --head .carry/identity/sa_0_4_vit_l_14_linear.pth --out $OUT/suite.json
 Two H200s against one (nvidia-h200-x2; about 8 minutes): --device-sets cuda:0 cuda:0,cuda:1 --naive-cases 0
     python benchmarks/suite_throughput.py --tiny      # CPU smoke test (tiny models, KLT/DIS, 2 CPU workers)
-Where the device thread's time goes (cProfile, in place on one device; 30 videos):
+Where the device thread's wall time goes (its stack sampled, in place on one device; 30 videos):
     python benchmarks/suite_throughput.py --device-sets cuda:0 --seeds 6 --naive-cases 0 --profile $OUT/prof ...
 """
 from __future__ import annotations
@@ -124,10 +124,12 @@ def run_suite(config: Path, devices: str, out: Path, env: dict, launch: str = "d
     """The plan on ``devices`` (comma-separated): one ``evalkit run --devices`` (a worker per GPU,
     work handed out by cost), or with ``launch="shards"`` one ``--shard i/n --device d_i`` process
     per device (split by item index); wall time and the busy fraction of each GPU used. With
-    ``profile``, each process runs in place (``--device``, no worker process) under cProfile,
-    which sees its main thread: the device thread, where the GPU waits for the CPU."""
+    ``profile``, the process runs in place (``--device``, no worker process) with its main
+    thread's stack sampled (benchmarks/stack_sampler.py): the device thread, where the GPU
+    waits for the CPU."""
     ds = devices.split(",")
-    python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    sampler = [str(ROOT / "benchmarks" / "stack_sampler.py"), "--out", str(profile)] if profile else []
+    python = [sys.executable] + sampler
     base = python + ["-m", "evalkit.cli", "run", str(config), "--out", str(out), "-q", "--allow-failures"]
     commands = ([base + ["--devices", devices]] if launch == "devices" and not profile else
                 [base + ["--device", d, "--shard", f"{i}/{len(ds)}"] for i, d in enumerate(ds)])
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tiny", action="store_true", help="CPU smoke test: tiny models, KLT/DIS, 2 CPU workers")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--profile", type=Path, default=None,
-                    help="folder: profile each (single-device) run's device thread with cProfile, run<i>.prof")
+                    help="folder: sample each (single-device) run's device thread, run<i>.json (stack_sampler.py)")
     args = ap.parse_args(argv)
     if args.tiny:
         args.seeds, args.frames, args.height, args.width = 1, 8, 64, 80
@@ -260,7 +262,7 @@ def main(argv=None) -> int:
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
         r = run_suite(config, devices, work / f"run{i}", env, args.launch,
-                      profile=args.profile / f"run{i}.prof" if args.profile else None)
+                      profile=args.profile / f"run{i}.json" if args.profile else None)
         r["seconds_per_video"] = r["wall_s"] / cases
         report["runs"].append(r)
         print(json.dumps(r), flush=True)
