@@ -48,4 +48,5 @@ def test_the_main_threads_wall_time_is_split_by_function_and_other_threads_are_n
     assert own["blocked_in_c"] == pytest.approx(0.5, abs=0.15)
     assert own["python_spin"] == pytest.approx(0.5, abs=0.15)
     assert not any("other_thread_spin" in name for name in r["total"])
-    assert r["samples"] > 30 and r["seconds"] == pytest.approx(1.2, abs=0.3) and all(line.rsplit(" ", 1)[1].isdigit() for line in r["collapsed"])
+    assert r["samples"] > 30 and r["seconds"] == pytest.approx(1.2, abs=0.3)
+    assert all(line.rsplit(" ", 1)[1].isdigit() for line in r["collapsed"])   # stack, microseconds
