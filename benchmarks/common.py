@@ -45,3 +45,23 @@ def write_report(path: Path | None, report: dict) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2))
+
+
+def random_source_case(frames: int, height: int, width: int, **fields: Any):
+    """The overhead benchmarks' motion-transfer case: a random uint8 source video (seed 0) with
+    a target and a source prompt (``fields`` adds e.g. subjects)."""
+    import numpy as np
+
+    from evalkit.cases import InlineVideo, MotionTransferCase
+    from evalkit.video import Video
+
+    video = Video(np.random.default_rng(0).integers(0, 256, (frames, height, width, 3), np.uint8), 8.0)
+    return MotionTransferCase("bench", InlineVideo(video), "target", source_prompt="source", **fields)
+
+
+def release_device_memory(device: str) -> None:
+    """Hand the CUDA cache back between models (after the caller dropped its pipeline)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()

@@ -29,10 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import environment, run_models  # noqa: E402
+from common import environment, random_source_case, release_device_memory, run_models  # noqa: E402
 
-from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.video import Video  # noqa: E402
 
 WAN_FULL = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16,
                 out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
@@ -183,7 +181,6 @@ def mbq_pairs(model: str, pipe, emb_shape, dtype, device: str, case, steps: int,
 
 
 def bench(model: str, args) -> dict:
-    import torch
 
     device = args.device
     t0 = time.perf_counter()
@@ -196,16 +193,13 @@ def bench(model: str, args) -> dict:
     else:
         h, w, src_frames, steps = 480, 720, 24, args.steps or 50
     num_frames = 2 * src_frames + 1  # App. A.1.1 frame repetition
-    rng = np.random.default_rng(0)
-    case = MotionTransferCase("bench", InlineVideo(Video(rng.integers(0, 256, (src_frames, h, w, 3), np.uint8), 8.0)),
-                              "target", source_prompt="source")
+    case = random_source_case(src_frames, h, w)
     common = dict(height=h, width=w, dtype="bfloat16" if device.startswith("cuda") else "float32")
     res = {"model": model, "params": n_params, "height": h, "width": w, "num_frames": num_frames, "steps": steps,
            "setup_s": setup}
     res.update(mbq_pairs(model, pipe, emb_shape, dtype, device, case, steps, num_frames, common, args.repeats))
     del pipe
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    release_device_memory(device)
     return res
 
 

@@ -34,14 +34,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, run_models  # noqa: E402
+from common import environment, random_source_case, release_device_memory, run_models  # noqa: E402
 import generation_overhead as go  # noqa: E402  (make_generator, measure: shared with the MbQ benchmark)
 
-from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.video import Video  # noqa: E402
 
 COG_5B = dict(num_attention_heads=48, attention_head_dim=64, num_layers=42, use_rotary_positional_embeddings=True)
 COG_TINY_5B = dict(go.COG_TINY, attention_head_dim=16, use_rotary_positional_embeddings=True)  # RoPE: 3 even parts
@@ -150,14 +147,11 @@ def options(name: str, opts: dict, geo: dict, args, warm_up: bool) -> dict:
 
 
 def bench(model: str, group: str, args) -> dict:
-    import torch
 
     t0 = time.perf_counter()
     pipe, emb_shape, dtype, n_params = build(model, args.tiny, args.device)
     geo = geometry(model, args)
-    rng = np.random.default_rng(0)
-    video = Video(rng.integers(0, 256, (geo["frames"], geo["height"], geo["width"], 3), np.uint8), 8.0)
-    case = MotionTransferCase("bench", InlineVideo(video), "target", source_prompt="source")
+    case = random_source_case(geo["frames"], geo["height"], geo["width"])
     res = {"params": n_params, **geo, "setup_s": time.perf_counter() - t0, "methods": {}}
     labels = [m for m in args.methods.split(",") if m] if args.methods else DEFAULT_METHODS[model].split(",")
     unknown = [m for m in labels if m not in METHODS[group]]
@@ -184,8 +178,7 @@ def bench(model: str, group: str, args) -> dict:
         res["methods"][label] = m
         print(json.dumps({model: {label: m}}), flush=True)
     del pipe
-    if args.device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    release_device_memory(args.device)
     return res
 
 

@@ -31,11 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import environment  # noqa: E402
+from common import environment, random_source_case, release_device_memory  # noqa: E402
 import generation_overhead as go  # noqa: E402  (tiny configs, the measurement)
 
-from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.video import Video  # noqa: E402
 
 #: THUDM/CogVideoX-5b transformer/config.json where it differs from CogVideoXTransformer3DModel's defaults
 COG5B = dict(num_attention_heads=48, num_layers=42, use_rotary_positional_embeddings=True)
@@ -86,7 +84,6 @@ def generators(pipe, emb_shape, emb_dtype, device: str, **opts):
 
 
 def bench(args) -> dict:
-    import torch
 
     device, tiny = args.device, args.tiny
     t0 = time.perf_counter()
@@ -96,9 +93,7 @@ def bench(args) -> dict:
     src_frames = args.frames or (4 if tiny else 24)
     steps = args.steps or (3 if tiny else 20)
     num_frames = 2 * src_frames + 1
-    rng = np.random.default_rng(0)
-    case = MotionTransferCase("bench", InlineVideo(Video(rng.integers(0, 256, (src_frames, h, w, 3), np.uint8), 8.0)),
-                              "target", source_prompt="source", subject="cat", source_subject="dog")
+    case = random_source_case(src_frames, h, w, subject="cat", source_subject="dog")
     common = dict(height=h, width=w, dtype="bfloat16" if device.startswith("cuda") else "float32")
     res = {"model": "cogvideox-5b" + (" (tiny config)" if tiny else ""), "params": n_params, "height": h, "width": w,
            "num_frames": num_frames, "steps": steps, "setup_s": setup}
@@ -124,8 +119,7 @@ def bench(args) -> dict:
                 res[f"{name}_{key}"] = float(np.median(vals))
     res["peak_memory_gib"] = {n: max(r[n]["peak_memory_gib"] for r in res["rounds"]) for n in gens}
     del pipe, gens, warm
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    release_device_memory(device)
     return res
 
 

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import environment, run_models  # noqa: E402
+from common import environment, release_device_memory, run_models  # noqa: E402
 from generation_overhead import make_generator  # noqa: E402
 from generation_overhead import measure as measure_run  # noqa: E402
 
@@ -126,7 +126,6 @@ def measure(gen, case, device: str) -> dict:
 
 
 def bench(model: str, args) -> dict:
-    import torch
 
     device = args.device
     t0 = time.perf_counter()
@@ -165,8 +164,7 @@ def bench(model: str, args) -> dict:
                 "peak_memory_ratio"):
         res[key] = float(np.median([p[key] for p in res["pairs"]]))
     del pipe, van, sb
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    release_device_memory(device)
     return res
 
 

@@ -29,16 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import environment, run_models  # noqa: E402
+from common import environment, random_source_case, release_device_memory, run_models  # noqa: E402
 from generation_overhead import mbq_pairs  # noqa: E402
 
-from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.video import Video  # noqa: E402
 
 TINY_UNET = dict(model_channels=32, channel_mult=(1, 2), attention_resolutions=(1, 2), num_res_blocks=1,
                  num_head_channels=16, context_dim=64)
@@ -99,9 +96,7 @@ def bench(model: str, args) -> dict:
     frames = args.frames or (4 if args.tiny else 16)
     steps = args.steps or ((4 if model == "videocrafter2" else 2) if args.tiny else
                            (50 if model == "videocrafter2" else 8))
-    rng = np.random.default_rng(0)
-    case = MotionTransferCase("bench", InlineVideo(Video(rng.integers(0, 256, (frames, h, w, 3), np.uint8), 8.0)),
-                              "target", source_prompt="source")
+    case = random_source_case(frames, h, w)
     common = dict(height=h, width=w, dtype="bfloat16" if device.startswith("cuda") else "float32")
     res = {"model": model, "params": n_params, "height": h, "width": w, "num_frames": frames, "steps": steps,
            "setup_s": setup, "unet_calls_per_step": 2 if model == "videocrafter2" else 1}
@@ -118,8 +113,7 @@ def bench(model: str, args) -> dict:
     res["paper_table2"] = {"videocrafter2": {"base_infer_s": 58, "mbq_sum_s": 70, "overhead": 1.2,
                                              "device": "NVIDIA H100"}}.get(model)
     del pipe
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    release_device_memory(device)
     return res
 
 
