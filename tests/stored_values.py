@@ -1,4 +1,5 @@
-"""A run's stored metric values, indexed by (case, generator, metric): what equal runs must share."""
+"""What a store holds for a run, read the way reports read it (read-only): its result rows, and
+its metric values indexed by (case, generator, metric), what equal runs must share."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,10 +7,14 @@ import pandas as pd
 from evalkit.run.store import ResultsStore
 
 
-def stored_values(out, run_id) -> pd.Series:
+def stored_results(out, run_id=None) -> pd.DataFrame:
+    """The result rows of ``run_id`` (None: every run)."""
     store = ResultsStore(out, readonly=True)
     try:
-        df = store.results(run_id)
+        return store.results(run_id)
     finally:
         store.close()
-    return df.set_index(["case_id", "generator", "metric"])["value"].sort_index()
+
+
+def stored_values(out, run_id) -> pd.Series:
+    return stored_results(out, run_id).set_index(["case_id", "generator", "metric"])["value"].sort_index()

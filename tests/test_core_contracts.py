@@ -1,5 +1,4 @@
 """Registry, hashing, cases, compat and plan parsing."""
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -13,8 +13,8 @@ from evalkit.generators.base import Generator
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.registry import GENERATORS
 from evalkit.run.runner import run_plan
-from evalkit.run.store import ResultsStore
 from evalkit.video import Video
+from stored_values import stored_results
 
 SMALL = "crop-resize:48x80"  # keeps runs fast; the conversion is part of each case's hash
 
@@ -35,14 +35,6 @@ class Still(Generator):
         return Generation(tuple(Video(np.full((4, 24, 32, 3), 10 * i, np.uint8)) for i in range(len(case.prompts))))
 
 
-def results(out, run_id):
-    store = ResultsStore(out)
-    try:
-        return store.results(run_id)
-    finally:
-        store.close()
-
-
 def test_missing_sequences_fail_and_the_rest_runs(shared_data, tmp_path):
     root = tmp_path / "DAVIS"
     for kind in ("JPEGImages", "Annotations"):
@@ -52,7 +44,7 @@ def test_missing_sequences_fail_and_the_rest_runs(shared_data, tmp_path):
                                                         "categories": "caption", "transforms": SMALL}),
                 (ComponentSpec("copy"),), (ComponentSpec("temporal-flicker"),))
     summary = run_plan(plan, tmp_path / "out")
-    df = results(tmp_path / "out", summary.run_id).set_index("case_id")
+    df = stored_results(tmp_path / "out", summary.run_id).set_index("case_id")
     assert summary.failed == 2 and df.loc["libby/caption", "status"] == "ok"
     assert 0.5 < df.loc["libby/caption", "value"] < 1.0
     for seq in ("blackswan", "dog"):
@@ -71,7 +63,7 @@ def test_evalkit_run_davis(shared_data, tmp_path):
     run_cli([f"davis-motion-transfer[sequences=libby,categories=caption+scene,transforms={SMALL}]",
              "--root", str(shared_data), "--generators", "copy,static", "--metrics", "temporal-flicker",
              "--out", str(tmp_path)])
-    df = results(tmp_path, None)
+    df = stored_results(tmp_path, None)
     assert len(df) == 4 and (df["status"] == "ok").all()
     assert (df[df.generator == "static"]["value"] == 1.0).all()   # a frozen frame never flickers
     assert (df[df.generator == "copy"]["value"] < 1.0).all()
@@ -80,7 +72,7 @@ def test_evalkit_run_davis(shared_data, tmp_path):
 def test_evalkit_run_motion_transfer(shared_data, tmp_path):
     run_cli([f"motion-transfer[items=car-roundabout-24,transforms=wan-frames+{SMALL}]", "--root", str(shared_data),
              "--generators", "copy,static", "--metrics", "temporal-flicker", "--out", str(tmp_path)])
-    df = results(tmp_path, None)
+    df = stored_results(tmp_path, None)
     assert len(df) == 2 and (df["status"] == "ok").all()
 
 
@@ -91,7 +83,7 @@ def test_evalkit_run_motion_transfer(shared_data, tmp_path):
 def test_evalkit_run_full_suites_on_the_test_data(shared_data, tmp_path, suite, cases):
     run_cli([suite, "--root", str(shared_data), "--generators", "copy,static", "--metrics", "temporal-flicker",
              "--out", str(tmp_path)])
-    df = results(tmp_path, None)
+    df = stored_results(tmp_path, None)
     assert len(df) == 2 * cases and (df["status"] == "ok").all()
     assert (df[df.generator == "static"]["value"] == 1.0).all()
 
@@ -100,7 +92,7 @@ def test_evalkit_run_dreambooth(shared_data, tmp_path):
     run_cli(["dreambooth-personalization[subjects=dog+cat2+teapot,prompts_per_subject=2]", "--root",
              str(shared_data), "--generators", "test-data-still", "--metrics", "temporal-flicker",
              "--out", str(tmp_path), "--allow-failures"])   # cat2 fails: without the flag, exit 1
-    df = results(tmp_path, None).set_index("case_id")
+    df = stored_results(tmp_path, None).set_index("case_id")
     assert len(df) == 6
     assert (df.loc[["dog/00", "teapot/01"], "value"] == 1.0).all()
     assert "cat2: reference image folder not found" in df.loc["cat2/00", "error"]
@@ -109,5 +101,5 @@ def test_evalkit_run_dreambooth(shared_data, tmp_path):
 def test_evalkit_run_multishot(tmp_path):
     run_cli(["multishot-story", "--generators", "test-data-still", "--metrics", "temporal-flicker",
              "--out", str(tmp_path)])
-    df = results(tmp_path, None)
+    df = stored_results(tmp_path, None)
     assert len(df) == 6 and (df["status"] == "ok").all() and (df["value"] == 1.0).all()

@@ -14,7 +14,7 @@ from evalkit.data.manifest import ManifestProblems, datasets_dir
 from evalkit.data.webvid_metadata import read_metadata
 from evalkit.errors import ManifestError, VideoReadError
 from evalkit.registry import DATASETS
-from evalkit.run.store import ResultsStore
+from stored_values import stored_results
 
 HEADER = "videoid,contentUrl,duration,page_dir,name\n"
 SMALL = "crop-resize:48x80"
@@ -27,14 +27,6 @@ def webvid(root, **options):
 def cli(*args):
     _load_commands()
     return CliRunner().invoke(app, list(args))
-
-
-def results(out):
-    store = ResultsStore(out)
-    try:
-        return store.results(None)
-    finally:
-        store.close()
 
 
 def test_shipped_sample_reads_the_official_csv_and_the_flat_clip_folder(shared_data):
@@ -155,7 +147,7 @@ def test_broken_clips_are_recorded_as_failed_in_a_run(shared_data, tmp_path):
             "--generators", "copy", "--metrics", "temporal-flicker", "--out", str(tmp_path / "out"), "--quiet",
             "--allow-failures")   # 5 of 6 clips are broken on purpose: without the flag, exit 1
     assert r.exit_code == 0, r.output
-    df = results(tmp_path / "out").set_index("case_id")
+    df = stored_results(tmp_path / "out").set_index("case_id")
     assert len(df) == 6 and df.loc["1066699/subject-swap-0", "status"] == "ok"
     failed = df[df.status == "failed"]["error"]
     assert len(failed) == 5
@@ -251,7 +243,7 @@ def test_copy_has_motion_fidelity_one_on_the_sample(shared_data, tmp_path):
             str(shared_data / "videos"), "-g", "copy", "-m", "motion-fidelity[backend=klt]",
             "--out", str(tmp_path), "--quiet")
     assert r.exit_code == 0, r.output
-    df = results(tmp_path)
+    df = stored_results(tmp_path)
     assert len(df) == 3 and (df["status"] == "ok").all()
     assert df["value"].to_numpy() == pytest.approx(1.0)
 
@@ -262,5 +254,5 @@ def test_the_documented_command_on_the_whole_sample(shared_data, tmp_path):
             "-m", "motion-fidelity[backend=klt]", "--out", str(tmp_path))
     assert r.exit_code == 0, r.output
     assert "| copy | 100.0 ± 0.0 |" in r.output
-    df = results(tmp_path)
+    df = stored_results(tmp_path)
     assert len(df) == 7 and (df["status"] == "ok").all() and df["value"].to_numpy() == pytest.approx(1.0)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from evalkit.report.escape import clean, csv_cell, escape, latex_escape, markdown_escape, plot_escape
-from evalkit.report.markup import Grid, to_csv, to_html, to_latex, to_markdown
+from evalkit.report.markup import Grid, to_csv, to_html, to_latex
 
 HOSTILE = [r"\input{/etc/hostname}", "cpu (x86_64)", "<script>alert(1)</script>", "=HYPERLINK(\"http://x\",\"y\")",
            "+1+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "[click](javascript:alert(1))", "[x]: http://evil",

@@ -18,7 +18,7 @@ from evalkit.registry import GENERATORS, METRICS
 from evalkit.run.failures import ENVIRONMENT, ITEM, failure_class
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
-from evalkit.run.store import ResultsStore
+from stored_values import stored_results
 
 BROKEN = {"generator": None, "metric": None}   # the exception to raise, while the environment is broken
 
@@ -53,14 +53,6 @@ def _plan(gen_opts=None, **dataset) -> Plan:
                 (ComponentSpec("test-env-metric"),))
 
 
-def _results(out, run_id):
-    store = ResultsStore(out)
-    try:
-        return store.results(run_id)
-    finally:
-        store.close()
-
-
 @pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), MemoryError("CUDA"),
                                    MissingWeightsError("weights 'org/model' not found offline")],
                          ids=["disk-full", "out-of-memory", "missing-weights"])
@@ -72,7 +64,7 @@ def test_environment_failures_are_retried_by_a_plain_rerun(tmp_path, error, wher
         first = run_plan(_plan(), tmp_path)
     finally:
         BROKEN[where] = None
-    df = _results(tmp_path, first.run_id)
+    df = stored_results(tmp_path, first.run_id)
     assert (df["status"] == "failed").all() and (df["failure"] == "environment").all()
     assert first.status == "failed" and all(r.environment for r in first.outcome.reasons)
     second = run_plan(_plan(), tmp_path)                          # no --retry-failed
@@ -83,7 +75,7 @@ def test_environment_failures_are_retried_by_a_plain_rerun(tmp_path, error, wher
 def test_a_missing_data_root_is_an_environment_failure(tmp_path):
     p = _plan(n=0, missing=str(tmp_path / "not-mounted" / "clip.mp4"))
     run_plan(p, tmp_path / "out")
-    df = _results(tmp_path / "out", p.run_id)
+    df = stored_results(tmp_path / "out", p.run_id)
     assert df["failure"].tolist() == ["environment"] and "no such file or folder" in df["error"].iloc[0]
     assert run_plan(p, tmp_path / "out").generated == 1          # retried, not cached
 
@@ -93,7 +85,7 @@ def test_item_failures_are_cached_until_retry_failed(tmp_path):
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
     p = _plan(n=0, missing=str(bad))
     run_plan(p, tmp_path / "out")
-    assert _results(tmp_path / "out", p.run_id)["failure"].tolist() == ["item"]
+    assert stored_results(tmp_path / "out", p.run_id)["failure"].tolist() == ["item"]
     assert run_plan(p, tmp_path / "out").recomputed_nothing
     assert run_plan(p, tmp_path / "out", retry_failed=True).generated == 1
 

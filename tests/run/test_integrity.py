@@ -20,6 +20,7 @@ from evalkit.run.artifacts import ArtifactIntegrityError, content_digest, load_v
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import STORE_FILENAME, ResultsStore, StoreError
+from stored_values import stored_results
 
 _load_commands()
 
@@ -30,11 +31,7 @@ def _plan(*metrics) -> Plan:
 
 
 def _values(out, run_id) -> pd.Series:
-    store = ResultsStore(out)
-    try:
-        return store.results(run_id).set_index(["case_id", "metric"])["value"].sort_index()
-    finally:
-        store.close()
+    return stored_results(out, run_id).set_index(["case_id", "metric"])["value"].sort_index()
 
 
 def _artifacts(out) -> dict[str, str]:
