@@ -139,6 +139,11 @@ class Metric(Configurable):
         return [(b, {"dtype": self.feature_dtype, **self.backend_options}) for b in self.feature_backends()
                 if FEATURES.get(b).weights_id]
 
+    @property
+    def uses_model(self) -> bool:
+        """Whether a model computes its features (else: pure CPU arithmetic, e.g. KLT, flicker)."""
+        return bool(self.backend_loads())
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         raise NotImplementedError
 

@@ -154,8 +154,8 @@ class ItemRunner:
         model) run meanwhile on CPU threads. An item whose artifact is still being written
         is measured too: its rows wait for the digest (``store_values``), not its values."""
         calls = [(item, m) for item in items for m in item.todo]
-        host = [c for c in calls if on_host(c[1])]
-        device = [c for c in calls if not on_host(c[1])]
+        host = [c for c in calls if not c[1].uses_model]
+        device = [c for c in calls if c[1].uses_model]
 
         def call(item: Item, metric: Metric) -> Any:
             return metric(item.case, item.generation, self.ctx)
@@ -262,13 +262,6 @@ class ItemRunner:
 
 class _LoadFailed(EvalkitError):
     pass
-
-
-def on_host(metric: Metric) -> bool:
-    """A metric that reads no model (temporal flicker, KLT or DIS motion, runtime): measured on a
-    CPU thread while the device computes the model metrics' features."""
-    from ..registry import FEATURES
-    return not any(FEATURES.get(b).weights_id for b in metric.feature_backends())
 
 
 def _outcome_of(future: Future) -> tuple[bool, Any]:

@@ -110,7 +110,6 @@ class DeviceRun:
 def item_costs(plan, out: str | Path, retry_failed: bool = False, recompute: bool = False) -> tuple[list[str], list[float]]:
     """Each work item's case id and the work it still needs (``run_plan``'s item order): nothing
     for what the store holds, a generation (a model's weighs more) and the metric values missing."""
-    from ..registry import FEATURES
     from .items import CachePolicy
     from .keys import generation_key, generator_identity, metric_key
     from .runner import build_components
@@ -121,8 +120,7 @@ def item_costs(plan, out: str | Path, retry_failed: bool = False, recompute: boo
     store = ResultsStore(out, readonly=True) if (Path(out) / STORE_FILENAME).is_file() else None
 
     def metric_cost(m) -> float:
-        weights = FEATURES.get(m.backend).weights_id if m.backend else None
-        return MODEL_METRIC if weights else CPU_METRIC
+        return MODEL_METRIC if m.uses_model else CPU_METRIC
 
     case_ids, costs = [], []
     try:
