@@ -64,7 +64,7 @@ def generators(pipe, emb_shape, emb_dtype, device: str, **opts):
     import torch
 
     from evalkit.generators.families.base import Embeds
-    from evalkit.generators.lmp import LMP
+    from evalkit.generators.methods.lmp.lmp import LMP
     from evalkit.registry import GENERATORS
 
     class BenchLMP(LMP):   # the pipeline has no tokenizer: fixed subject positions

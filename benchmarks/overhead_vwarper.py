@@ -110,7 +110,7 @@ def bench_training(pipe, case, args, settings) -> tuple[dict, Path]:
 
     from evalkit.generators.families import family_class
     from evalkit.generators.training.artifact import CoarseArtifact
-    from evalkit.generators.training.coarse import CoarseTrainer
+    from evalkit.generators.methods.vwarper.coarse_training import CoarseTrainer
 
     family = family_class("cogvideox")(pipe, args.device)
     cuda = args.device.startswith("cuda")
@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
-    from evalkit.generators.training.coarse import CoarseSettings
+    from evalkit.generators.methods.vwarper.coarse_training import CoarseSettings
 
     os.environ.setdefault("EVALKIT_CACHE", tempfile.mkdtemp(prefix="vwarper-bench-"))
     h, w = (32, 32) if args.tiny else (480, 720)

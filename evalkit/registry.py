@@ -144,4 +144,4 @@ def _spec_name(cls) -> str | None:
 
 METRICS: Registry = Registry("metric", "evalkit.metrics", name_of=_spec_name)
 FEATURES: Registry = Registry("feature backend", "evalkit.features")
-ANALYSES: Registry = Registry("analysis", "evalkit.checks")
+ANALYSES: Registry = Registry("analysis", "evalkit.analyses")

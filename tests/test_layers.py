@@ -12,14 +12,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "evalkit"
 # low to high; a module may import its own layer and any lower one
 LAYERS = (
     {"errors", "hashing", "compat", "weights", "configurable", "registry", "memory", "video", "cases", "__init__",
-     "_version", "timing", "probe"},
+     "_version", "timing", "probe", "frame_repeat", "submissions"},
     {"networks"},
     {"synthetic_motion", "synthetic"},
     {"features"},
     {"metrics"},
-    {"checks", "testing"},
-    {"generators"},
+    {"analyses", "testing"},
     {"data"},
+    {"generators"},
     {"run"},
     {"report"},
     {"cli"},

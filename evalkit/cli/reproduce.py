@@ -26,7 +26,7 @@ def reproduce(
 ) -> None:
     """Print ours next to the published values with the deltas and what differs in setup."""
     from ..report.markup import to_csv
-    from ..report.reproduce import available_tables, load_table, reproduce as run_reproduce
+    from ..report.paper.reproduce import available_tables, load_table, reproduce as run_reproduce
     from ..report.sources import load_run
 
     if fmt not in FORMATS:

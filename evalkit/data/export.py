@@ -24,7 +24,7 @@ import numpy as np
 
 from ..cases import Case
 from ..errors import EvalkitError
-from ..generators.videos import expected_paths
+from ..submissions import expected_paths
 from ..video import Video, write_video
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..generators.frame_repeat import repeat_frames, repeat_indices, repeat_note
+from ..frame_repeat import repeat_frames, repeat_indices, repeat_note
 from ..hashing import stable_hash
 from ..video import Video
 
@@ -31,7 +31,7 @@ class RepeatFrames:
     """Repeat each frame ``repeat`` times, then the last frame ``pad_last`` more times; fps × repeat.
 
     The rule of Motion by Queries App. A.1.1 (``wan-frames`` = (2, 1): 16→33, 24→49), implemented
-    once in :mod:`evalkit.generators.frame_repeat` and shared with the generators' own
+    once in :mod:`evalkit.frame_repeat` and shared with the generators' own
     ``source_frame_repeat``; a clip is repeated at most once (a second application is an error).
     """
     repeat: int = 2

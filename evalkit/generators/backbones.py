@@ -2,7 +2,7 @@
 
 A row says what the model is (pipeline class, hub id, family, native size, sampler defaults);
 how a method uses it (Motion by Queries' injection fraction, blocks, frame repetition...) lives
-with the method (e.g. :data:`evalkit.generators.mbq.PAPER_SETTINGS`). The ``family`` names the
+with the method (e.g. :data:`evalkit.generators.methods.mbq.mbq.PAPER_SETTINGS`). The ``family`` names the
 class in :mod:`evalkit.generators.families` that drives the pipeline's denoiser.
 """
 from __future__ import annotations

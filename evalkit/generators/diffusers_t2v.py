@@ -29,8 +29,8 @@ from .backbones import backbone_spec
 from .base import Generator
 from .families import family_class
 from .families.base import Embeds, ModelFamily
-from .frame_repeat import repeat_frames
-from .timing import peak_memory, reset_peak_memory, stage_timer
+from ..frame_repeat import repeat_frames
+from .peak_memory import peak_memory, reset_peak_memory, stage_timer
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "backbone": "wan2.1-1.3b",
@@ -218,7 +218,7 @@ class DiffusersT2V(Generator):
     def source_clip(self, case: MotionTransferCase, frame_repeat: int = 1) -> tuple[np.ndarray, float]:
         """The case's source as frames at the model's resolution and a count the VAE accepts.
 
-        ``frame_repeat`` > 1 applies the rule of :mod:`evalkit.generators.frame_repeat` (each frame
+        ``frame_repeat`` > 1 applies the rule of :mod:`evalkit.frame_repeat` (each frame
         repeated, the last padded once more; fps × repeat): an error naming the case if the source
         was repeated already. Then the last frame is repeated until the count is k·f+1 for the
         VAE's temporal factor f.

@@ -49,7 +49,7 @@ def load_generation(record: dict[str, Any], root) -> Generation:
 
 @dataclass(eq=False)
 class Item:
-    """One work item on its way through the stages (evalkit.run.pipeline)."""
+    """One work item on its way through the stages (evalkit.run.schedule)."""
     index: int
     case: Case
     gen: Generator

@@ -30,7 +30,7 @@ from .failures import failure_reason
 from .items import CachePolicy, ItemRunner
 from .loads import GeneratorLoads
 from .outcome import INTERRUPTED, Outcome, outcome
-from .pipeline import LOOKAHEAD, run_items
+from .schedule import LOOKAHEAD, run_items
 from .plan import Plan, check_plan
 from .provenance import collect
 from .stages import BARRIER
@@ -133,7 +133,7 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     ``work`` (item indices pulled as they are needed, or ``BARRIER`` when there is nothing for
     now) replaces the shard's items: the
     ``--devices`` workers are handed theirs this way (evalkit.run.workers); ``on_done(index,
-    label)`` follows each item's stored results. Items run through evalkit.run.pipeline,
+    label)`` follows each item's stored results. Items run through evalkit.run.schedule,
     prepared up to ``lookahead`` items ahead.
     """
     index, count = shard

@@ -8,9 +8,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.checks.correspondence_probe import (ProbeRecording, pseudo_ground_truth, score_recording,  # noqa: E402
-                                                 token_centres)
-from evalkit.checks.dense_matches import DenseMatcher  # noqa: E402
+from evalkit.analyses.correspondence import (ProbeRecording,
+    pseudo_ground_truth,
+    score_recording,
+    token_centres)
+from evalkit.analyses.dense_matches import DenseMatcher  # noqa: E402
 from evalkit.compat import ensure_torchvision  # noqa: E402
 from evalkit.errors import EvalkitError, InvalidInputError  # noqa: E402
 from evalkit.registry import ANALYSES  # noqa: E402

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from evalkit.errors import InvalidInputError
-from evalkit.checks.pck import pck, position_accuracy
+from evalkit.analyses.pck import pck, position_accuracy
 
 
 def test_pck_image_convention_known_answer():

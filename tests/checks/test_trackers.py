@@ -1,5 +1,5 @@
 """Backends against the synthetic suite's exact ground truth."""
-from evalkit.checks.trackers import check_backends
+from evalkit.analyses.trackers import check_backends
 
 # Floor for PCK@0.05 (8 px at 160×128) of weight-free KLT on the moderate motions: the
 # textures are rendered exactly and move ≤ 2 px or 4° per frame, so LK's only failures are

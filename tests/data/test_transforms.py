@@ -85,8 +85,8 @@ def test_transformed_file_sources(shared_data):
 
 
 def test_frame_repetition_applies_once_per_clip():
-    """One rule (evalkit.generators.frame_repeat), one application: ``wan-frames`` twice is an error."""
-    from evalkit.generators.frame_repeat import repeat_frames
+    """One rule (evalkit.frame_repeat), one application: ``wan-frames`` twice is an error."""
+    from evalkit.frame_repeat import repeat_frames
 
     once = parse_transform("wan-frames").apply(numbered(24))
     assert once.num_frames == 49

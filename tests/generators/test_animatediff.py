@@ -16,7 +16,7 @@ from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.generators.families import family_class  # noqa: E402
 from evalkit.generators.families.animatediff import MOTION_ADAPTER_ID  # noqa: E402
-from evalkit.generators.mbq import PAPER_SETTINGS  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 

@@ -16,7 +16,7 @@ from evalkit.errors import EvalkitError, MissingWeightsError  # noqa: E402
 from evalkit.generators.backbones import BACKBONES  # noqa: E402
 from evalkit.generators.families import family_class  # noqa: E402
 from evalkit.generators.loading import load_pipeline  # noqa: E402
-from evalkit.generators.mbq import PAPER_SETTINGS, settings_for  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS, settings_for  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 

@@ -10,7 +10,7 @@ pytest.importorskip("diffusers")
 from guidance_tiny import square_case  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.dmt import low_frequencies  # noqa: E402
+from evalkit.generators.methods.guidance.dmt import low_frequencies  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 
 

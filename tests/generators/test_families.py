@@ -15,7 +15,7 @@ from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.backbones import BACKBONES  # noqa: E402
 from evalkit.generators.families import FAMILIES, family_class  # noqa: E402
 from evalkit.generators.families.wan import WanFamily  # noqa: E402
-from evalkit.generators.mbq import ARCHITECTURE_SETTINGS  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import ARCHITECTURE_SETTINGS  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 

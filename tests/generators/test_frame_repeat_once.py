@@ -1,5 +1,5 @@
 """Defect "double frame repetition": the dataset's ``wan-frames`` and the generator's App. A.1.1
-repetition are one rule (evalkit.generators.frame_repeat), applied once per clip; a second
+repetition are one rule (evalkit.frame_repeat), applied once per clip; a second
 application is an error naming the case, never 24 -> 49 -> 99 frames."""
 from __future__ import annotations
 

@@ -6,10 +6,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.guidance.amf import (amf_loss, attention_motion_flow, cross_frame_logits,  # noqa: E402
-                                             token_coords)
-from evalkit.generators.guidance.features import token_grid  # noqa: E402
-from evalkit.generators.guidance.schedule import guided_steps, learning_rate, ramp_weight  # noqa: E402
+from evalkit.generators.methods.guidance.amf import (amf_loss,
+    attention_motion_flow,
+    cross_frame_logits,
+    token_coords)
+from evalkit.generators.methods.guidance.features import token_grid  # noqa: E402
+from evalkit.generators.methods.guidance.schedule import guided_steps, learning_rate, ramp_weight  # noqa: E402
 
 
 def orthonormal_tokens(s: int, d: int, heads: int = 2, seed: int = 0):
@@ -99,7 +101,7 @@ def test_token_grid_from_the_latent_grid():
 
 
 def test_gradient_descent_rules_on_a_quadratic():
-    from evalkit.generators.guidance.optimise import gradient_descent
+    from evalkit.generators.methods.guidance.optimise import gradient_descent
 
     for name in ("adam", "adamw", "sgd"):
         x = torch.zeros(3, requires_grad=True)

@@ -23,7 +23,7 @@ ROWS = {"Backbone": "vanilla", "Injection [59]": "kv-injection", "MotionClone [3
 def test_reproduce_ditflow_table1_fills_every_row(tiny_dirs, tmp_path, tmp_path_factory, shared_data):
     from guidance_tiny import tiny_cogvideox_sincos
 
-    from evalkit.report.reproduce import load_table, reproduce
+    from evalkit.report.paper.reproduce import load_table, reproduce
     from evalkit.report.sources import load_run
     from evalkit.testing.random_models import install_random_models
 

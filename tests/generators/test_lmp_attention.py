@@ -9,8 +9,8 @@ pytest.importorskip("diffusers")
 
 from evalkit.generators.attention import AttentionCall, ExtendKV  # noqa: E402
 from evalkit.generators.attention.compute import attend  # noqa: E402
-from evalkit.generators.attention.kv_concat import ConcatReferenceKV  # noqa: E402
-from evalkit.generators.attention.text_attention_probe import SubjectAttentionProbe, subject_attention  # noqa: E402
+from evalkit.generators.methods.lmp.kv_concat import ConcatReferenceKV  # noqa: E402
+from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe, subject_attention  # noqa: E402
 
 H, TEXT, VIDEO, D = 2, 3, 5, 8
 

@@ -11,8 +11,8 @@ import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.attention import AttentionCall  # noqa: E402
-from evalkit.generators.attention.text_attention_probe import SubjectAttentionProbe  # noqa: E402
-from evalkit.generators.lmp_masks import Foreground, foreground_tokens, subject_token_positions  # noqa: E402
+from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe  # noqa: E402
+from evalkit.generators.methods.lmp.masks import Foreground, foreground_tokens, subject_token_positions  # noqa: E402
 
 
 def test_subject_token_positions_in_a_t5_style_tokenization():
@@ -75,7 +75,7 @@ def test_foreground_is_not_guessed_before_the_first_map():
 def test_otsu_threshold_is_exact_on_few_values_and_agrees_with_skimage_on_many():
     from skimage.filters import threshold_otsu
 
-    from evalkit.generators.lmp_masks import otsu_threshold
+    from evalkit.generators.methods.lmp.masks import otsu_threshold
 
     # 24 values: skimage's 256-bin histogram put the threshold inside the low cluster here
     assert otsu_threshold(np.array([0.0, 0.0, 0.05, 0.06, 0.95, 1.0])) == pytest.approx(0.505)

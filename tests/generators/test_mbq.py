@@ -11,7 +11,7 @@ import tiny_pipelines as tp  # noqa: E402
 from observing import observing  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.generators.mbq import injection_sweep  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import injection_sweep  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 

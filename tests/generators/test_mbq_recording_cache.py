@@ -13,7 +13,7 @@ pytest.importorskip("diffusers")
 import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.generators import mbq  # noqa: E402
+from evalkit.generators.methods.mbq import mbq  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 

@@ -12,7 +12,7 @@ import tiny_pipelines as tp  # noqa: E402
 from observing import observing  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.generators.mbq import PAPER_SETTINGS, VC2_21_TENSORS, injection_sweep  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS, VC2_21_TENSORS, injection_sweep  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -142,7 +142,7 @@ def test_fig2_run_config_and_the_paper_tables_name_these_backbones():
     from pathlib import Path
 
     from evalkit.generators.backbones import BACKBONES
-    from evalkit.report.paper_tables import load_table
+    from evalkit.report.paper.tables import load_table
     from evalkit.run.plan import load_plan
 
     cfg = Path(__file__).resolve().parents[2] / "docs" / "examples" / "mbq_fig2_videocrafter2.yaml"

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.moft import moft_loss, motion_channels, motion_features  # noqa: E402
+from evalkit.generators.methods.guidance.moft import moft_loss, motion_channels, motion_features  # noqa: E402
 
 
 def test_motion_channels_are_those_that_change_over_time():

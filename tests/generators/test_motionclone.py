@@ -12,8 +12,10 @@ pytest.importorskip("diffusers")
 
 from guidance_tiny import square_case  # noqa: E402
 
-from evalkit.generators.motionclone import (sparse_loss, sparse_target, temporal_attention_dit,  # noqa: E402
-                                            temporal_attention_unet)
+from evalkit.generators.methods.guidance.motionclone import (sparse_loss,
+    sparse_target,
+    temporal_attention_dit,
+    temporal_attention_unet)
 from evalkit.registry import GENERATORS  # noqa: E402
 
 

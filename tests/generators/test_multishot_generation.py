@@ -79,7 +79,7 @@ def tiny_metric_models(tmp_path_factory):
 
 @pytest.mark.slow
 def test_evalkit_run_multishot_methods_and_reproduce_mbq_table3(tiny_dirs, tmp_path, tiny_metric_models):
-    from evalkit.report.reproduce import load_table, reproduce
+    from evalkit.report.paper.reproduce import load_table, reproduce
     from evalkit.report.sources import load_run
 
     common = dict(UNET, model_path=tiny_dirs("unet"), steps=5)

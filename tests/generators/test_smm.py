@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.generators.smm import smm_loss, spatial_marginal_mean  # noqa: E402
+from evalkit.generators.methods.guidance.smm import smm_loss, spatial_marginal_mean  # noqa: E402
 
 
 def test_smm_loss_compares_frame_differences_not_content():

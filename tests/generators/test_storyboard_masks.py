@@ -13,7 +13,7 @@ import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.features.base import load_backend  # noqa: E402
 from evalkit.features.masking import otsu_mask  # noqa: E402
-from evalkit.generators.subject_masks import SubjectMasks, downsample  # noqa: E402
+from evalkit.generators.methods.storyboard.subject_masks import SubjectMasks, downsample  # noqa: E402
 from evalkit.generators.x0 import X0Hook, decode_frames  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 

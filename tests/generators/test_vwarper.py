@@ -16,8 +16,8 @@ import tiny_pipelines as tp  # noqa: E402,F401  (makes torchvision importable, w
 from evalkit.cases import ImageFiles, InlineVideo, MotionTransferCase, PersonalizationCase  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.families.base import Embeds, Latents  # noqa: E402
-from evalkit.generators.vwarper_inversion import ddim_inversion  # noqa: E402
-from evalkit.generators.vwarper_prompts import SubjectPrompts  # noqa: E402
+from evalkit.generators.methods.vwarper.inversion import ddim_inversion  # noqa: E402
+from evalkit.generators.methods.vwarper.prompts import SubjectPrompts  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -109,7 +109,7 @@ def test_a_given_lora_and_the_output_token_space(opts, tmp_path):
 
 def test_loss_curves_reach_the_report_once_per_training():
     from evalkit.report.plots import training_curve_data, training_curves_plot
-    from evalkit.generators.vwarper_coarse import loss_curve
+    from evalkit.generators.methods.vwarper.coarse import loss_curve
 
     curve = loss_curve(np.linspace(2.0, 1.0, 250))
     assert len(curve) == 100 and curve[-1][0] == 250 and curve[0][1] == pytest.approx(np.linspace(2, 1, 250)[:2].mean())

@@ -13,12 +13,12 @@ import tiny_pipelines as tp  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.attention import (AttentionCall, AttentionController, Behaviour, FeatureStore,  # noqa: E402
                                           block_filter, controlled, self_attention_layers)
-from evalkit.generators.attention.branches import branch_pairs  # noqa: E402
-from evalkit.generators.attention.concat_reference import ConcatReference  # noqa: E402
-from evalkit.generators.attention.kv_replace import KVReplace, replacement_mask  # noqa: E402
-from evalkit.generators.attention.rope_free import RecordRopeFree, unrotate  # noqa: E402
-from evalkit.generators.attention.subject_attention import SubjectAttention  # noqa: E402
-from evalkit.generators.attention.value_warp import ValueWarp, WarpField  # noqa: E402
+from evalkit.generators.methods.vwarper.attention.branches import branch_pairs  # noqa: E402
+from evalkit.generators.methods.vwarper.attention.concat_reference import ConcatReference  # noqa: E402
+from evalkit.generators.methods.vwarper.attention.kv_replace import KVReplace, replacement_mask  # noqa: E402
+from evalkit.generators.methods.vwarper.attention.rope_free import RecordRopeFree, unrotate  # noqa: E402
+from evalkit.generators.methods.vwarper.attention.subject_attention import SubjectAttention  # noqa: E402
+from evalkit.generators.methods.vwarper.attention.value_warp import ValueWarp, WarpField  # noqa: E402
 
 TEXT = 6            # text tokens of the test inputs
 GRID = (3, 2, 2)    # 9 frames → 3 latent frames; 32×32 px → 4×4 latent → 2×2 patches

@@ -23,8 +23,11 @@ from evalkit.cases import ImageFiles, PersonalizationCase  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.families import family_class  # noqa: E402
 from evalkit.generators.training.artifact import CoarseArtifact  # noqa: E402
-from evalkit.generators.training.coarse import (CoarseSettings, CoarseTrainer, cover_resize,  # noqa: E402
-                                                ensure_coarse, training_key)
+from evalkit.generators.methods.vwarper.coarse_training import (CoarseSettings,
+    CoarseTrainer,
+    cover_resize,
+    ensure_coarse,
+    training_key)
 from evalkit.generators.training.lora import applied_lora  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,7 +123,7 @@ sys.path[:0] = [{repo!r}, {tests!r}]
 import tiny_pipelines as tp
 from evalkit.generators.families import family_class
 from evalkit.generators.training import coarse
-from evalkit.generators.training.coarse import CoarseSettings, ensure_coarse
+from evalkit.generators.methods.vwarper.coarse_training import CoarseSettings, ensure_coarse
 from evalkit.cases import ImageFiles, PersonalizationCase
 from pathlib import Path
 slow_step = coarse.CoarseTrainer._step

@@ -11,7 +11,7 @@ import tiny_pipelines as tp  # noqa: E402,F401
 from test_vwarper import make_case  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.vwarper_probe import latent_frame_pixels  # noqa: E402
+from evalkit.generators.methods.vwarper.match_recording import latent_frame_pixels  # noqa: E402
 from evalkit.registry import ANALYSES, GENERATORS  # noqa: E402
 
 

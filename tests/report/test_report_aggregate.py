@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.report.reproduce import load_table, reproduce
+from evalkit.report.paper.reproduce import load_table, reproduce
 from evalkit.report.sources import RunData
 
 SETS, SHOTS = 30, 5

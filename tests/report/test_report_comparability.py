@@ -98,7 +98,7 @@ def test_the_leaderboard_matches_items_by_case_content(tmp_path, fake_metrics, f
 
 def test_reproduce_takes_the_overhead_base_on_the_same_items(tmp_path, fake_metrics, fill):
     """The base model's inference time is taken on the cases the method was timed on."""
-    from evalkit.report.reproduce import load_table, reproduce
+    from evalkit.report.paper.reproduce import load_table, reproduce
 
     store = ResultsStore(tmp_path / "out")
     t = {"mbq": lambda c: (6.0, 0.0, 30.0), "vc2-base": lambda c: (0.0, 0.0, {"a": 30.0, "b": 40.0, "z": 400.0}[c])}

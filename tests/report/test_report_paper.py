@@ -160,7 +160,7 @@ def test_plots_and_yt_slices_are_exported_from_the_cli(tmp_path):
 def test_paper_latex_keeps_cells_short(many):
     """A reproduced table's unmeasured cells are '—' with the reason in the caption; the
     leaderboard's provenance shared by every row is said once."""
-    from evalkit.report.reproduce import load_table, reproduce
+    from evalkit.report.paper.reproduce import load_table, reproduce
 
     run = load_run(many)
     flicker = run.results[run.results["metric"] == "fake-leak"].assign(metric="temporal-flicker",

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from evalkit.cli import _load_commands
 from evalkit.cli.app import app
-from evalkit.report.reproduce import available_tables, load_table, parse_published, reproduce
+from evalkit.report.paper.reproduce import available_tables, load_table, parse_published, reproduce
 from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 

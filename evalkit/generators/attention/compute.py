@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 from .controller import AttentionController
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 
 PASSES = ("cond", "both")
 #: "none": one conditional call per step; "batched": [uncond, cond] rows in one call;

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 from .controller import AttentionController
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 from .controller import AttentionCall
 from .inject import Inject, always
 from .record import Record

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 from .controller import AttentionCall, Behaviour
 from .frames import FrameLayout
 from .inject import always

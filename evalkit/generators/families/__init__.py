@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...registry import Registry
+from evalkit.registry import Registry
 
 if TYPE_CHECKING:
     from .base import ModelFamily

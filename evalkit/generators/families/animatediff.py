@@ -29,7 +29,7 @@ class AnimateDiffWithAdapter:
     def from_pretrained(path, torch_dtype=None):
         from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter
 
-        from ...weights import resolve_hf
+        from evalkit.weights import resolve_hf
 
         folder = Path(path)
         if (folder / "motion_adapter").is_dir():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 from ..attention.compute import ControlProcessor, attend
 from . import FAMILIES
 from .base import Embeds, Latents, ModelFamily

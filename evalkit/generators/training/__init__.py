@@ -1,7 +1,8 @@
-"""V-Warper's coarse appearance adaptation (Sec. 4.1, App. A): LoRA + a learnable subject token
-trained on a subject's reference images, as a cached, resumable artifact.
+"""Trained artifacts of a generator (V-Warper's coarse stage today; any tuning-based method next):
 
-- :mod:`.lora`: the peft LoRA on the denoiser's attention projections (train, save, apply);
-- :mod:`.artifact`: where a training run lives (cache key → folder), its lock and its files;
-- :mod:`.coarse`: the training loop (checkpoints that survive a kill, progress bar, loss curve).
+- :mod:`.lora`: a peft LoRA on the denoiser's attention projections (train, save, apply);
+- :mod:`.artifact`: where a training run lives (cache key → folder), its lock and its files, so a
+  training is cached, resumable and reported like a generation.
+
+The training loops themselves belong to their method (e.g. ``methods/vwarper/coarse_training.py``).
 """

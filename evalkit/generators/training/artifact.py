@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 
 CACHE_ENV = "EVALKIT_CACHE"
 

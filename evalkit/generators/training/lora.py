@@ -12,7 +12,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 
 TARGETS = {"kvo": ("to_k", "to_v", "to_out.0"), "qkvo": ("to_q", "to_k", "to_v", "to_out.0")}
 ADAPTER = "vwarper"
@@ -20,13 +20,13 @@ WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 
 
 def _peft():
-    from ...compat import ensure_torchvision
+    from evalkit.compat import ensure_torchvision
 
     ensure_torchvision()  # peft imports transformers, which imports torchvision
     try:
         import peft
     except ImportError as exc:  # pragma: no cover - environment
-        from ...errors import MissingDependencyError
+        from evalkit.errors import MissingDependencyError
 
         raise MissingDependencyError(f"V-Warper's coarse stage needs peft (install evalkit[gpu]): {exc}") from None
     return peft

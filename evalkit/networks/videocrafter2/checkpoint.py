@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 from .keys import TEXT, UNET, VAE, Shapes
 
 

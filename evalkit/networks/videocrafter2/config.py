@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 
 #: configs/inference_t2v_512_v2.0.yaml (VideoCrafter repository), minus the lightning-only keys
 OFFICIAL_CONFIG: dict[str, Any] = {"model": {"params": {

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...errors import MissingWeightsError
+from evalkit.errors import MissingWeightsError
 from . import checkpoint as ckpt
 from .config import TURBO_V2_UNET, diffusion_config, load_config, unet_config
 from .keys import UNET, official_keys, unet_keys
@@ -52,7 +52,7 @@ def _need(path: Path, what: str, model_id: str) -> Path:
 def load_tokenizer(folder: Path):
     from transformers import CLIPTokenizer
 
-    from ...weights import resolve_hf
+    from evalkit.weights import resolve_hf
 
     local = folder / "tokenizer"
     path = local if local.is_dir() else resolve_hf(TOKENIZER_ID,
@@ -176,7 +176,7 @@ class T2VTurboV2Pipeline(VideoCrafter2Pipeline):
     def from_pretrained(cls, path, torch_dtype=None):
         """A folder holding ``unet_mg.pt``; VideoCrafter2's ``model.ckpt`` (autoencoder, text encoder)
         from the same folder if it is there, else from the VideoCrafter2 weights."""
-        from ...weights import resolve_hf
+        from evalkit.weights import resolve_hf
 
         folder = Path(path)
         unet_state = ckpt.read_state_dict(_need(folder / cls.weights, "T2V-Turbo-v2", cls.hub_id))

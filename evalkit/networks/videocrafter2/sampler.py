@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...errors import EvalkitError
+from evalkit.errors import EvalkitError
 
 
 def _randn(shape, generator, device, dtype):

@@ -1,1 +1,0 @@
-"""Validation of feature backends against exact ground truth (not per-video metrics)."""

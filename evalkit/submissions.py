@@ -1,0 +1,38 @@
+"""The layout of a submission folder: where a method's own videos for (case, seed) live.
+
+Shared by the ``videos`` generator (which reads a submission) and ``evalkit data export``
+(which writes the inputs a method runs on elsewhere), so both sides agree on one layout; it
+sits below both ``data`` and ``generators``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cases import Case
+from .video import FRAME_SUFFIXES
+
+SUBMISSION_FILE = "submission.yaml"
+SUBMISSION_KEYS = ("method", "paper", "backbone", "resolution", "fps", "seeds", "code_url", "commit", "notes")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif")
+
+
+def is_video(path: Path) -> bool:
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_SUFFIXES
+    return path.is_dir() and any(p.suffix.lower() in FRAME_SUFFIXES for p in path.iterdir())
+
+
+def find_video(base: Path) -> Path | None:
+    """``base.<video suffix>`` or a frame folder ``base/``."""
+    for suffix in VIDEO_SUFFIXES:
+        if (p := base.with_name(base.name + suffix)).is_file():
+            return p
+    return base if base.is_dir() and is_video(base) else None
+
+
+def expected_paths(case: Case, seed: int) -> list[str]:
+    """Where a submission puts (case, seed)'s video(s), relative to its folder (mp4 named)."""
+    base = case.case_id if seed == 0 else f"{case.case_id}/seed{seed}"
+    if case.kind == "multi-shot":
+        return [f"{base}/shot{j}.mp4" for j in range(len(case.prompts))]
+    return [f"{base}.mp4"]
