@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from evalkit.generators.attention import AttentionCall, ExtendKV  # noqa: E402
+from evalkit.generators.attention import AttentionCall, AttentionController, ExtendKV  # noqa: E402
 from evalkit.generators.attention.compute import attend  # noqa: E402
 from evalkit.generators.methods.lmp.kv_concat import ConcatReferenceKV  # noqa: E402
 from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe, subject_attention  # noqa: E402
@@ -22,9 +22,9 @@ def qkv(batch: int, seed: int = 0):
 
 def run(behaviour, q, k, v):
     """The behaviour on one call, attended as a family processor does: [B, S, H, D]."""
-    call = AttentionCall("transformer_blocks.0.attn1", 0, q, k, v, "BHSD", video_start=TEXT)
-    behaviour(call, slice(0, q.shape[0]))
-    return attend(call.attention_chunks(), "BHSD", None, None)
+    chunks = AttentionController([behaviour]).process("transformer_blocks.0.attn1", q, k, v, layout="BHSD",
+                                                      video_start=TEXT)
+    return attend(chunks, "BHSD", None, None)
 
 
 def dense(q_row, keys, values, log_weight=None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalkit.errors import EvalkitError
+
 from .controller import AttentionController
 
 

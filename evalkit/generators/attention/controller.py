@@ -13,7 +13,7 @@ conditional call first) as well as for batched CFG (``[uncond, cond]`` rows in o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from evalkit.errors import EvalkitError
@@ -74,11 +74,19 @@ class AttentionCall:
         return self.chunks if self.chunks is not None else [(None, self.q, self.k, self.v)]
 
 
+def every_step(step: int) -> bool:
+    return True
+
+
 @dataclass(kw_only=True)
 class Behaviour:
-    """A control behaviour: acts on the calls of the ``layers`` it selects, on the CFG ``passes`` rows."""
+    """A control behaviour: acts on the calls of the ``layers`` it selects, at the steps where
+    ``active(step)`` holds, on the CFG ``passes`` rows. The controller applies all three gates, so a
+    behaviour's ``__call__`` only says what it does; ``count`` is its own tally of calls it changed."""
     layers: Callable[[str], bool] = every_layer
+    active: Callable[[int], bool] = every_step
     passes: str = "cond"
+    count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.passes not in PASSES:
@@ -131,7 +139,7 @@ class AttentionController:
         """Run the behaviours on this call; returns ``[(rows, q, k, v), ...]`` chunks to attend."""
         call = AttentionCall(layer, self.step, q, k, v, layout, video_start, rope)
         for behaviour in self.behaviours:
-            if not behaviour.layers(layer):
+            if not behaviour.layers(layer) or not behaviour.active(call.step):
                 continue
             rows = self.rows(q.shape[0], behaviour.passes)
             if rows is not None:

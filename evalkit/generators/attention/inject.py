@@ -1,15 +1,11 @@
 """Inject behaviour: replace Q, K and/or V of the acted-on rows with recorded ones."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Hashable
+from dataclasses import dataclass
+from typing import Hashable
 
 from .controller import AttentionCall, Behaviour
 from .store import FeatureStore, step_key
-
-
-def always(step: int) -> bool:
-    return True
 
 
 @dataclass(kw_only=True)
@@ -20,12 +16,8 @@ class Inject(Behaviour):
     store: FeatureStore
     what: tuple[str, ...] = ("q",)
     key: Hashable | None = None
-    active: Callable[[int], bool] = always
-    count: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         key = step_key(self.key, call.step)
         changed = False
         for w in self.what:

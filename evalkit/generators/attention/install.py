@@ -5,6 +5,7 @@ import re
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from evalkit.errors import EvalkitError
+
 from .controller import AttentionController
 
 if TYPE_CHECKING:

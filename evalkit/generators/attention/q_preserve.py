@@ -9,11 +9,12 @@ item is tiled over the call's items (one source Q injected into a batch of targe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any, Hashable
 
 from evalkit.errors import EvalkitError
+
 from .controller import AttentionCall
-from .inject import Inject, always
+from .inject import Inject
 from .record import Record
 from .store import Recorded
 
@@ -33,12 +34,9 @@ class PassKeys:
 class RecordAt(Record, PassKeys):
     """:class:`Record` at the steps where ``active(step)`` holds, under ``(step, call)`` keys (or the
     fixed ``key``), stored on ``device`` (None: where it was computed)."""
-    active: Callable[[int], bool] = always
     device: Any = None
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         key = self.pass_key(call) if self.key is None else self.key
         for w in self.what:
             t = call.video(w, rows).detach()
@@ -69,8 +67,6 @@ class PreserveQ(Inject, PassKeys):
     def __call__(self, call: AttentionCall, rows: slice) -> None:
         import torch
 
-        if not self.active(call.step):
-            return
         key = self.pass_key(call) if self.key is None else self.key
         changed = False
         for w in self.what:

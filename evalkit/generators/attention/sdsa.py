@@ -24,13 +24,13 @@ attention only. With one shot, nothing is extended: the call is plain attention.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from evalkit.errors import EvalkitError
+
 from .controller import AttentionCall, Behaviour
 from .frames import FrameLayout
-from .inject import always
 
 FRAME_SETS = ("matching", "matching+middle", "all")
 
@@ -62,10 +62,8 @@ class FramewiseSDSA(Behaviour):
     #: mask estimate at this step: the step is left alone); None here: unmasked extension
     masks: Callable[[int, int], Any] | None = None
     frames: str = "matching"
-    active: Callable[[int], bool] = always
     dropout: float = 0.0
     generator: Any = None            # torch.Generator for the dropout
-    count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,7 +79,7 @@ class FramewiseSDSA(Behaviour):
         import torch
 
         shots = self.layout.shots
-        if not self.active(call.step) or (shots == 1 and self.anchors == (0,)):
+        if shots == 1 and self.anchors == (0,):
             return
         if call.chunks is not None:
             raise EvalkitError(f"attention layer {call.layer}: SDSA must be the last behaviour (chunks already set)")

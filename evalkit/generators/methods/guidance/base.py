@@ -23,11 +23,12 @@ from typing import Any, ClassVar
 
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
-from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.frame_repeat import repeat_frames
+from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
-from ..mbq.mbq import parse_blocks
 from evalkit.generators.peak_memory import stage_timer
+
+from ..mbq.mbq import parse_blocks
 from .optimise import CHECKPOINTING, OPTIMISERS
 from .passes import FeaturePass, noised_at
 from .sampler import GuidedRun, PerStepKV, initial_latents

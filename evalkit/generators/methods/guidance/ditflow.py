@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from evalkit.registry import GENERATORS
+
 from .amf import HEAD_AVERAGES, LOSS_MASKS, amf_loss, attention_motion_flow
 from .base import GuidedTransfer
 from .features import token_grid

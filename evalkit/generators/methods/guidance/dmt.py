@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
 from evalkit.registry import GENERATORS
+
 from .base import GuidedTransfer
 from .passes import FeaturePass
 from .smm import smm_loss, spatial_marginal_mean

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
 from evalkit.registry import GENERATORS
+
 from .block_features import BlockFeatureGuidance
 
 

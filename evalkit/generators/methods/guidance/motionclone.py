@@ -23,8 +23,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
-from evalkit.registry import GENERATORS
 from evalkit.generators.families.unet import UNetFamily
+from evalkit.registry import GENERATORS
+
 from .base import GuidedTransfer
 from .features import token_grid
 from .passes import FeaturePass, heads_first

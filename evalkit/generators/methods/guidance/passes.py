@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from evalkit.errors import EvalkitError
 from evalkit.generators.attention import AttentionController, controlled
 from evalkit.generators.attention.capture import Capture
+
 from .features import ModuleOutputs, run_truncated, truncated
 
 

@@ -11,6 +11,7 @@ and the cosine over frames, which we read as slips and do not reproduce).
 from __future__ import annotations
 
 from evalkit.registry import GENERATORS
+
 from .block_features import BlockFeatureGuidance
 
 

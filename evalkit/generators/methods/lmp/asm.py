@@ -19,6 +19,7 @@ import math
 from typing import Callable, Iterator
 
 from evalkit.errors import EvalkitError
+
 from ..guidance.optimise import frozen  # noqa: F401  (one definition: LMP freezes like the engine)
 
 

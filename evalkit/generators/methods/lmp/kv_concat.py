@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 from evalkit.errors import EvalkitError
 from evalkit.generators.attention.controller import AttentionCall, Behaviour
-from evalkit.generators.attention.inject import always
 
 REWEIGHTS = ("keys", "weights")
 QUERIES = ("video", "all")
@@ -43,9 +42,7 @@ class ConcatReferenceKV(Behaviour):
     queries: str = "video"
     target_passes: str = "both"
     tokens: Callable[[], Any] = all_tokens
-    active: Callable[[int], bool] = always
     passes: str = "both"   # the controller hands every row: this behaviour knows the row layout
-    count: int = field(default=0, init=False)
     concatenated: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -60,7 +57,7 @@ class ConcatReferenceKV(Behaviour):
         import torch
 
         batch = call.q.shape[0]
-        if batch < 2 or not self.active(call.step):
+        if batch < 2:
             return
         idx = self.tokens()
         tdim, start = call.token_dim, call.video_start

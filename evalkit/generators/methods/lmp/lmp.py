@@ -24,13 +24,14 @@ from typing import Any, ClassVar
 
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
-from evalkit.registry import GENERATORS
 from evalkit.generators.attention import AttentionController
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.families.base import Embeds, Latents
-from .reference import REFERENCE_MODES
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
+from evalkit.registry import GENERATORS
+
+from .reference import REFERENCE_MODES
 
 LMP_DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
@@ -123,6 +124,7 @@ class LMP(DiffusersT2V):
 
     def layers(self):
         from evalkit.generators.attention import block_filter, self_attention_layers
+
         from ..mbq.mbq import parse_blocks
 
         family = self.family
@@ -172,11 +174,12 @@ class LMP(DiffusersT2V):
         import torch
 
         from evalkit.generators.attention import controlled
-        from .kv_concat import ConcatReferenceKV, all_tokens
-        from .text_attention import SubjectAttentionProbe
+
         from .asm import asm_update, checkpointed, frozen
+        from .kv_concat import ConcatReferenceKV, all_tokens
         from .masks import Foreground
         from .reference import ReferenceBranch, ReferenceRows
+        from .text_attention import SubjectAttentionProbe
 
         family, steps, o = self.family, int(self.opt("steps")), self.options
         win = self.windows()

@@ -19,10 +19,11 @@ from typing import Any, ClassVar
 
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
-from evalkit.registry import GENERATORS
 from evalkit.generators.diffusers_t2v import Run
-from .mbq import FeatureInjection, MotionByQueries
 from evalkit.generators.peak_memory import stage_timer
+from evalkit.registry import GENERATORS
+
+from .mbq import FeatureInjection, MotionByQueries
 
 
 @GENERATORS.register("mbq-extended")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from evalkit.registry import GENERATORS
+
 from .mbq import FeatureInjection
 
 

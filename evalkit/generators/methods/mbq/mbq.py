@@ -24,13 +24,13 @@ from typing import Any, ClassVar, Iterable
 
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
-from evalkit.registry import GENERATORS
 from evalkit.generators.backbones import BACKBONES
 from evalkit.generators.diffusers_t2v import COMMON_BOUNDS, COMMON_DEFAULTS, COMMON_TYPES, DiffusersT2V, Run
 from evalkit.generators.families import family_class
 from evalkit.generators.families.base import Embeds, Latents
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
+from evalkit.registry import GENERATORS
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from evalkit.registry import GENERATORS
+
 from .storyboard import Storyboard
 
 

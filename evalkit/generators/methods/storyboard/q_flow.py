@@ -17,12 +17,11 @@ frames in the tokens) share the code.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from evalkit.generators.attention.controller import AttentionCall, Behaviour
 from evalkit.generators.attention.frames import FrameLayout, key_frames
-from evalkit.generators.attention.inject import always
 from evalkit.generators.attention.q_preserve import PassKeys, token_dropout
 from evalkit.generators.attention.store import FeatureStore
 
@@ -71,12 +70,9 @@ class FlowRecord(Behaviour, PassKeys):
     store: FeatureStore
     layout: FrameLayout
     key_frame_stride: int = 4
-    active: Callable[[int], bool] = always
     device: Any = None
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         key = self.pass_key(call)
         q = self.layout.to_frames(call.video("q", rows), call.layout)
         frames_of = bracketing_keys(q.shape[1], key_frames(q.shape[1], self.key_frame_stride))
@@ -92,16 +88,12 @@ class QFlow(Behaviour, PassKeys):
     store: FeatureStore
     layout: FrameLayout
     key_frame_stride: int = 4
-    active: Callable[[int], bool] = always
     dropout: float = 0.0
     generator: Any = None
-    count: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
         import torch
 
-        if not self.active(call.step):
-            return
         matches = self.store.get((call.layer, "flow", self.pass_key(call)))
         if matches is None:
             return

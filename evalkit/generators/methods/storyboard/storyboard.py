@@ -24,13 +24,14 @@ from typing import Any, ClassVar
 
 from evalkit.cases import MultiShotCase
 from evalkit.errors import EvalkitError
-from evalkit.registry import GENERATORS
 from evalkit.generators.backbones import BACKBONES
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, SHOT_SEEDS, DiffusersT2V, Run
 from evalkit.generators.families import family_class
 from evalkit.generators.loading import DTYPES
-from ..mbq.mbq import parse_blocks
 from evalkit.generators.peak_memory import stage_timer
+from evalkit.registry import GENERATORS
+
+from ..mbq.mbq import parse_blocks
 
 Q_MODES = ("preserve+flow", "preserve", "none")
 #: U-Net decoder layer paths: diffusers' ``up_blocks``, lvdm's (VideoCrafter2) ``output_blocks``
@@ -223,8 +224,9 @@ class _Passes:
     def _masks_hook(self, steps: set, lag: int, dift: bool):
         """A subject-mask tracker and a maker of the x̂0 hook that feeds it during a pass driven by a
         given controller (masks for step s from x̂0 of step s - lag)."""
-        from .subject_masks import SubjectMasks
         from evalkit.generators.x0 import X0Hook, decode_frames
+
+        from .subject_masks import SubjectMasks
 
         g = self.gen
         masks = SubjectMasks(g._segmenter, self.case.subject, lambda x0: decode_frames(g.family, x0))
@@ -242,8 +244,9 @@ class _Passes:
 
     def vanilla(self, store) -> None:
         from evalkit.generators.attention import AttentionController
-        from .q_flow import FlowRecord
         from evalkit.generators.attention.q_preserve import RecordAt
+
+        from .q_flow import FlowRecord
 
         o = self.gen.options
         record = [RecordAt(store=store, what=("q",), layers=self.layers["q"], passes=o["q_passes"],
@@ -260,9 +263,10 @@ class _Passes:
     def behaviours(self, store, masks) -> list:
         import torch
 
-        from .q_flow import QFlow
         from evalkit.generators.attention.q_preserve import PreserveQ
         from evalkit.generators.attention.sdsa import FramewiseSDSA
+
+        from .q_flow import QFlow
 
         o, device = self.gen.options, self.gen.device
         draws = torch.Generator().manual_seed(int(self.seed))   # the same dropout draws in every pass

@@ -16,14 +16,21 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import EvalkitError
-from evalkit.generators.attention import AttentionController, FeatureStore, block_filter, controlled, self_attention_layers
+from evalkit.generators.attention import (
+    AttentionController,
+    FeatureStore,
+    block_filter,
+    controlled,
+    self_attention_layers,
+)
+from evalkit.generators.families.base import Embeds
+
+from ..mbq.mbq import parse_blocks
 from .attention.concat_reference import ConcatReference
 from .attention.kv_replace import KVReplace
 from .attention.rope_free import RecordRopeFree
 from .attention.subject_attention import SubjectAttention
 from .attention.value_warp import ValueWarp
-from evalkit.generators.families.base import Embeds
-from ..mbq.mbq import parse_blocks
 from .coarse_training import cover_resize
 from .field import FieldSettings, StepFields
 from .inversion import ddim_inversion

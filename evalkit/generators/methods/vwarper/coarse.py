@@ -17,8 +17,9 @@ import numpy as np
 from evalkit.cases import PersonalizationCase
 from evalkit.errors import EvalkitError
 from evalkit.generators.training.artifact import CoarseArtifact
-from .coarse_training import CoarseSettings, ensure_coarse
 from evalkit.generators.training.lora import applied_lora
+
+from .coarse_training import CoarseSettings, ensure_coarse
 
 CURVE_POINTS = 100
 

@@ -21,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from evalkit.errors import EvalkitError
-from evalkit.hashing import stable_hash
 from evalkit.generators.training.artifact import CoarseArtifact
 from evalkit.generators.training.lora import add_trainable_lora, load_lora_state, lora_config, lora_state, save_lora
+from evalkit.hashing import stable_hash
 
 TRAINING_VERSION = 1
 EVAL_LEVELS = 5   # timesteps of the fixed evaluation loss, evenly spread over training steps

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from evalkit.errors import EvalkitError
 from evalkit.generators.attention.store import FeatureStore
+
 from .attention.value_warp import WarpField
 from .correspondence import cycle_error, match
 from .masks import SubjectMaps, cycle_mask, foreground_mask

@@ -20,6 +20,7 @@ import numpy as np
 from evalkit.analyses.correspondence import ProbeRecording
 from evalkit.errors import EvalkitError
 from evalkit.generators.attention import AttentionCall, Behaviour, block_filter
+
 from .attention.branches import branch_pairs, video_tokens
 from .attention.rope_free import unrotate
 from .correspondence import match

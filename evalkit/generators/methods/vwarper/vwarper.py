@@ -25,10 +25,11 @@ from typing import Any, Callable, ClassVar
 
 from evalkit.cases import Generation, PersonalizationCase, StageTimings
 from evalkit.errors import EvalkitError
-from evalkit.registry import GENERATORS
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import peak_memory, reset_peak_memory, stage_timer
+from evalkit.registry import GENERATORS
+
 from .branches import BranchContext, branch_behaviours, indices, reference_clip, sample_branches
 from .coarse import coarse_stage
 
@@ -146,8 +147,8 @@ class VWarper(DiffusersT2V):
     def base_weights(self) -> str:
         """Identity of the base weights for the coarse stage's cache key: path or hub id, its
         revision (or files' sizes and times) and the dtype it runs in (``auto`` resolved)."""
-        from evalkit.weights import weights_revision
         from evalkit.generators.loading import torch_dtype
+        from evalkit.weights import weights_revision
 
         path = self.options["model_path"] or self.spec.hub_id
         return f"{path}@{weights_revision(str(path))}:{torch_dtype(self.options['dtype'], self.device)}"

@@ -7,21 +7,16 @@ acted on, attend as usual, so the reference branch stays a reconstruction of the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+
+from evalkit.generators.attention.controller import AttentionCall, Behaviour
 
 from .branches import branch_pairs, reference_appended_chunks
-from evalkit.generators.attention.controller import AttentionCall, Behaviour
-from evalkit.generators.attention.inject import always
 
 
 @dataclass(kw_only=True)
 class ConcatReference(Behaviour):
-    active: Callable[[int], bool] = always
-    count: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         call.chunks = reference_appended_chunks(call, branch_pairs(rows))
         self.count += 1

@@ -10,12 +10,12 @@ video tokens]`` with a per-query mask (a chunk's own mask, :func:`.compute.atten
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from .branches import branch_pairs, reference_appended_chunks
 from evalkit.generators.attention.controller import AttentionCall, Behaviour
-from evalkit.generators.attention.inject import always
+
+from .branches import branch_pairs, reference_appended_chunks
 
 
 def replacement_mask(text_len: int, gen_mask, ref_mask):
@@ -37,12 +37,8 @@ def replacement_mask(text_len: int, gen_mask, ref_mask):
 class KVReplace(Behaviour):
     """``masks(step)`` -> (M_gen, M_ref) as bool ``[video tokens]``, or None to leave the step alone."""
     masks: Callable[[int], Any]
-    active: Callable[[int], bool] = always
-    count: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         masks = self.masks(call.step)
         if masks is None:
             return

@@ -8,11 +8,10 @@ rounding of the model dtype); the caller passes the ``(cos, sin)`` the pipeline 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from evalkit.generators.attention.controller import AttentionCall, Behaviour
-from evalkit.generators.attention.inject import always
 from evalkit.generators.attention.store import FeatureStore, Recorded
 
 
@@ -34,13 +33,9 @@ class RecordRopeFree(Behaviour):
     tagged ``rope_applied=False``, at steps where ``active(step)``."""
     store: FeatureStore
     rope: Any = None                       # (cos, sin) of the video tokens, [tokens, head dim]
-    active: Callable[[int], bool] = always
     what: tuple[str, ...] = ("q", "k")
-    count: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         for w in self.what:
             x = call.video(w, rows).detach()
             x = unrotate(x, self.rope if call.rope else None, call.layout)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from evalkit.errors import EvalkitError
-from .branches import branch_pairs, text_tokens, video_tokens
 from evalkit.generators.attention.controller import AttentionCall, Behaviour
-from evalkit.generators.attention.inject import always
+
+from .branches import branch_pairs, text_tokens, video_tokens
 
 SOFTMAX = ("text", "joint")
 _QUERY_CHUNK = 4096
@@ -28,7 +28,6 @@ class SubjectAttention(Behaviour):
     tokens: Mapping[str, Sequence[int]]   # branch ("gen", "ref") -> text token positions of the subject
     sink: Callable[[int, str, str, object], None]
     softmax: str = "text"
-    active: Callable[[int], bool] = always
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -36,8 +35,6 @@ class SubjectAttention(Behaviour):
             raise EvalkitError(f"subject attention: softmax {self.softmax!r} not in {SOFTMAX}")
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         for gen, ref in branch_pairs(rows):
             for branch, row in (("gen", gen), ("ref", ref)):
                 positions = list(self.tokens.get(branch) or ())

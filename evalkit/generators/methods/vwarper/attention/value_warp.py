@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .branches import branch_pairs, to_layout, video_tokens
 from evalkit.generators.attention.controller import AttentionCall, Behaviour
-from evalkit.generators.attention.inject import always
+
+from .branches import branch_pairs, to_layout, video_tokens
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,9 @@ class ValueWarp(Behaviour):
     """At steps where ``active(step)``, warp the reference values with ``warp(step)`` (None: leave
     the step alone). ``count`` = calls changed; ``tokens`` = generation tokens overwritten, summed."""
     warp: Callable[[int], WarpField | None]
-    active: Callable[[int], bool] = always
-    count: int = field(default=0, init=False)
     tokens: int = field(default=0, init=False)
 
     def __call__(self, call: AttentionCall, rows: slice) -> None:
-        if not self.active(call.step):
-            return
         warp = self.warp(call.step)
         if warp is None:
             return
