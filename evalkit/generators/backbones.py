@@ -61,3 +61,8 @@ def backbone_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise EvalkitError(f"unknown backbone {name!r} (known: {', '.join(sorted(BACKBONES))})")
     return BACKBONES[name]
+
+
+def supported_backbones(families) -> list[str]:
+    """The backbones whose family is one of ``families`` (for errors that say what would run)."""
+    return sorted(name for name, spec in BACKBONES.items() if spec.family in families)

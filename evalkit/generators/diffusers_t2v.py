@@ -25,7 +25,7 @@ from ..errors import EvalkitError
 from ..registry import GENERATORS
 from ..video import Video
 from . import loading
-from .backbones import backbone_spec
+from .backbones import backbone_spec, supported_backbones
 from .base import Generator
 from .families import family_class
 from .families.base import Embeds, ModelFamily
@@ -80,9 +80,16 @@ class DiffusersT2V(Generator):
     types: ClassVar[dict[str, type]] = COMMON_TYPES
     bounds: ClassVar[dict[str, tuple]] = COMMON_BOUNDS
 
+    #: the model families (``evalkit.generators.families``) this method runs on; None: every family
+    families: ClassVar[tuple[str, ...] | None] = None
+
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
         self.spec = backbone_spec(self.options["backbone"])
+        if self.families is not None and self.spec.family not in self.families:
+            raise EvalkitError(f"{self.registry_name}: backbone {self.spec.name!r} (family {self.spec.family}) is not "
+                               f"supported; {self.registry_name} runs on the families {', '.join(self.families)} "
+                               f"(backbones: {', '.join(supported_backbones(self.families))})")
         self._family: ModelFamily | None = None
         self._prompts: dict[str, Embeds] = {}
 
@@ -145,14 +152,12 @@ class DiffusersT2V(Generator):
         controller, the family's processors are installed and the controller's step advanced from the
         pipeline's step callback. ``hooks`` are context managers entered around the call (forward
         hooks that observe or change module outputs)."""
-        import torch
 
         from .attention import controlled
 
         family = self.family
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        gen = torch.Generator(device="cpu" if not str(self.device).startswith("cuda") else self.device)
-        gen.manual_seed(int(seed))
+        gen = family.seed_generator(seed)
         negative = self.embed([self.options["negative_prompt"]] * len(prompts)) if self.cfg != "none" else None
         kwargs: dict[str, Any] = dict(
             height=int(self.opt("height")), width=int(self.opt("width")), num_frames=int(num_frames),
@@ -184,11 +189,10 @@ class DiffusersT2V(Generator):
         if sigma != 1.0:  # some pipelines scale given latents by it again
             raise EvalkitError(f"{self.registry_name}: shot_seeds=offset needs a scheduler with init_noise_sigma 1 "
                                f"({type(pipe.scheduler).__name__} has {sigma})")
-        dev = "cpu" if not str(self.device).startswith("cuda") else self.device
-        return torch.cat([pipe.prepare_latents(
-            batch_size=1, num_channels_latents=denoiser.config.in_channels, num_frames=int(num_frames),
-            height=int(self.opt("height")), width=int(self.opt("width")), dtype=denoiser.dtype, device=self.device,
-            generator=torch.Generator(device=dev).manual_seed(int(seed) + i)) for i in range(shots)])
+        family = self.family
+        return torch.cat([family.initial_noise(int(num_frames), int(self.opt("height")), int(self.opt("width")),
+                                               family.seed_generator(int(seed) + i), denoiser.dtype)
+                          for i in range(shots)])
 
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
         """The generation without packaging (after :meth:`load`); benchmarks call it with

@@ -16,7 +16,7 @@ from evalkit.errors import EvalkitError, MissingWeightsError  # noqa: E402
 from evalkit.generators.backbones import BACKBONES  # noqa: E402
 from evalkit.generators.families import family_class  # noqa: E402
 from evalkit.generators.loading import load_pipeline  # noqa: E402
-from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS, settings_for  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS, SETTINGS  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -39,8 +39,8 @@ def test_backbone_table_facts():
         assert fam.architecture in ("dit", "unet") and fam.processor and fam.self_attention
     # method defaults live with the method, one row per backbone
     assert set(PAPER_SETTINGS) == set(BACKBONES)
-    assert (settings_for("wan2.1-1.3b").fraction, settings_for("wan2.1-1.3b").blocks) == (0.6, tuple(range(20, 30)))
-    assert settings_for("zeroscope").record == "per-step"
+    assert (SETTINGS.for_backbone("wan2.1-1.3b").fraction, SETTINGS.for_backbone("wan2.1-1.3b").blocks) == (0.6, tuple(range(20, 30)))
+    assert SETTINGS.for_backbone("zeroscope").record == "per-step"
     for name in ("vanilla", "mbq", "kv-injection"):
         assert name in GENERATORS.names()
     with pytest.raises(EvalkitError, match="backbone"):

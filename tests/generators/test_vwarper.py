@@ -48,7 +48,7 @@ def test_names_options_and_refusals(opts, tmp_path):
     v = GENERATORS.get("vwarper")()
     assert (v.options["backbone"], v.options["num_frames"], v.fps, v.warp_steps[0], v.warp_steps[-1]) == \
         ("cogvideox-5b", 25, 16.0, 3, 19)
-    with pytest.raises(EvalkitError, match="runs on CogVideoX"):
+    with pytest.raises(EvalkitError, match="vwarper runs on the families cogvideox"):
         GENERATORS.get("vwarper")(backbone="wan2.1-1.3b")
     with pytest.raises(EvalkitError, match="injection"):
         GENERATORS.get("vwarper")(injection="warp-everything")

@@ -81,13 +81,63 @@ class ModelFamily:
         """Pipeline arguments that advance ``controller`` after every step."""
         return {"callback_on_step_end": controller.on_step_end}
 
-    # -- source clips ------------------------------------------------------------------
+    # -- geometry of a clip in latent and token space -----------------------------------
     def temporal_factor(self) -> int:
         """The VAE's temporal compression: clips must have k·factor + 1 frames."""
         for attr in ("vae_scale_factor_temporal", "vae_temporal_compression_ratio"):
             if hasattr(self.pipe, attr):
                 return int(getattr(self.pipe, attr))
         return 1
+
+    def spatial_factor(self) -> int:
+        """The VAE's spatial compression (pixels per latent cell along each side)."""
+        for attr in ("vae_scale_factor_spatial", "vae_spatial_compression_ratio", "vae_scale_factor"):
+            if hasattr(self.pipe, attr):
+                return int(getattr(self.pipe, attr))
+        raise NotImplementedError(f"{type(self).__name__}: the pipeline names no VAE spatial factor")
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.denoiser.config.in_channels)
+
+    def latent_grid(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(frames, height, width) of the latents of a clip of that size."""
+        t, s = self.temporal_factor(), self.spatial_factor()
+        return (num_frames - 1) // t + 1, height // s, width // s
+
+    def token_grid(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(frames, height, width) of the denoiser's video tokens for a clip of that size (the latent
+        grid divided by the patch size; a partial temporal patch counts as one)."""
+        f, h, w = self.latent_grid(num_frames, height, width)
+        cfg = self.denoiser.config
+        p = cfg.get("patch_size", 1) or 1
+        pt, ph, pw = tuple(p) if isinstance(p, (tuple, list)) else (cfg.get("patch_size_t") or 1, p, p)
+        return -(-f // pt), h // ph, w // pw
+
+    def rotary_embeddings(self, height: int, width: int, latent_frames: int):
+        """The denoiser's rotary position embeddings for a clip, where the pipeline computes them
+        outside the denoiser (CogVideoX); None where the denoiser has none or computes its own."""
+        return None
+
+    # -- the pipeline's own random draws ----------------------------------------------
+    def seed_generator(self, seed: int):
+        """A ``torch.Generator`` seeded as the pipelines here are seeded: on the GPU for a CUDA
+        device (the pipeline's noise is then drawn there), else on the CPU."""
+        import torch
+
+        device = self.device if str(self.device).startswith("cuda") else "cpu"
+        return torch.Generator(device=device).manual_seed(int(seed))
+
+    def initial_noise(self, num_frames: int, height: int, width: int, generator, dtype, batch: int = 1):
+        """The initial latents the pipeline itself draws for that clip and generator, before its
+        scheduler's ``init_noise_sigma`` scaling (unit-variance noise in the family's layout)."""
+        pipe = self.pipe
+        z = pipe.prepare_latents(batch_size=batch, num_channels_latents=self.latent_channels,
+                                 num_frames=int(num_frames), height=int(height), width=int(width), dtype=dtype,
+                                 device=self.device, generator=generator)
+        return z / pipe.scheduler.init_noise_sigma
+
+    # -- source clips ------------------------------------------------------------------
 
     def _pixels(self, frames: np.ndarray):
         """uint8 frames (T, H, W, 3) -> [1, 3, T, H, W] in [-1, 1], in the VAE's dtype."""

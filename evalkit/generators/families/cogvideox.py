@@ -53,6 +53,11 @@ class CogVideoXFamily(ModelFamily):
         return Latents(z.permute(0, 2, 1, 3, 4).contiguous(), len(frames), frames.shape[1], frames.shape[2],
                        fps, grid)
 
+    def rotary_embeddings(self, height: int, width: int, latent_frames: int):
+        if not self.denoiser.config.use_rotary_positional_embeddings:
+            return None
+        return self.pipe._prepare_rotary_positional_embeddings(height, width, latent_frames, self.device)
+
     def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch
 
@@ -60,7 +65,6 @@ class CogVideoXFamily(ModelFamily):
         with torch.set_grad_enabled(grad):
             if hasattr(pipe.scheduler, "scale_model_input"):
                 x = pipe.scheduler.scale_model_input(x, t)
-            rope = (pipe._prepare_rotary_positional_embeddings(latents.height, latents.width, x.size(1), x.device)
-                    if model.config.use_rotary_positional_embeddings else None)
+            rope = self.rotary_embeddings(latents.height, latents.width, x.size(1))
             return model(hidden_states=x.to(model.dtype), encoder_hidden_states=embeds.embeds,
                          timestep=self.timestep_batch(t, x), image_rotary_emb=rope, return_dict=False)[0]

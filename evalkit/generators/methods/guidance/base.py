@@ -28,7 +28,7 @@ from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
 
-from ..mbq.mbq import parse_blocks
+from evalkit.generators.settings import parse_blocks
 from .optimise import CHECKPOINTING, OPTIMISERS
 from .passes import FeaturePass, noised_at
 from .sampler import GuidedRun, PerStepKV, initial_latents

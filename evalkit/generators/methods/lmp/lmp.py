@@ -125,7 +125,7 @@ class LMP(DiffusersT2V):
     def layers(self):
         from evalkit.generators.attention import block_filter, self_attention_layers
 
-        from ..mbq.mbq import parse_blocks
+        from evalkit.generators.settings import parse_blocks
 
         family = self.family
         return block_filter(self_attention_layers(family.denoiser, type(family)), parse_blocks(self.options["blocks"]))

@@ -24,12 +24,11 @@ from typing import Any, ClassVar, Iterable
 
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
-from evalkit.generators.backbones import BACKBONES
 from evalkit.generators.diffusers_t2v import COMMON_BOUNDS, COMMON_DEFAULTS, COMMON_TYPES, DiffusersT2V, Run
-from evalkit.generators.families import family_class
 from evalkit.generators.families.base import Embeds, Latents
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
+from evalkit.generators.settings import PaperSettings, parse_blocks
 from evalkit.registry import GENERATORS
 
 
@@ -86,37 +85,20 @@ RECORDINGS_KEPT = 2
 _RECORDINGS: OrderedDict[str, tuple] = OrderedDict()
 
 
-def settings_for(backbone: str) -> MbQSettings:
-    if backbone in PAPER_SETTINGS:
-        return PAPER_SETTINGS[backbone]
-    return ARCHITECTURE_SETTINGS[family_class(BACKBONES[backbone].family).architecture]
+SETTINGS = PaperSettings(PAPER_SETTINGS, ARCHITECTURE_SETTINGS)
 
 
 def injection_sweep(config: dict[str, Any], fractions: Iterable[float] | None = None) -> list[dict[str, Any]]:
     """One generator config per injection fraction (Sec. 3 analysis; run each on same- and
     different-subject cases and score Motion Fidelity and Identity Leakage per fraction)."""
     if fractions is None:
-        spec = BACKBONES.get(config.get("backbone", COMMON_DEFAULTS["backbone"]))
-        fractions = SWEEP_FRACTIONS["dit" if spec is None else family_class(spec.family).architecture]
+        fractions = SWEEP_FRACTIONS[SETTINGS.architecture_of(config.get("backbone", COMMON_DEFAULTS["backbone"]))]
     out = []
     for f in fractions:
         if not 0.0 <= float(f) <= 1.0:
             raise EvalkitError(f"injection_sweep: fraction {f} outside [0, 1]")
         out.append({**config, "injection_fraction": float(f)})
     return out
-
-
-def parse_blocks(value) -> tuple[int, ...] | None:
-    """``"all"`` -> None; ``"20-29"`` / ``"1,3"`` / a list -> indices."""
-    if value == "all":
-        return None
-    if isinstance(value, str):
-        parts: list[int] = []
-        for piece in value.split(","):
-            lo, _, hi = piece.partition("-")
-            parts.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-        return tuple(parts)
-    return tuple(int(x) for x in value)
 
 
 class FeatureInjection(DiffusersT2V):
@@ -148,7 +130,7 @@ class FeatureInjection(DiffusersT2V):
 
     # -- resolved options --------------------------------------------------------------
     def settings(self) -> MbQSettings:
-        return settings_for(self.spec.name)
+        return SETTINGS.for_backbone(self.spec.name)
 
     def fraction(self) -> float:
         f = self.options["injection_fraction"]

@@ -24,14 +24,12 @@ from typing import Any, ClassVar
 
 from evalkit.cases import MultiShotCase
 from evalkit.errors import EvalkitError
-from evalkit.generators.backbones import BACKBONES
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, SHOT_SEEDS, DiffusersT2V, Run
-from evalkit.generators.families import family_class
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
 from evalkit.registry import GENERATORS
 
-from ..mbq.mbq import parse_blocks
+from evalkit.generators.settings import PaperSettings, parse_blocks
 
 Q_MODES = ("preserve+flow", "preserve", "none")
 #: U-Net decoder layer paths: diffusers' ``up_blocks``, lvdm's (VideoCrafter2) ``output_blocks``
@@ -58,10 +56,7 @@ ARCHITECTURE_SETTINGS: dict[str, StoryboardSettings] = {
 }
 
 
-def settings_for(backbone: str) -> StoryboardSettings:
-    if backbone in PAPER_SETTINGS:
-        return PAPER_SETTINGS[backbone]
-    return ARCHITECTURE_SETTINGS[family_class(BACKBONES[backbone].family).architecture]
+SETTINGS = PaperSettings(PAPER_SETTINGS, ARCHITECTURE_SETTINGS)
 
 
 def parse_window(value, name: str) -> tuple[float, float]:
@@ -129,7 +124,7 @@ class Storyboard(DiffusersT2V):
 
     # -- resolved settings ---------------------------------------------------------------
     def settings(self) -> StoryboardSettings:
-        return settings_for(self.spec.name)
+        return SETTINGS.for_backbone(self.spec.name)
 
     def setting(self, name: str) -> str:
         value = self.options[name]

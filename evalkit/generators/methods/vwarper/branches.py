@@ -25,7 +25,7 @@ from evalkit.generators.attention import (
 )
 from evalkit.generators.families.base import Embeds
 
-from ..mbq.mbq import parse_blocks
+from evalkit.generators.settings import parse_blocks
 from .attention.concat_reference import ConcatReference
 from .attention.kv_replace import KVReplace
 from .attention.rope_free import RecordRopeFree

@@ -88,11 +88,10 @@ class VWarper(DiffusersT2V):
         "passes": ("both", "cond"), "reference_branch": ("trajectory", "denoise"),
         "lora_targets": ("kvo", "qkvo"), "token_space": ("input", "output")}
 
+    families = ("cogvideox",)   # MM-DiT joint attention, CogVideoX's rotary embeddings and DDIM
+
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
-        if self.spec.family != "cogvideox":
-            raise EvalkitError(f"{self.registry_name}: backbone {self.spec.name} is a {self.spec.family} model; "
-                               "V-Warper runs on CogVideoX (MM-DiT joint attention)")
         self.warp_steps = tuple(sorted(indices(self.options["warp_steps"]) or ()))
         if self.options["injection"] != "none" and not self.warp_steps:
             raise EvalkitError(f"{self.registry_name}: warp_steps must name at least one step")
