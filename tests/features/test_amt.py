@@ -145,7 +145,10 @@ def test_checkpoint_loads_through_the_real_path_and_interpolates_as_vbench(rando
             pred = backend.model(pad(a), pad(b), torch.tensor(0.5).view(1, 1, 1, 1))[..., 4:124, 7:137]
         return (pred * 255.0).squeeze(0).permute(1, 2, 0).numpy().clip(0, 255).astype(np.uint8)
 
-    np.testing.assert_array_equal(out[0], vbench_midpoint(frames[0], frames[1]))
+    # equal up to float rounding before VBench's truncation to uint8: the backend runs the model
+    # on a batch, the hand path on one pair, and the two convolutions may order sums differently
+    diff = np.abs(out[0].astype(int) - vbench_midpoint(frames[0], frames[1]).astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())
 
 
 def test_missing_checkpoint_is_one_clear_error(tmp_path, monkeypatch):

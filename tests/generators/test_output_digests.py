@@ -119,7 +119,8 @@ def output_digest(generation) -> str:
 
 
 def test_every_registered_generator_is_pinned():
-    assert set(GENERATORS.names()) - NOT_PINNED == set(CASES)
+    ours = {n for n in GENERATORS.names() if GENERATORS.get(n).__module__.startswith("evalkit.")}  # not tests' plugins
+    assert ours - NOT_PINNED == set(CASES)
 
 
 @pytest.fixture(scope="module")

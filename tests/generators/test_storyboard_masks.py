@@ -76,7 +76,10 @@ def test_the_denoising_hook_feeds_the_masks_the_x0_of_its_step(segmenter, family
     model = Denoiser()
     with X0Hook(model, sched, "batched", 9.0, lambda step, z: masks.update(step, z), step=lambda: 0):
         model(torch.cat([xt, xt]), torch.tensor([t]))
-    assert np.array_equal(masks.pixel[0], reference.pixel[0])
+    # x̂0 recovers x0 up to float32 rounding, which can move a decoded pixel by one level and a
+    # pixel near Otsu's threshold across it: the masks agree but for a few boundary pixels
+    differ = masks.pixel[0] != reference.pixel[0]
+    assert differ.mean() < 0.01, differ.mean()
 
 
 def test_a_frame_without_subject_is_an_empty_mask_with_its_reason(segmenter, family, monkeypatch):
