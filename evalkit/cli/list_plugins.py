@@ -1,4 +1,4 @@
-"""``evalkit list``: every registered dataset, generator, metric and feature backend."""
+"""``evalkit list``: every registered dataset, generator, metric, feature backend and analysis."""
 from __future__ import annotations
 
 import typer
@@ -6,8 +6,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..registry import DATASETS, FEATURES, GENERATORS, METRICS
+from ..registry import ANALYSES, DATASETS, FEATURES, GENERATORS, METRICS
 from .app import app
+
+#: the plural a registry kind is listed and selected under
+PLURAL = {"dataset": "datasets", "generator": "generators", "metric": "metrics", "feature backend": "features",
+          "analysis": "analyses"}
 
 
 def _describe(kind: str, obj) -> str:
@@ -20,6 +24,8 @@ def _describe(kind: str, obj) -> str:
         return ", ".join(obj.case_kinds) + (" (weight-free)" if obj.weight_free else "")
     if kind == "feature backend":
         return obj.weights_id or "weight-free"
+    if kind == "analysis":
+        return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
     return getattr(obj, "description", "") or getattr(obj, "case_kind", "")
 
 
@@ -40,22 +46,23 @@ def _facts(kind: str, obj) -> dict:
 
 
 @app.command("list")
-def list_plugins(kind: str = typer.Argument("all", help="datasets | generators | metrics | features | all"),
+def list_plugins(kind: str = typer.Argument("all", help="datasets | generators | metrics | features | analyses | all"),
                  as_json: bool = typer.Option(False, "--json", help="machine-readable: one list per kind")) -> None:
-    """List registered datasets, generators, metrics and feature backends, and where each came from."""
-    registries = [r for r in (DATASETS, GENERATORS, METRICS, FEATURES)
-                  if kind == "all" or r.kind.startswith(kind.rstrip("s"))]
+    """List registered datasets, generators, metrics, feature backends and analyses, and where each came from."""
+    registries = [r for r in (DATASETS, GENERATORS, METRICS, FEATURES, ANALYSES) if kind in ("all", PLURAL[r.kind])]
+    if not registries:
+        raise typer.BadParameter(f"unknown kind {kind!r}; one of {', '.join(PLURAL.values())}, all")
     if as_json:
         import json
 
-        doc = {("features" if r is FEATURES else r.kind + "s"): [
+        doc = {PLURAL[r.kind]: [
             {"name": name, "details": _describe(r.kind, obj), "from": r.origin(name), **_facts(r.kind, obj)}
             for name, obj in r.items()] for r in registries}
         typer.echo(json.dumps(doc, indent=1, default=str))
         return
     console = Console()
     for registry in registries:
-        table = Table(title=f"{registry.kind}s", title_justify="left")
+        table = Table(title=PLURAL[registry.kind], title_justify="left")
         table.add_column("name")
         table.add_column("details")
         table.add_column("from")

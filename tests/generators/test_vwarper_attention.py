@@ -19,6 +19,7 @@ from evalkit.generators.methods.vwarper.attention.kv_replace import KVReplace, r
 from evalkit.generators.methods.vwarper.attention.rope_free import RecordRopeFree, unrotate  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.subject_attention import SubjectAttention  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.value_warp import ValueWarp, WarpField  # noqa: E402
+from evalkit.generators.families import family_class  # noqa: E402
 
 TEXT = 6            # text tokens of the test inputs
 GRID = (3, 2, 2)    # 9 frames → 3 latent frames; 32×32 px → 4×4 latent → 2×2 patches
@@ -51,7 +52,7 @@ def inputs(pipe, batch=2, seed=0):
 def run(pipe, behaviours, batch=2, cfg="none"):
     model = pipe.transformer
     kwargs, _ = inputs(pipe, batch)
-    with torch.no_grad(), controlled(model, "cogvideox", AttentionController(behaviours), cfg=cfg):
+    with torch.no_grad(), controlled(model, family_class("cogvideox"), AttentionController(behaviours), cfg=cfg):
         return model(**kwargs)[0]
 
 
@@ -76,7 +77,7 @@ def test_unrotate_inverts_the_rotary_embedding(pipe, layout):
 def test_value_warp_with_identity_correspondence_copies_the_reference_values_in_the_mask(pipe):
     """The issue's known answer: identity matches + a mask -> the generation row's video values are
     the reference row's inside the mask and its own outside; Q, K and text tokens untouched."""
-    layers = self_attention_layers(pipe.transformer, "cogvideox")
+    layers = self_attention_layers(pipe.transformer, family_class("cogvideox"))
     mask = torch.tensor([True, False, True] * 4)
     warp = WarpField(torch.arange(N), mask)
     before = Observe(layers=block_filter(layers, [1]))
@@ -94,7 +95,7 @@ def test_value_warp_with_identity_correspondence_copies_the_reference_values_in_
 
 
 def test_value_warp_gathers_along_the_matches_and_skips_inactive_steps(pipe):
-    layers = self_attention_layers(pipe.transformer, "cogvideox")
+    layers = self_attention_layers(pipe.transformer, family_class("cogvideox"))
     perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
     before, after = Observe(layers=block_filter(layers, [0])), Observe(layers=block_filter(layers, [0]))
     every = torch.ones(N, dtype=torch.bool)
@@ -108,7 +109,7 @@ def test_value_warp_gathers_along_the_matches_and_skips_inactive_steps(pipe):
 
 
 def test_value_warp_acts_on_both_cfg_pairs(pipe):
-    layers = self_attention_layers(pipe.transformer, "cogvideox")
+    layers = self_attention_layers(pipe.transformer, family_class("cogvideox"))
     before, after = Observe(layers=block_filter(layers, [1]), passes="both"), Observe(
         layers=block_filter(layers, [1]), passes="both")
     vw = ValueWarp(layers=block_filter(layers, [1]), passes="both",
@@ -121,14 +122,14 @@ def test_value_warp_acts_on_both_cfg_pairs(pipe):
 def test_rope_free_record_is_the_pre_rope_projection(pipe):
     """Recorded Q/K equal the module's own to_q/to_k (after the QK norm), before RoPE."""
     model = pipe.transformer
-    layers = self_attention_layers(model, "cogvideox")
+    layers = self_attention_layers(model, family_class("cogvideox"))
     kwargs, rope = inputs(pipe)
     store = FeatureStore()
     grabbed = {}
     block = model.transformer_blocks[0]
     handle = block.norm1.register_forward_hook(lambda m, a, out: grabbed.update(video=out[0], text=out[1]))
     try:
-        with torch.no_grad(), controlled(model, "cogvideox", AttentionController(
+        with torch.no_grad(), controlled(model, family_class("cogvideox"), AttentionController(
                 [RecordRopeFree(layers=block_filter(layers, [0]), store=store, rope=rope)])):
             model(**kwargs)
     finally:
@@ -143,7 +144,7 @@ def test_rope_free_record_is_the_pre_rope_projection(pipe):
 
 
 def test_subject_attention_is_the_v_to_t_softmax(pipe):
-    layers = self_attention_layers(pipe.transformer, "cogvideox")
+    layers = self_attention_layers(pipe.transformer, family_class("cogvideox"))
     maps, obs = {}, Observe(layers=block_filter(layers, [0]))
 
     def sink(step, layer, branch, m):
@@ -169,7 +170,7 @@ def _attention(q, k, v, allowed):
 def test_kv_replacement_blends_reference_foreground_and_generation_background(pipe):
     """Eq. 10–12 computed by hand: fg video queries attend to text + reference foreground keys,
     bg video queries to text + generation background keys, text queries as usual."""
-    layers = self_attention_layers(pipe.transformer, "cogvideox")
+    layers = self_attention_layers(pipe.transformer, family_class("cogvideox"))
     m_gen = torch.tensor([True, True, False, False] * 3)
     m_ref = torch.tensor([False, True, True, False] * 3)
     before = Observe(layers=block_filter(layers, [1]))
@@ -201,7 +202,7 @@ def test_kv_replacement_blends_reference_foreground_and_generation_background(pi
 
 
 def test_token_concatenation_appends_reference_video_tokens_to_the_generation_only(pipe):
-    layers = self_attention_layers(pipe.transformer, "cogvideox")
+    layers = self_attention_layers(pipe.transformer, family_class("cogvideox"))
     before = Observe(layers=block_filter(layers, [0]))
     plain = run(pipe, [])
     out = run(pipe, [before, ConcatReference(layers=block_filter(layers, [0]))])

@@ -14,18 +14,10 @@ if TYPE_CHECKING:
 _SUFFIX = ".processor"
 
 
-def _family(family: "str | type[ModelFamily]") -> "type[ModelFamily]":
-    if isinstance(family, str):
-        from ..families import family_class
-
-        return family_class(family)
-    return family
-
-
-def self_attention_layers(model, family: "str | type[ModelFamily]") -> list[str]:
+def self_attention_layers(model, family: "type[ModelFamily]") -> list[str]:
     """Names of the family's controllable self-attention layers of ``model``, in model order
     (block index = list index)."""
-    pattern = re.compile(_family(family).self_attention)
+    pattern = re.compile(family.self_attention)
     names = [k[: -len(_SUFFIX)] for k in model.attn_processors]
     return [n for n in names if pattern.match(n)]
 
@@ -47,14 +39,14 @@ def block_filter(layer_names: list[str], blocks: Iterable[int] | None) -> Callab
 class controlled:
     """Context manager: the family's control processor on each self-attention layer of ``model``.
 
-    ``with controlled(transformer, "wan", ctrl, cfg="sequential"): pipe(...)`` — every other
+    ``with controlled(transformer, WanFamily, ctrl, cfg="sequential"): pipe(...)`` — every other
     processor is left alone; on exit (also on error) the original processor objects are restored
     and the call-counting hook removed. ``cfg`` is the CFG convention of the calls to come.
     """
 
-    def __init__(self, model, family: "str | type[ModelFamily]", controller: AttentionController, *,
+    def __init__(self, model, family: "type[ModelFamily]", controller: AttentionController, *,
                  cfg: str = "none") -> None:
-        self.model, self.family, self.controller, self.cfg = model, _family(family), controller, cfg
+        self.model, self.family, self.controller, self.cfg = model, family, controller, cfg
 
     def __enter__(self) -> AttentionController:
         self._original = dict(self.model.attn_processors)
