@@ -82,6 +82,19 @@ def load_backend(name: str, device: str = "cpu", dtype: str = "float32", **optio
     return backend
 
 
+def loaded_backends() -> frozenset[tuple]:
+    """The (name, device, dtype, options) keys of the backends this process holds."""
+    with _LOAD_LOCK:
+        return frozenset(_LOADED)
+
+
+def unload_backends() -> None:
+    """Forget every loaded backend (the next ``load_backend`` loads afresh): tests use it so that
+    each sees its own weights cache; a long-lived process may use it to free memory."""
+    with _LOAD_LOCK:
+        _LOADED.clear()
+
+
 def backend_load_seconds() -> dict[str, float]:
     """Seconds this process spent loading each backend so far (a run reports its own share as
     the difference of two calls: a backend loaded by an earlier run in the process is reused)."""

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.features import base  # noqa: E402
-from evalkit.features.base import FeatureContext, FeatureDeferred, call_batched  # noqa: E402
+from evalkit.features.base import FeatureContext, FeatureDeferred, call_batched, loaded_backends, unload_backends  # noqa: E402  # noqa: E402
 from evalkit.features.frames import DeviceFrames  # noqa: E402
 from evalkit.registry import METRICS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
@@ -24,7 +24,9 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
-    monkeypatch.setattr(base, "_LOADED", {})
+    unload_backends()
+    yield
+    unload_backends()
 
 
 def clip(n, h=40, w=56, seed=0):
@@ -101,15 +103,15 @@ def test_the_models_a_metric_declares_are_the_ones_it_loads(dtype):
     for name in METRIC_SET + ("aesthetic-quality", "clip-text", "clip-score"):
         options = {"dtype": dtype} | ({"head": _random_head()} if name == "aesthetic-quality" else {})
         metric = METRICS.get(name)(**options)
-        base._LOADED.clear()
+        unload_backends()
         case, gen = _items(1)[0]
         metric(case, gen, FeatureContext())
-        loaded = set(base._LOADED)
-        base._LOADED.clear()
+        loaded = loaded_backends()
+        unload_backends()
         ctx = FeatureContext()
         for backend, opts in metric.backend_loads():
             ctx.backend(backend, **opts)
-        assert set(base._LOADED) == loaded, name
+        assert loaded_backends() == loaded, name
 
 
 def _random_head():

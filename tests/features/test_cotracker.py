@@ -9,9 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.features import base  # noqa: E402
+from evalkit.features.base import unload_backends  # noqa: E402
+from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 from evalkit.testing.random_motion import install_random_cotracker3  # noqa: E402
 
 COTRACKER_CODE = os.environ.get("EVALKIT_COTRACKER_DIR")  # read before the fixture clears it
@@ -64,10 +65,11 @@ def _install(torch_home: Path, ref: str, entry: str, checkpoint: str, step=(1.5,
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch, tmp_path):
-    monkeypatch.setattr(base, "_LOADED", {})
+    unload_backends()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("EVALKIT_COTRACKER_DIR", raising=False)
-    return tmp_path / "torch"
+    yield tmp_path / "torch"
+    unload_backends()
 
 
 def test_cotracker3_loads_offline_and_returns_documented_shapes(_fresh):

@@ -9,6 +9,7 @@ if not torch.cuda.is_available():
     pytest.skip("needs CUDA", allow_module_level=True)
 
 from evalkit.features import base  # noqa: E402
+from evalkit.features.base import unload_backends  # noqa: E402
 from evalkit.features.frames import pinned_ahead, to_device  # noqa: E402
 
 
@@ -30,7 +31,7 @@ def test_dino_embeds_many_clips_as_it_embeds_each(tmp_path_factory, monkeypatch)
     from evalkit.testing.random_models import install_random_models
 
     install_random_models(tmp_path_factory.getbasetemp() / "hf_home", ["facebook/dino-vitb16"])
-    monkeypatch.setattr(base, "_LOADED", {})
+    unload_backends()
     dino = base.load_backend("dino-vitb16", "cuda", batch_size=8)
     clips = _clips()
     together = dino.embed_videos(clips)

@@ -12,6 +12,7 @@ if not torch.cuda.is_available():
     pytest.skip("needs CUDA", allow_module_level=True)
 
 from evalkit.features import base  # noqa: E402
+from evalkit.features.base import unload_backends  # noqa: E402
 from evalkit.testing.random_motion import install_random_cotracker3, install_random_raft  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -27,7 +28,9 @@ def _video(t=9, h=240, w=360, step=(3.0, 1.0)):
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
-    monkeypatch.setattr(base, "_LOADED", {})
+    unload_backends()
+    yield
+    unload_backends()
 
 
 @pytest.fixture

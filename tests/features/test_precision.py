@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.features import base  # noqa: E402
+from evalkit.features.base import unload_backends  # noqa: E402
 from evalkit.features.precision import compute_scope, weights_dtype  # noqa: E402
 from evalkit.registry import FEATURES  # noqa: E402
 
@@ -21,7 +22,9 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
-    monkeypatch.setattr(base, "_LOADED", {})
+    unload_backends()
+    yield
+    unload_backends()
 
 
 def test_float32_scope_pins_full_precision_matmuls_even_when_the_process_enabled_tf32():

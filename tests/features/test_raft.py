@@ -8,14 +8,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 from evalkit.errors import MissingWeightsError  # noqa: E402
 from evalkit.features import base  # noqa: E402
+from evalkit.features.base import unload_backends  # noqa: E402
+from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _fresh_backends(monkeypatch):
-    monkeypatch.setattr(base, "_LOADED", {})
+    unload_backends()
+    yield
+    unload_backends()
 
 
 def _save(builder: str, filename: str) -> Path:
