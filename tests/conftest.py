@@ -34,3 +34,19 @@ def _isolated_caches(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(base / "torch_home"))
     monkeypatch.delenv("EVALKIT_WEIGHTS_DIR", raising=False)
+
+
+def _ml_extra_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("torch", "torchvision", "transformers", "open_clip"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a core install (``tox -e core``: no torch), tests marked ``ml`` skip with the reason."""
+    if _ml_extra_installed():
+        return
+    skip = pytest.mark.skip(reason="needs the ml extra: pip install -e '.[ml]' -c constraints.txt")
+    for item in items:
+        if "ml" in item.keywords:
+            item.add_marker(skip)

@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.errors import MissingWeightsError
 from evalkit.features.base import FeatureContext, load_backend
 from evalkit.registry import FEATURES

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.errors import MissingDependencyError, MissingWeightsError
 from evalkit.features.musiq import (
     CHECKPOINT,

@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.errors import MissingWeightsError
 from evalkit.features.base import load_backend
 from evalkit.features.pickscore import MODEL_ID, PROCESSOR_ID

@@ -6,6 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 from evalkit.errors import MissingWeightsError
 from evalkit.features.base import FeatureContext, load_backend

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.cases import Generation, ImageFiles, PersonalizationCase
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext, load_backend

@@ -3,6 +3,8 @@ configs as before), any other value explicit in the column name and the cache ke
 every model backend the metric uses, and refused where it cannot apply."""
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 from evalkit.errors import EvalkitError
 from evalkit.features.base import FeatureContext

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.cases import (
     Generation,
     ImageFiles,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.cases import Generation, MultiShotCase
 from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
