@@ -18,7 +18,8 @@ FAILED_ITEMS_EXIT = 1
 
 
 def _split(values: Optional[list[str]]) -> Optional[list[str]]:
-    if not values:
+    """None when the option was not given; [] when it was given empty (an error, not the defaults)."""
+    if values is None:
         return None
     return [part for v in values for part in split_components(v)]
 

@@ -93,7 +93,18 @@ def build_components(plan: Plan, device: str) -> tuple[list[Case], list[Generato
         backend = opts.pop("backend", None)
         with _naming(f"metric {m.name!r}"):
             metrics.append(METRICS.get(m.name)(backend=backend, device=device, **opts))
+    _refuse_repeats("generator", [g.label() for g in generators])
+    _refuse_repeats("metric column", [m.column for m in metrics])
     return cases, generators, metrics
+
+
+def _refuse_repeats(what: str, labels: list[str]) -> None:
+    """Results are keyed by generator label and metric column: two components under one label
+    would write the same rows, so the run's expected count could never be reached."""
+    repeated = sorted(label for label, n in Counter(labels).items() if n > 1)
+    if repeated:
+        raise EvalkitError(f"{what} {', '.join(map(repr, repeated))} given more than once (each label must be "
+                           f"unique: drop the repeat, or give a submission its own name=...)")
 
 
 @contextlib.contextmanager
