@@ -6,21 +6,30 @@ Layout of ``dir`` (one of, per case; ``<case_id>`` as ``evalkit data export`` wr
 - ``<case_id>/seed<k>.mp4`` (or ``<case_id>/seed<k>/`` frames): seed ``k`` (0 too);
 - multi-shot sets: ``<case_id>/shot<j>.mp4`` (seed 0) or ``<case_id>/seed<k>/shot<j>.mp4``;
 - ``submission.yaml`` (optional): method, paper, backbone, resolution ``[H, W]``, fps, seeds,
-  code URL/commit, notes. It enters the run's provenance and the leaderboard.
+  code URL/commit, notes. It enters the run's provenance and the leaderboard. It is validated
+  when the generator is built (:class:`SubmissionInfo`: every problem, one line each), so a bad
+  value (``fps: fast``) stops the run before any item is cached.
 
-Every item's cache key includes the content digest of its file(s) (``input_fingerprint``), so
-replacing one video recomputes exactly that item. ``preflight`` lists every missing, extra,
-unreadable or wrongly sized file at once before the run; at run time a missing or corrupt
-file fails its item with the reason and the rest goes on.
+Every item's cache key includes everything that determines its frames (``input_fingerprint``):
+the content digest of its file(s), the frame rate given to frame folders (the ``fps`` option,
+else the declared ``fps``) and the declared resolution, so replacing one video recomputes
+exactly that item and editing ``submission.yaml`` never replays values of the old one.
+``preflight`` lists every missing, extra, unreadable or wrongly sized file at once before the
+run; at run time a missing, corrupt or wrongly sized file fails its item with the reason and
+the rest goes on. Paths stay inside ``dir``: a symlink that resolves outside it (or loops) is
+refused like a missing file.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..case_ids import confined
 from ..cases import Case, Generation, StageTimings, path_digest
 from ..errors import EvalkitError, InvalidInputError
 from ..hashing import stable_hash
@@ -30,8 +39,79 @@ from ..video import FRAME_SUFFIXES, read_video
 from .base import Generator
 
 SUBMISSION_FILE = "submission.yaml"
-SUBMISSION_KEYS = ("method", "paper", "backbone", "resolution", "fps", "seeds", "code_url", "commit", "notes")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif")
+
+
+class SubmissionInfo(BaseModel):
+    """The schema of ``submission.yaml``: unknown keys and wrongly typed values are errors."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    method: str = ""
+    paper: str = ""
+    backbone: str = ""
+    resolution: tuple[int, int] | None = None          # [height, width] of every video
+    fps: float | None = None                            # the rate of frame folders (containers carry theirs)
+    seeds: list[int] = []
+    code_url: str = ""
+    commit: str = ""
+    notes: str = ""
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _fps(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (v is not None and not isinstance(v, (int, float))):
+            raise ValueError(f"must be a number of frames per second, got {v!r}")
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"must be a positive, finite number, got {v!r}")
+        return float(v) if v is not None else v
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _resolution(cls, v: Any) -> Any:
+        if v is not None and not (isinstance(v, (list, tuple)) and len(v) == 2
+                                  and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)):
+            raise ValueError(f"must be [height, width] in pixels, got {v!r}")
+        return tuple(v) if v is not None else v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        if not (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)):
+            raise ValueError(f"must be a list of integers ≥ 0, got {v!r}")
+        return v
+
+
+SUBMISSION_KEYS = tuple(SubmissionInfo.model_fields)
+
+
+def read_submission(path: Path) -> dict[str, Any]:
+    """``submission.yaml`` validated (keys as written; {} when absent); every problem in one
+    EvalkitError, one line each."""
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise EvalkitError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise EvalkitError(f"{path}: expected a mapping of {', '.join(SUBMISSION_KEYS)}")
+    data = {str(k): v for k, v in data.items()}
+    for key in ("method", "paper", "backbone", "code_url", "commit", "notes"):
+        if isinstance(data.get(key), (int, float)) and not isinstance(data.get(key), bool):
+            data[key] = str(data[key])   # `commit: 1234567`, `paper: 2024` read as numbers by YAML
+    try:
+        SubmissionInfo.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err["loc"][:1])
+            if err["type"] == "extra_forbidden":
+                lines.append(f"unknown key {where!r} (known: {', '.join(SUBMISSION_KEYS)})")
+            else:
+                lines.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+        lines = list(dict.fromkeys(lines))
+        head = f"{path}: {len(lines)} problem(s)\n  " if len(lines) > 1 else f"{path}: "
+        raise EvalkitError(head + "\n  ".join(lines)) from None
+    return data
 
 
 def _is_video(path: Path) -> bool:
@@ -69,7 +149,7 @@ class SubmittedVideos(Generator):
         self.root = Path(str(self.options["dir"])).expanduser()
         if not self.root.is_dir():
             raise EvalkitError(f"videos: {self.root} is not a folder")
-        self.submission = self._read_submission()
+        self.submission = read_submission(self.root / SUBMISSION_FILE)
         name = self.options["name"] or self.submission.get("method") or self.root.name
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+\-]*", str(name)):
             raise EvalkitError(f"videos: name {name!r} must be letters, digits and . _ + - (it labels the results)")
@@ -82,29 +162,17 @@ class SubmittedVideos(Generator):
         return {"name": self.registry_name, "version": self.version, "label": self.name,
                 "fps": self.options["fps"]}
 
+    @property
+    def frame_rate(self) -> float | None:
+        """The rate given to frame folders: the ``fps`` option, else the declared ``fps``."""
+        fps = self.options["fps"] or self.submission.get("fps")
+        return float(fps) if fps else None
+
     def label(self, *tags: str) -> str:
         return self.name
 
     def provenance(self) -> dict[str, Any]:
         return {"submission": self.submission, "dir": str(self.root.resolve())}
-
-    def _read_submission(self) -> dict[str, Any]:
-        path = self.root / SUBMISSION_FILE
-        if not path.is_file():
-            return {}
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise EvalkitError(f"{path}: invalid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise EvalkitError(f"{path}: expected a mapping of {', '.join(SUBMISSION_KEYS)}")
-        unknown = sorted(set(data) - set(SUBMISSION_KEYS))
-        if unknown:
-            raise EvalkitError(f"{path}: unknown key(s) {unknown}; known: {', '.join(SUBMISSION_KEYS)}")
-        res = data.get("resolution")
-        if res is not None and not (isinstance(res, list) and len(res) == 2 and all(isinstance(v, int) for v in res)):
-            raise EvalkitError(f"{path}: resolution must be [height, width], got {res!r}")
-        return data
 
     # -- where each item's files are ------------------------------------------------------
     def files(self, case: Case, seed: int) -> list[Path | None]:
@@ -118,8 +186,20 @@ class SubmittedVideos(Generator):
             return [_find(folder / f"shot{j}") if folder else None for j in range(len(case.prompts))]
         return [_find(case_dir / f"seed{seed}") or (_find(case_dir) if seed == 0 else None)]
 
+    def inside(self, path: Path) -> Path:
+        """``path`` with its symlinks resolved, refused (InvalidInputError) outside ``dir``."""
+        return confined(self.root, path, "submitted video")
+
     def input_fingerprint(self, case: Case, seed: int) -> str:
-        return stable_hash([path_digest(p) if p else "missing" for p in self.files(case, seed)])
+        """Everything besides the config that determines the item's frames: each file's content,
+        the frame-folder rate and the declared resolution (checked against every video)."""
+        digests = []
+        for p in self.files(case, seed):
+            try:
+                digests.append(path_digest(self.inside(p)) if p else "missing")
+            except InvalidInputError as exc:
+                digests.append(f"refused:{exc}")
+        return stable_hash(digests, self.frame_rate, self.submission.get("resolution"))
 
     # -- checks before the run ------------------------------------------------------------
     def preflight(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[str]:
@@ -134,10 +214,10 @@ class SubmittedVideos(Generator):
                     if path is None:
                         problems.append(f"{case.case_id} (seed {seed}): missing {self.root / expected}")
                         continue
-                    used.add(path.resolve())
                     try:
+                        used.add(self.inside(path))
                         probe = probe_video(path)
-                    except ProbeError as exc:
+                    except (ProbeError, InvalidInputError) as exc:
                         problems.append(f"{case.case_id} (seed {seed}): {exc}")
                         continue
                     if want and [probe.height, probe.width] != list(want):
@@ -151,7 +231,11 @@ class SubmittedVideos(Generator):
         """Files no item reads (a stray frame counts once, as its folder)."""
         extra: set[Path] = set()
         for path in self.root.rglob("*"):
-            real = path.resolve()
+            try:
+                real = path.resolve()
+            except (RuntimeError, OSError):   # a symlink loop: no item can read it
+                extra.add(path)
+                continue
             if not path.is_file() or path.name == SUBMISSION_FILE or real in used or real.parent in used:
                 continue
             extra.add(path.parent if path.suffix.lower() in FRAME_SUFFIXES else path)
@@ -163,7 +247,12 @@ class SubmittedVideos(Generator):
         missing = [e for p, e in zip(paths, expected_paths(case, seed)) if p is None]
         if missing:
             raise InvalidInputError(f"{case.case_id}: submission {self.root} has no {', '.join(missing)}")
-        fps = self.options["fps"] or self.submission.get("fps")
-        videos = tuple(read_video(p, fps=float(fps) if fps else None) for p in paths)
+        videos = tuple(read_video(self.inside(p), fps=self.frame_rate) for p in paths)
+        want = self.submission.get("resolution")
+        for video, path in zip(videos, paths):
+            if want and [video.height, video.width] != list(want):
+                # the preflight's problem is the item's failure: never scored and averaged in
+                raise InvalidInputError(f"{path} is {video.height}x{video.width}, {SUBMISSION_FILE} declares "
+                                        f"{want[0]}x{want[1]}")
         return Generation(videos, StageTimings(), extras={"submission": self.name,
                                                           "files": [str(p) for p in paths]})
