@@ -27,15 +27,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..case_ids import confined
 from ..cases import Case, Generation, StageTimings, path_digest
 from ..errors import EvalkitError, InvalidInputError
 from ..hashing import stable_hash
+from ..metrics.time_alignment import align_counts
 from ..probe import ProbeError, probe_video
+from ..protocol import Facts, output_warnings
 from ..registry import GENERATORS
-from ..video import FRAME_SUFFIXES, read_video
+from ..video import FRAME_FOLDER_FPS, FRAME_SUFFIXES, read_video
 from .base import Generator
 
 SUBMISSION_FILE = "submission.yaml"
@@ -227,6 +229,33 @@ class SubmittedVideos(Generator):
             problems.append(f"extra file not matching any case: {extra}")
         return problems
 
+    def preflight_warnings(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[str]:
+        """The protocol warnings known before the run (``evalkit.protocol``): each readable
+        motion-transfer output's rate, frame count and size against its source's, and a time
+        alignment that would keep fewer than half of either video's frames."""
+        warnings, sources = [], {}
+        for case in cases:
+            if case.kind != "motion-transfer":
+                continue
+            for seed in seeds:
+                path = self.files(case, seed)[0]
+                try:
+                    probe = probe_video(self.inside(path)) if path else None
+                    if probe is None:
+                        continue
+                    if id(case.source) not in sources:
+                        sources[id(case.source)] = Facts.of(case.source.load())
+                except (ProbeError, EvalkitError):
+                    continue   # a problem the preflight lists, or the item's failure
+                source = sources[id(case.source)]
+                output = Facts(probe.num_frames, probe.fps or self.frame_rate or FRAME_FOLDER_FPS, probe.height,
+                               probe.width)
+                lines = output_warnings(source, output, what=str(path)) + [
+                    f"{path}: {w}" for w in align_counts(source.frames, source.fps, output.frames,
+                                                         output.fps).warnings()]
+                warnings += [f"{case.case_id} (seed {seed}): {w}" for w in lines]
+        return warnings
+
     def _extra_files(self, used: set[Path]) -> list[Path]:
         """Files no item reads (a stray frame counts once, as its folder)."""
         extra: set[Path] = set()
@@ -254,5 +283,7 @@ class SubmittedVideos(Generator):
                 # the preflight's problem is the item's failure: never scored and averaged in
                 raise InvalidInputError(f"{path} is {video.height}x{video.width}, {SUBMISSION_FILE} declares "
                                         f"{want[0]}x{want[1]}")
-        return Generation(videos, StageTimings(), extras={"submission": self.name,
-                                                          "files": [str(p) for p in paths]})
+        extras = {"submission": self.name, "files": [str(p) for p in paths]}
+        if case.kind == "motion-transfer":   # the output against its source (evalkit.protocol)
+            extras["warnings"] = output_warnings(Facts.of(case.source.load()), Facts.of(videos[0]))
+        return Generation(videos, StageTimings(), extras=extras)

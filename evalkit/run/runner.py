@@ -53,6 +53,7 @@ class RunSummary:
     loads: dict[str, float] = field(default_factory=dict)          # generator label or backend -> load s
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
     input_problems: dict[str, list[str]] = field(default_factory=dict)  # generator label -> preflight problems
+    input_warnings: dict[str, list[str]] = field(default_factory=dict)  # generator label -> protocol warnings
     outcome: Outcome = field(default_factory=lambda: Outcome(None, 0, 0, 0))   # the whole run, all shards
     device: str = ""       # the device this process ran on (--devices: summed over its workers)
     dead_workers: dict[str, int | None] = field(default_factory=dict)   # --devices: device -> exit code
@@ -164,6 +165,12 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
         summary.input_problems = {g.label(): p for g in generators if (p := g.preflight(cases, list(plan.seeds)))}
         for label, problems in summary.input_problems.items():
             for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
+                (notice or log.warning)(line)
+        summary.input_warnings = {g.label(): w for g in generators
+                                  if (w := g.preflight_warnings(cases, list(plan.seeds)))}
+        for label, warnings in summary.input_warnings.items():
+            for line in [f"{label}: {len(warnings)} protocol warning(s); the items are scored, the warnings "
+                         f"listed in results.json and the report"] + warnings:
                 (notice or log.warning)(line)
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
         backends_before = backend_load_seconds()
