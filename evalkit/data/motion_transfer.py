@@ -10,10 +10,11 @@ default source prompt, so one manifest mixes WebVid and DAVIS sources.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
+from ..case_ids import check_id_segment
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
 from .manifest import FrameRangeSpec, IdSegment, ManifestDataset, ManifestHeader, ManifestModel, parse_list
@@ -25,10 +26,15 @@ MOTION_TRANSFER_CATEGORIES = ("same-subject", "different-subject")
 
 
 class MotionTarget(ManifestModel):
-    id: IdSegment | Literal[""] = ""
+    id: str = ""   # "" : the target's index
     prompt: str = Field(min_length=1)
     subject: str = ""
     category: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return check_id_segment(v) if v else v   # it ends case ids, which name files
 
 
 class MotionTransferItem(ManifestModel):

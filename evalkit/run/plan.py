@@ -235,9 +235,10 @@ def parse_limit(value: Any) -> int | None:
     """The first N cases (N ≥ 1), or None for all."""
     if value is None:
         return None
-    if isinstance(value, bool) or not re.fullmatch(r"\d{1,12}", str(value).strip()) or int(value) < 1:
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"\d{1,12}", text) or int(text) < 1:
         raise EvalkitError(f"limit: {value!r} must be a whole number of cases ≥ 1")
-    return int(value)
+    return int(text)
 
 
 def dataset_case_kind(name: str) -> str:
