@@ -58,10 +58,9 @@ def check_case_id(case_id: str) -> str:
 
 
 def confined(root: str | os.PathLike, path: str | os.PathLike, what: str = "file") -> Path:
-    """``path`` (absolute, or relative to ``root``) with its symlinks resolved, refused when it
-    lies outside ``root`` or its symlinks loop."""
-    base = Path(root)
-    target = base / path
+    """``path`` (built under ``root``, e.g. ``root / case_id``) with its symlinks resolved,
+    refused when it lies outside ``root`` or its symlinks loop."""
+    base, target = Path(root), Path(path)
     try:
         real_root, real = base.resolve(), target.resolve()
     except (RuntimeError, OSError) as exc:   # a symlink loop (RuntimeError before Python 3.13)

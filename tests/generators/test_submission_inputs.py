@@ -110,6 +110,15 @@ def test_a_wrongly_sized_video_fails_its_item_as_the_preflight_announced(frame_f
     assert rows[b][:2] == ("ok", pytest.approx(1.0))
 
 
+def test_a_relative_submission_folder(frame_folders, tmp_path, monkeypatch):
+    """Regression: the confinement check once joined a relative folder twice (sub/sub/...)."""
+    _declare(frame_folders, fps=8)
+    monkeypatch.chdir(frame_folders.parent)
+    plan = Plan(SUITE, (ComponentSpec("videos", {"dir": frame_folders.name}),), (MF,))
+    assert GENERATORS.get("videos")(dir=frame_folders.name).preflight(_cases(), [0]) == []
+    assert run_plan(plan, tmp_path / "run").failed == 0
+
+
 def test_a_symlink_out_of_the_submission_is_refused(frame_folders, tmp_path):
     """Defect: paths built from case ids and symlinks were read wherever they pointed."""
     a, b = (c.case_id for c in _cases())
