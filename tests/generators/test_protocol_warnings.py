@@ -45,6 +45,8 @@ def test_a_fixed_24_fps_tag_is_warned_about_everywhere(tmp_path):
     report = CliRunner().invoke(app, ["report", str(tmp_path / "runs")])
     assert "**Protocol warnings (2; the items are scored, check what they say):**" in report.output
     assert report.output.count("compares only the first 3 of the source's 8 frames") == 2
+    html = CliRunner().invoke(app, ["report", str(tmp_path / "runs"), "--format", "html"])
+    assert "<h3>Protocol warnings (2; the items are scored)</h3>" in html.output
 
 
 def test_the_source_rate_gives_no_warning_and_a_rate_far_off_is_said(tmp_path):
