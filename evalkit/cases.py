@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from .case_ids import check_case_id
 from .errors import InvalidInputError
 from .hashing import file_digest, stable_hash
 from .video import Video, read_masks, read_video
@@ -120,6 +121,10 @@ class Case:
     """Mixin: every case kind has an id, a kind name and a content hash."""
     kind: ClassVar[str]
     case_id: str
+
+    def __post_init__(self) -> None:
+        # an id names files (exports, submissions): '..' or an absolute id would leave the folder
+        check_case_id(self.case_id)
 
     def content_hash(self) -> str:
         return stable_hash(SCHEMA_VERSION, self.kind, self)

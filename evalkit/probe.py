@@ -16,6 +16,7 @@ class Probe:
     num_frames: int
     height: int
     width: int
+    fps: float | None = None   # a container's frame rate (a frame folder has none of its own)
 
 
 class ProbeError(Exception):
@@ -51,7 +52,9 @@ def probe_video(path: Path) -> Probe:
                 raise ProbeError(f"{path}: no video stream")
             stream = container.streams.video[0]
             n = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
-            return Probe(int(n), int(stream.codec_context.height), int(stream.codec_context.width))
+            rate = stream.average_rate or stream.base_rate
+            return Probe(int(n), int(stream.codec_context.height), int(stream.codec_context.width),
+                         float(rate) if rate else None)
     except ProbeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:

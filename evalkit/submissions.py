@@ -12,7 +12,6 @@ from .cases import Case
 from .video import FRAME_SUFFIXES
 
 SUBMISSION_FILE = "submission.yaml"
-SUBMISSION_KEYS = ("method", "paper", "backbone", "resolution", "fps", "seeds", "code_url", "commit", "notes")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif")
 
 

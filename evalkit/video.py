@@ -13,6 +13,7 @@ from .hashing import array_digest
 from .memory import check_allocation
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+FRAME_FOLDER_FPS = 24.0   # a frame folder's rate when none is given (DAVIS's)
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,7 +119,7 @@ def read_video(path: str | os.PathLike, *, fps: float | None = None, start: int 
     p = Path(path)
     if p.is_dir():
         files = _frame_files(p)
-        return _collect(p, _folder_frames(files), len(files), fps or 24.0, start, end, step)
+        return _collect(p, _folder_frames(files), len(files), fps or FRAME_FOLDER_FPS, start, end, step)
     if not p.exists():
         raise MissingDataError(f"{p}: no such file or folder")
     expected, rate = _container_info(p)

@@ -1,15 +1,37 @@
 """The typer application; every command lives in its own module of ``evalkit.cli``."""
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 import typer
 import typer.core
 from typer.core import TyperGroup
 
-# the click typer runs on (recent typers vendor their own copy as typer._click)
-_exceptions = getattr(typer.core, "_click", None) or __import__("click")
-_exceptions = _exceptions.exceptions
+# the click typer runs on: recent typers (≥ 0.20) vendor their own copy as typer._click, whose
+# exceptions module has no Abort (typer.exceptions has it); older ones use click itself, and
+# typer.Abort is click's. Feature-detected, so every typer of pyproject's range works.
+_exceptions = (getattr(typer.core, "_click", None) or __import__("click")).exceptions
+ABORT = getattr(typer, "Abort", None) or getattr(_exceptions, "Abort")
+
+#: set to 1 to see the traceback of an unexpected error (a bug report) instead of its one line
+TRACEBACK_ENV = "EVALKIT_TRACEBACK"
+
+
+def unexpected_error_line(exc: BaseException) -> str:
+    """One line for an error no command turned into a message: an OS error (a full disk, a
+    read-only folder, a symlink loop) names its file; anything else is a bug and says how to
+    get its traceback."""
+    from .. import errors
+
+    if isinstance(exc, errors.EvalkitError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return (f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} (a bug in evalkit? "
+            f"{TRACEBACK_ENV}=1 shows the traceback)")
 
 
 class OneLineErrors(TyperGroup):
@@ -31,8 +53,13 @@ class OneLineErrors(TyperGroup):
         except _exceptions.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except _exceptions.Abort:
+        except ABORT:
             typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        except Exception as exc:   # noqa: BLE001 - the last resort: one line, never two tracebacks
+            if os.environ.get(TRACEBACK_ENV) == "1":
+                traceback.print_exc()
+            typer.echo(f"error: {unexpected_error_line(exc)}", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 

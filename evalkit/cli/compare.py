@@ -10,6 +10,10 @@ from ..errors import EvalkitError
 from .app import app, fail
 
 REGRESSION_EXIT = 1
+#: CompareSettings' fields as its errors name them -> the options that set them
+_OPTIONS = {"tolerance": "--tolerance", "rel-tolerance": "--rel-tolerance", "runtime-rel-tolerance":
+            "--runtime-tolerance", "runtime-min-seconds": "--runtime-min-seconds", "resamples": "--resamples",
+            "test": "--test"}
 
 
 @app.command()
@@ -28,23 +32,33 @@ def compare(
     test: str = typer.Option("wilcoxon", "--test", help="wilcoxon | t"),
     fmt: str = typer.Option("md", "--format", help="md | csv"),
     out: Optional[Path] = typer.Option(None, "--out", help="write the comparison here too"),
+    min_shared: int = typer.Option(1, "--min-shared", help="fewer cases shared by both runs is an error (exit 2)"),
+    allow_partial: bool = typer.Option(False, "--allow-partial",
+                                       help="compare even when the runs share fewer than --min-shared cases"),
 ) -> None:
-    """Pair results by case × generator × seed × metric; exit 1 when a regression is flagged."""
-    from ..report.compare import CompareSettings, compare_runs
+    """Pair results by case × generator × seed × metric; exit 1 when a regression is flagged, 2
+    when the runs cannot be compared (too few shared cases, a bad option)."""
+    from ..report.compare import CompareSettings, compare_runs, shared_cases
     from ..report.markup import to_csv
     from ..report.sources import load_run
 
-    if test not in ("wilcoxon", "t"):
-        raise fail(f"--test must be wilcoxon or t, got {test!r}")
     if fmt not in ("md", "csv"):
         raise fail(f"--format must be md or csv, got {fmt!r}")
+    if min_shared < 1:
+        raise fail(f"--min-shared {min_shared}: must be ≥ 1")
     try:
+        settings = CompareSettings(resamples=resamples, seed=seed, test=test, tolerance=tolerance,
+                                   rel_tolerance=rel_tolerance, runtime_rel_tolerance=runtime_tolerance,
+                                   runtime_min_seconds=runtime_min_seconds)
         a, b = load_run(run_a), load_run(run_b)
     except EvalkitError as exc:
-        raise fail(str(exc))
-    settings = CompareSettings(resamples=resamples, seed=seed, test=test, tolerance=tolerance,
-                               rel_tolerance=rel_tolerance, runtime_rel_tolerance=runtime_tolerance,
-                               runtime_min_seconds=runtime_min_seconds)
+        field, _, rest = str(exc).partition(" ")
+        raise fail(f"{_OPTIONS[field]} {rest}" if field in _OPTIONS else str(exc))
+    shared = shared_cases(a, b)
+    if shared < min_shared and not allow_partial:
+        # a gate that passes two unrelated runs ("No regression", exit 0) checks nothing
+        raise fail(f"the runs share {shared} case(s) (matched by content hash), fewer than --min-shared "
+                   f"{min_shared}: not comparable; --allow-partial compares what there is")
     result = compare_runs(a, b, settings)
     if no_runtime:
         result.runtime = result.runtime.iloc[0:0]

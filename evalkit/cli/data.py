@@ -26,8 +26,16 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def build_dataset(name_or_manifest: str, root: Optional[Path], options: dict):
-    """A dataset from a registered name or from a manifest (its ``kind`` picks the loader
-    among the registered manifest datasets)."""
+    """A dataset from a registered name (``name[key=value,...]`` as in ``evalkit run``; ``-o``
+    options added) or from a manifest (its ``kind`` picks the loader among the registered
+    manifest datasets)."""
+    from ..run.plan import ComponentSpec
+
+    if "[" in name_or_manifest and not Path(name_or_manifest).is_file():
+        spec = ComponentSpec.parse(name_or_manifest)
+        name_or_manifest, options = spec.name, {**spec.options, **options}
+        if name_or_manifest not in DATASETS:
+            DATASETS.get(name_or_manifest)   # the unknown-name error, with its suggestion
     if name_or_manifest in DATASETS:
         return DATASETS.get(name_or_manifest)(root=root, **options)
     from ..data.manifest import dataset_for_kind, find_manifest, read_manifest_data
@@ -66,7 +74,9 @@ def check(
 
 @data_app.command("export")
 def export(
-    target: str = typer.Argument(..., metavar="MANIFEST_OR_DATASET", help="the suite whose inputs to export"),
+    target: str = typer.Argument(..., metavar="MANIFEST_OR_DATASET",
+                                 help="the suite whose inputs to export: a dataset name (name[key=value,...] "
+                                      "sets options, as in `evalkit run`), a shipped manifest name or a path"),
     out: Path = typer.Option(..., "--out", help="folder to write cases.jsonl, sources/, masks/, references/"),
     root: Optional[Path] = typer.Option(None, "--root", "-r", help="data root (default: $EVALKIT_DATA_ROOT)"),
     option: list[str] = typer.Option([], "--option", "-o", help="dataset option KEY=VALUE (repeatable)"),
@@ -79,11 +89,12 @@ def export(
     """Write a suite's inputs (lossless sources, masks, reference images, prompts) for a method
     run elsewhere; score its outputs with --generators "videos[dir=...]"."""
     from ..data.export import export_cases
+    from ..run.plan import parse_seeds
 
     try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise fail(f"--seeds {seeds!r}: expected comma-separated integers") from None
+        seed_list = list(parse_seeds(seeds))
+    except EvalkitError as exc:
+        raise fail(f"--{exc}") from None
     protocol: dict = {k: v for k, v in (("frames", frames), ("fps", fps)) if v is not None}
     if size:
         h, sep, w = size.lower().partition("x")

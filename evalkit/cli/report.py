@@ -98,6 +98,7 @@ def _render(data, fmt, cols, pair, *, by_category, over, leaderboard, runtime_ba
     from ..report import html_report
     from ..report.leaderboard import build_leaderboard
     from ..report.markup import markdown_escape, to_csv
+    from ..report.protocol_warnings import warnings_markdown
     from ..report.tables import render_csv, render_latex, render_markdown, summary_table
 
     run = data[0]
@@ -109,7 +110,8 @@ def _render(data, fmt, cols, pair, *, by_category, over, leaderboard, runtime_ba
     if fmt == "md":
         note = run.status_note()
         return (f"**{markdown_escape(note)}**\n\n" if note else "") + render_markdown(
-            summary_table(res, by_category=by_category, over=over), title=f"Run {run.run_id}")
+            summary_table(res, by_category=by_category, over=over), title=f"Run {run.run_id}") \
+            + warnings_markdown(run)
     if fmt == "csv":
         return render_csv(res, by_category=by_category, over=over, run_status=run.effective_status())
     if fmt == "latex":

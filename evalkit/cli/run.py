@@ -18,7 +18,8 @@ FAILED_ITEMS_EXIT = 1
 
 
 def _split(values: Optional[list[str]]) -> Optional[list[str]]:
-    if not values:
+    """None when the option was not given; [] when it was given empty (an error, not the defaults)."""
+    if values is None:
         return None
     return [part for v in values for part in split_components(v)]
 
@@ -89,6 +90,7 @@ def run(
 
     from ..report.escape import clean
     from ..report.labels import DisplayNames
+    from ..report.protocol_warnings import protocol_warnings, warning_line
     from ..report.results_json import write_results
     from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
@@ -127,6 +129,9 @@ def run(
         run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
         written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
         typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
+        if warned := protocol_warnings(run_data):
+            typer.echo(f"protocol warnings: {len(warned)} (the items are scored; listed in results.json and "
+                       f"`evalkit report`), e.g. {warning_line(warned[0])}", err=True)
         results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
         typer.echo(render_markdown(summary_table(results)))
     except EvalkitError as exc:

@@ -17,8 +17,8 @@ from pydantic import Field
 
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
-from .manifest import (FrameRangeSpec, ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot,
-                       parse_list)
+from .manifest import (FrameRangeSpec, IdSegment, ManifestDataset, ManifestHeader, ManifestModel, as_bool,
+                       find_subroot, parse_list)
 from ..probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
 
@@ -39,7 +39,7 @@ class DavisManifest(ManifestHeader):
     frame_range_end: Literal["exclusive", "inclusive"] = "exclusive"
     resolution: str = "480p"
     fps: float = Field(24.0, gt=0)  # DAVIS frame rate
-    sequences: dict[str, DavisSequence] = Field(min_length=1)
+    sequences: dict[IdSegment, DavisSequence] = Field(min_length=1)
 
 
 @DATASETS.register("davis-motion-transfer")

@@ -18,7 +18,7 @@ from ..cases import ImageFiles, PersonalizationCase
 from ..errors import ManifestError, MissingDataError, VideoReadError
 from ..registry import DATASETS
 from ..video import FRAME_SUFFIXES
-from .manifest import ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot, parse_list
+from .manifest import IdSegment, ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot, parse_list
 from ..probe import ProbeError, image_size
 
 
@@ -29,7 +29,7 @@ class DreamBoothSubject(ManifestModel):
 
 class DreamBoothManifest(ManifestHeader):
     subject_token: str = "sks"
-    subjects: dict[str, DreamBoothSubject] = Field(min_length=1)
+    subjects: dict[IdSegment, DreamBoothSubject] = Field(min_length=1)
     # template sets: name -> {"object": [...], "live": [...]}; placeholders {token} {class_noun}
     prompt_sets: dict[str, dict[Literal["object", "live"], list[str]]] = Field(min_length=1)
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..case_ids import check_id_segment
 from ..cases import FrameRange
 from ..errors import ManifestError
 from ..registry import DATASETS
@@ -96,6 +97,10 @@ def find_subroot(root: Path, candidates: tuple[str, ...], marker) -> Path:
 
 
 # -- schema building blocks ---------------------------------------------------------------------
+
+#: an entry's id, one component of its cases' ids (which name files: no '..', '/', leading dot)
+IdSegment = Annotated[str, AfterValidator(check_id_segment)]
+
 
 class ManifestModel(BaseModel):
     """Base of every manifest model: unknown fields are errors (a typo never drops data)."""

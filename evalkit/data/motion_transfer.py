@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from ..case_ids import check_id_segment
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..registry import DATASETS
-from .manifest import FrameRangeSpec, ManifestDataset, ManifestHeader, ManifestModel, parse_list
+from .manifest import FrameRangeSpec, IdSegment, ManifestDataset, ManifestHeader, ManifestModel, parse_list
 from ..probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
 from .webvid_metadata import UnavailableClip, clip_path, find_clip_folder, missing_clip_message, read_metadata
@@ -25,14 +26,19 @@ MOTION_TRANSFER_CATEGORIES = ("same-subject", "different-subject")
 
 
 class MotionTarget(ManifestModel):
-    id: str = ""
+    id: str = ""   # "" : the target's index
     prompt: str = Field(min_length=1)
     subject: str = ""
     category: str = ""
 
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return check_id_segment(v) if v else v   # it ends case ids, which name files
+
 
 class MotionTransferItem(ManifestModel):
-    id: str = Field(min_length=1)
+    id: IdSegment = Field(min_length=1)
     source: str = ""                    # path relative to the data root (mp4 or frame folder) ...
     webvid: str = ""                    # ... or a WebVid videoid (see the manifest's `webvid`)
     origin: str = ""                    # where the video comes from (dataset + id), no URL needed
@@ -42,13 +48,6 @@ class MotionTransferItem(ManifestModel):
     source_prompt: str = ""
     source_subject: str = ""
     targets: list[MotionTarget] = Field(min_length=1)
-
-    @field_validator("id")
-    @classmethod
-    def _id_chars(cls, v: str) -> str:
-        if "/" in v or v.strip() != v:
-            raise ValueError(f"item id {v!r} must not contain '/' or surrounding spaces")
-        return v
 
     @field_validator("webvid", mode="before")
     @classmethod

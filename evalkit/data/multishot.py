@@ -13,11 +13,11 @@ from pydantic import Field, model_validator
 from ..cases import MultiShotCase
 from ..errors import ManifestError
 from ..registry import DATASETS
-from .manifest import ManifestDataset, ManifestHeader, ManifestModel, parse_list
+from .manifest import IdSegment, ManifestDataset, ManifestHeader, ManifestModel, parse_list
 
 
 class StorySet(ManifestModel):
-    id: str = Field(min_length=1)
+    id: IdSegment = Field(min_length=1)
     subject: str = Field(min_length=1)   # subject description, prompt part 1 ("A girl")
     subject_word: str = ""               # text for CLIPSeg (defaults to ``subject``)
     style: str = ""                      # prompt part 3 ("Anime cartoon animation")

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from ..case_ids import check_id_segment
 from ..cases import FileVideo, FrameRange, MotionTransferCase
 from ..errors import ManifestError
 from ..registry import DATASETS
@@ -59,9 +60,7 @@ class WebVidClip(ManifestModel):
     @field_validator("videoid", "id")
     @classmethod
     def _id_chars(cls, v: str) -> str:
-        if "/" in v or v.strip() != v:
-            raise ValueError(f"{v!r} must not contain '/' or surrounding spaces (it starts case ids)")
-        return v
+        return check_id_segment(v) if v else v   # it starts case ids, which name files
 
     @model_validator(mode="after")
     def _targets(self) -> "WebVidClip":

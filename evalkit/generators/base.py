@@ -49,6 +49,10 @@ class Generator(Configurable):
         """Every problem with this generator's inputs, listed before the run starts."""
         return []
 
+    def preflight_warnings(self, cases: Sequence[Case], seeds: Sequence[int]) -> list[str]:
+        """Protocol warnings known before the run (``evalkit.protocol``): the items are scored."""
+        return []
+
     def provenance(self) -> dict[str, Any]:
         """What the run's provenance records about this generator (e.g. submission metadata)."""
         return {}

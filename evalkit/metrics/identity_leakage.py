@@ -48,4 +48,5 @@ class IdentityLeakage(Metric):
         gen = frame_embeddings(ctx, self.backend, generated, self.feature_dtype)[list(alignment.generated_frames)]
         value = identity_leakage(src, gen, self.options["pairing"])
         return MetricResult(value, {"source_frames": len(src), "generated_frames": len(gen),
-                                    "time_alignment": alignment.details(), "notes": alignment.notes()})
+                                    "time_alignment": alignment.details(), "notes": alignment.notes(),
+                                    "warnings": alignment.warnings()})

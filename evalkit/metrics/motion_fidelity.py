@@ -125,7 +125,7 @@ class MotionFidelity(Metric):
                                 self.options["variant"])
         return MetricResult(value, {"frames": source.num_frames, "source_tracks": p.num_points,
                                     "generated_tracks": q.num_points, "notes": notes,
-                                    "time_alignment": alignment.details(),
+                                    "warnings": alignment.warnings(), "time_alignment": alignment.details(),
                                     "backend_weights": backend.weights_id or "weight-free"})
 
     def _ditflow(self, source, generated, ctx: FeatureContext) -> MetricResult:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..protocol import kept_warning
 from ..video import Video
 
 TIME_ALIGNED = "time-aligned"
@@ -69,6 +70,14 @@ class TimeAlignment:
                            f"at the {self.timeline}'s timestamps ({self.fps:g} fps)")
         return out
 
+    def warnings(self) -> list[str]:
+        """A protocol warning per video whose compared span (up to its last frame used) holds fewer
+        than half its frames: the other video ends much earlier. The higher-rate video's frames
+        are skipped by design (MbQ's 2N+1 frames at 2f: every other one), so span, not count."""
+        return [w for frames, total, who in ((self.source_frames, self.source_total, "source"),
+                                             (self.generated_frames, self.generated_total, "generated video"))
+                if frames and (w := kept_warning(max(frames) + 1, total, who))]
+
     def details(self) -> dict[str, Any]:
         """What was resampled, for a result's ``details``."""
         def side(frames, total, fps):
@@ -86,11 +95,18 @@ def nearest_frames(times: np.ndarray, fps: float, num_frames: int) -> tuple[int,
 
 def align_in_time(source: Video, generated: Video) -> TimeAlignment:
     """Pair the frames of ``source`` and ``generated`` by their timestamps (module rule)."""
-    end = min((source.num_frames - 1) / source.fps, (generated.num_frames - 1) / generated.fps)
-    timeline = "source" if source.fps <= generated.fps else "generated"
-    base, other = (source, generated) if timeline == "source" else (generated, source)
-    count = int(math.floor(end * base.fps + _EPS)) + 1
-    base_frames = tuple(range(count))
-    other_frames = nearest_frames(np.arange(count) / base.fps, other.fps, other.num_frames)
-    src, gen = (base_frames, other_frames) if timeline == "source" else (other_frames, base_frames)
-    return TimeAlignment(src, gen, source.fps, generated.fps, source.num_frames, generated.num_frames, timeline)
+    return align_counts(source.num_frames, source.fps, generated.num_frames, generated.fps)
+
+
+def align_counts(source_frames: int, source_fps: float, generated_frames: int, generated_fps: float) -> TimeAlignment:
+    """The module rule on frame counts and rates alone (what a preflight knows before decoding)."""
+    end = min((source_frames - 1) / source_fps, (generated_frames - 1) / generated_fps)
+    timeline = "source" if source_fps <= generated_fps else "generated"
+    (base_n, base_fps), (other_n, other_fps) = (((source_frames, source_fps), (generated_frames, generated_fps))
+                                                if timeline == "source" else
+                                                ((generated_frames, generated_fps), (source_frames, source_fps)))
+    count = int(math.floor(end * base_fps + _EPS)) + 1
+    base = tuple(range(count))
+    other = nearest_frames(np.arange(count) / base_fps, other_fps, other_n)
+    src, gen = (base, other) if timeline == "source" else (other, base)
+    return TimeAlignment(src, gen, source_fps, generated_fps, source_frames, generated_frames, timeline)

@@ -8,9 +8,15 @@ mean difference B − A over cases, a paired bootstrap confidence interval of it
 fixed seed) and a paired test (Wilcoxon signed-rank, or paired t). A regression needs both: the
 whole interval beyond the tolerance on the metric's bad side (../shared/docs/metrics.md,
 "Aggregation") and p below 1 − confidence; one without the other is ``inconclusive``. Fewer
-than ``min_cases`` paired cases are warned about. Stage timings are compared the same way
-(lower is better). Every difference between the two runs' dataset, generator and metric
-configurations and provenance is listed.
+than ``min_cases`` paired cases are warned about. When the test cannot reach p < 1 − confidence
+at all (a two-sided exact Wilcoxon test needs 6 pairs for p < 0.05: its smallest p is 2/2^n),
+the verdict follows the interval alone and the row says so: a 27-point drop over 5 cases with
+its whole interval below zero is a regression, not "inconclusive". Stage timings are compared
+the same way (lower is better). Every difference between the two runs' dataset, generator and
+metric configurations and provenance is listed.
+
+As a CI gate (``evalkit compare``), two runs that share fewer than ``min_shared`` cases
+(default 1: none at all) are an error, not "No regression" (:func:`shared_cases`).
 """
 from __future__ import annotations
 
@@ -20,11 +26,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..errors import EvalkitError
 from .aggregate import column_facts, item_key
 from .definitions import Definition, config_key, parse_config
 from .markup import STRONG, Grid, bullet_list, markdown_escape, to_markdown
+from .paired_stats import bootstrap_ci, paired_test, smallest_p  # noqa: F401 (bootstrap_ci, paired_test re-exported)
 from .sources import RunData
 
 PAIR_KEYS = ["case", "generator", "seed"]   # case: content hash (its id where none is recorded)
@@ -43,41 +50,30 @@ class CompareSettings:
     runtime_min_seconds: float = 0.5   # timing differences below this are noise, never flagged
     min_cases: int = 10                # fewer paired cases: warned about (the test has little power)
 
+    def __post_init__(self) -> None:
+        """Every value checked: a NaN or negative tolerance would silently pass every change."""
+        def finite(name: str, low: float, high: float = math.inf, low_open: bool = False) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < low or v > high or (low_open and v == low):
+                bound = f"{'>' if low_open else '≥'} {low:g}" + (f" and ≤ {high:g}" if high != math.inf else "")
+                raise EvalkitError(f"{name.replace('_', '-')} {v!r}: must be a finite number {bound}")
+
+        for name in ("tolerance", "rel_tolerance", "runtime_rel_tolerance", "runtime_min_seconds"):
+            finite(name, 0.0)
+        finite("confidence", 0.0, 1.0, low_open=True)
+        if self.confidence == 1.0:
+            raise EvalkitError("confidence 1: must be below 1")
+        for name in ("resamples", "min_cases"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise EvalkitError(f"{name.replace('_', '-')} {v!r}: must be a whole number ≥ 1")
+        if self.test not in ("wilcoxon", "t"):
+            raise EvalkitError(f"test {self.test!r}: must be wilcoxon or t")
+
     @property
     def alpha(self) -> float:
         return 1 - self.confidence
-
-
-def bootstrap_ci(diffs: np.ndarray, *, resamples: int = 10_000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile CI of the mean of paired differences, resampling pairs with replacement."""
-    d = np.asarray(diffs, dtype=float)
-    if d.size == 0:
-        return math.nan, math.nan
-    if np.all(d == d[0]):
-        return float(d[0]), float(d[0])
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // d.size)  # bound memory: chunk × n indices at a time
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, d.size, size=(stop - start, d.size))
-        means[start:stop] = d[idx].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
-def paired_test(diffs: np.ndarray, test: str = "wilcoxon") -> float:
-    """Two-sided p-value that the paired differences are centred on zero (1.0 when all are 0)."""
-    d = np.asarray(diffs, dtype=float)
-    if d.size < 2 or np.all(d == 0):
-        return 1.0
-    if test == "t":
-        if np.all(d == d[0]):
-            return 0.0
-        return float(stats.ttest_1samp(d, 0.0).pvalue)
-    return float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
 
 
 def _verdict(diff_lo: float, diff_hi: float, higher_is_better: bool | None, tol: float) -> str:
@@ -103,13 +99,16 @@ def _row(gen: str, column: str, a: np.ndarray, b: np.ndarray, hib: bool | None, 
     p = paired_test(d, s.test) if d.size else math.nan
     verdict = _verdict(lo, hi, hib, tol) if d.size else "n/a"
     notes = []
+    undecidable = d.size > 0 and not smallest_p(d.size, s.test) < s.alpha
     if verdict in ("REGRESSION", "improved") and not p < s.alpha:
-        notes.append(f"interval beyond the tolerance but p = {p:.3g} ≥ {s.alpha:g}: inconclusive")
-        verdict = "inconclusive"
+        if undecidable:   # the test cannot decide at this n: the interval alone decides, said so
+            notes.append(f"verdict from the interval alone: with {d.size} paired case(s) the "
+                         f"{'Wilcoxon' if s.test == 'wilcoxon' else 't'} test cannot reach p < {s.alpha:g}")
+        else:
+            notes.append(f"interval beyond the tolerance but p = {p:.3g} ≥ {s.alpha:g}: inconclusive")
+            verdict = "inconclusive"
     if 0 < d.size < s.min_cases:
-        notes.append(f"small n: {d.size} paired cases (< {s.min_cases})"
-                     + ("; a two-sided Wilcoxon test cannot reach p < 0.05 below 6" if s.test == "wilcoxon"
-                        and d.size < 6 else ""))
+        notes.append(f"small n: {d.size} paired cases (< {s.min_cases})")
     return {"generator": gen, "metric": column, "n_pairs": int(d.size), "mean_a": mean_a,
             "mean_b": float(b.mean()) if b.size else math.nan,
             "diff": float(d.mean()) if d.size else math.nan, "ci_low": lo, "ci_high": hi,
@@ -324,6 +323,14 @@ def _g(x, sign: bool = False) -> str:
     if x is None or (isinstance(x, float) and x != x):
         return ""
     return f"{x:+.4g}" if sign else f"{x:.4g}"
+
+
+def shared_cases(a: RunData, b: RunData) -> int:
+    """How many cases (by content hash) both runs hold results of: what a comparison can pair."""
+    ka, kb = _keyed(a.results), _keyed(b.results)
+    if not len(ka) or not len(kb):
+        return 0
+    return len(set(ka["case"]) & set(kb["case"]))
 
 
 def compare_runs(a: RunData, b: RunData, settings: CompareSettings | None = None) -> Comparison:

@@ -24,6 +24,7 @@ from . import plots
 from .aggregate import facts_for
 from .leaderboard import build_leaderboard
 from .markup import Grid, grid_of, html_escape, to_html
+from .protocol_warnings import protocol_warnings, warning_line
 from .sources import RunData
 from .tables import render_html
 from .yt_slices import animation_bytes, contact_sheet, load_artifact_videos, png_bytes
@@ -207,6 +208,9 @@ def build_html_report(run: RunData, *, title: str | None = None, by_category: bo
             f = failures.groupby(["generator", "metric", "error"]).size().reset_index(name="items")
             f = f.sort_values("items", ascending=False, kind="stable")
             body.append("<h3>Failures</h3>" + to_html(grid_of(f, keys=2)))
+        if warned := protocol_warnings(run):
+            body.append(f"<h3>Protocol warnings ({len(warned)}; the items are scored)</h3>"
+                        + "".join(_note(warning_line(w)) for w in warned))
         body.append(build_leaderboard([run]).to_html())
         body.append("<h2>Plots</h2>" + _plots(run, pareto, runtime_base))
     if galleries:

@@ -2,7 +2,8 @@
 
 - ``results.json``: the plan, provenance, each metric column's definition (direction, backend,
   checkpoint, options), per generator × metric the aggregate (mean, S.E.M., n and its unit,
-  failed/pending counts) and every failure with its reason. Validates against
+  failed/pending counts), every failure with its reason and every protocol warning
+  (``evalkit.report.protocol_warnings``). Validates against
   ``docs/results.schema.json`` (``SCHEMA_VERSION`` below is its ``schema_version``).
 - ``samples.jsonl``: one line per item (case × generator × seed × metric) with its value,
   status, reason and the metric's details.
@@ -19,6 +20,7 @@ from typing import Any, Iterator
 from .. import __version__
 from .aggregate import aggregate, facts_for
 from .definitions import checkpoint_of, parse_config
+from .protocol_warnings import protocol_warnings
 from .sources import RunData
 
 SCHEMA_VERSION = 1
@@ -58,7 +60,8 @@ def results_document(run: RunData) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "evalkit_version": __version__, "run_id": run.run_id,
             "status": _status(run), "plan": run.plan, "provenance": run.provenance,
             "n_cases": int(res["case_id"].nunique()) if len(res) else 0,
-            "generators": generators, "metrics": metrics, "aggregates": aggregates, "failures": failures}
+            "generators": generators, "metrics": metrics, "aggregates": aggregates, "failures": failures,
+            "protocol_warnings": protocol_warnings(run)}
 
 
 def samples(run: RunData) -> Iterator[dict[str, Any]]:

@@ -124,6 +124,9 @@ def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metr
     if root:
         dataset = ComponentSpec(dataset.name, {**dataset.options, "root": root})
     kind = dataset_case_kind(dataset.name)
+    for what, given in (("--generators", generators), ("--metrics", metrics)):
+        if given is not None and not given:   # `-g ',,'`, `-m ''`: never silently the defaults
+            raise EvalkitError(f"{what}: no component given (leave the option out for the defaults)")
     gens = [g for item in (generators or _items(cfg.get("generators"), "generators")) for g in expand_sweep(item)]
     mets = [ComponentSpec.parse(m) for m in (metrics or _items(cfg.get("metrics"), "metrics"))]
     plan = Plan(_checked(dataset, DATASETS, skip=("root",)),
@@ -153,12 +156,23 @@ def _read_config(suite_or_config: str) -> dict[str, Any]:
         cfg = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise EvalkitError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+    if isinstance(cfg, dict) and "dataset" not in cfg and "kind" in cfg:
+        return {"dataset": _manifest_dataset(path, cfg["kind"])}
     if not isinstance(cfg, dict) or "dataset" not in cfg:
-        raise EvalkitError(f"{path}: a run config needs a 'dataset' entry (and usually generators, metrics)")
+        raise EvalkitError(f"{path}: a run config needs a 'dataset' entry (and usually generators, metrics); "
+                           f"a dataset manifest (with 'kind') is run as DATASET[manifest={path}]")
     unknown = set(cfg) - set(PLAN_KEYS)
     if unknown:
         raise EvalkitError(f"{path}: unknown keys {sorted(unknown)} (keys: {', '.join(PLAN_KEYS)})")
     return cfg
+
+
+def _manifest_dataset(path: Path, kind: Any) -> dict[str, Any]:
+    """A dataset manifest given where a run config was expected: the dataset its ``kind`` names,
+    reading it (``evalkit run m.yaml`` = ``evalkit run KIND[manifest=m.yaml]``)."""
+    from ..data.manifest import dataset_for_kind
+
+    return {"name": dataset_for_kind(kind, path).registry_name, "manifest": str(path)}
 
 
 def _items(value: Any, what: str) -> list:
@@ -167,10 +181,14 @@ def _items(value: Any, what: str) -> list:
     if value is None:
         return []
     if isinstance(value, str):
-        return split_components(value)
+        if not (parts := split_components(value)):
+            raise EvalkitError(f"{what}: {value!r} names no component (leave the key out for the defaults)")
+        return parts
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list):
+        if not value:
+            raise EvalkitError(f"{what}: an empty list (leave the key out for the defaults)")
         return value
     raise EvalkitError(f"{what}: expected a list of components or a comma-separated string, got {value!r}")
 
@@ -217,9 +235,10 @@ def parse_limit(value: Any) -> int | None:
     """The first N cases (N ≥ 1), or None for all."""
     if value is None:
         return None
-    if isinstance(value, bool) or not re.fullmatch(r"\d{1,12}", str(value).strip()) or int(value) < 1:
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"\d{1,12}", text) or int(text) < 1:
         raise EvalkitError(f"limit: {value!r} must be a whole number of cases ≥ 1")
-    return int(value)
+    return int(text)
 
 
 def dataset_case_kind(name: str) -> str:

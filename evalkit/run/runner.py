@@ -53,6 +53,7 @@ class RunSummary:
     loads: dict[str, float] = field(default_factory=dict)          # generator label or backend -> load s
     load_failures: dict[str, str] = field(default_factory=dict)    # generator label -> reason
     input_problems: dict[str, list[str]] = field(default_factory=dict)  # generator label -> preflight problems
+    input_warnings: dict[str, list[str]] = field(default_factory=dict)  # generator label -> protocol warnings
     outcome: Outcome = field(default_factory=lambda: Outcome(None, 0, 0, 0))   # the whole run, all shards
     device: str = ""       # the device this process ran on (--devices: summed over its workers)
     dead_workers: dict[str, int | None] = field(default_factory=dict)   # --devices: device -> exit code
@@ -93,7 +94,18 @@ def build_components(plan: Plan, device: str) -> tuple[list[Case], list[Generato
         backend = opts.pop("backend", None)
         with _naming(f"metric {m.name!r}"):
             metrics.append(METRICS.get(m.name)(backend=backend, device=device, **opts))
+    _refuse_repeats("generator", [g.label() for g in generators])
+    _refuse_repeats("metric column", [m.column for m in metrics])
     return cases, generators, metrics
+
+
+def _refuse_repeats(what: str, labels: list[str]) -> None:
+    """Results are keyed by generator label and metric column: two components under one label
+    would write the same rows, so the run's expected count could never be reached."""
+    repeated = sorted(label for label, n in Counter(labels).items() if n > 1)
+    if repeated:
+        raise EvalkitError(f"{what} {', '.join(map(repr, repeated))} given more than once (each label must be "
+                           f"unique: drop the repeat, or give a submission its own name=...)")
 
 
 @contextlib.contextmanager
@@ -153,6 +165,12 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
         summary.input_problems = {g.label(): p for g in generators if (p := g.preflight(cases, list(plan.seeds)))}
         for label, problems in summary.input_problems.items():
             for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
+                (notice or log.warning)(line)
+        summary.input_warnings = {g.label(): w for g in generators
+                                  if (w := g.preflight_warnings(cases, list(plan.seeds)))}
+        for label, warnings in summary.input_warnings.items():
+            for line in [f"{label}: {len(warnings)} protocol warning(s); the items are scored, the warnings "
+                         f"listed in results.json and the report"] + warnings:
                 (notice or log.warning)(line)
         loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
         backends_before = backend_load_seconds()

@@ -68,8 +68,11 @@ def test_seeds_are_averaged_per_case_before_resampling(tmp_path, fake_metrics, f
     assert row["n_pairs"] == 5                                # cases, not 15 (case, seed) pairs
     assert row["p_value"] == pytest.approx(0.0625)            # the exact two-sided Wilcoxon p of 5 cases
     assert row["ci_high"] < 0                                  # the interval alone says "worse"...
-    assert row["verdict"] == "inconclusive" and not cmp.has_regression   # ...the test does not agree
-    assert "small n: 5 paired cases" in row["reason"] and "cannot reach p < 0.05 below 6" in row["reason"]
+    # ...and the test cannot decide at n = 5 (smallest p 2/2^5): the interval decides, said so
+    # (issue 27: "inconclusive" let a whole-interval drop pass the gate)
+    assert row["verdict"] == "REGRESSION" and cmp.has_regression
+    assert "small n: 5 paired cases" in row["reason"]
+    assert "verdict from the interval alone: with 5 paired case(s) the Wilcoxon test cannot reach" in row["reason"]
     assert "**Warning: small n**" in cmp.to_markdown()
 
 

@@ -122,3 +122,63 @@ def test_cli_exit_codes_and_baseline(two_runs):
     assert again.exit_code == 2 and "exists" in again.output
     assert runner.invoke(app, ["compare", str(rel / "v0.1.json"), f"{out}:same-2"]).exit_code == 0
     assert runner.invoke(app, ["compare", str(rel / "v0.1.json"), str(two_runs / "bad")]).exit_code == 1
+
+
+# -- compare as a CI gate (issue 27 item 6) ----------------------------------------------------
+
+def _gate(*args: str):
+    _load_commands()
+    return CliRunner().invoke(app, ["compare", "--resamples", "2000", "--no-runtime", *args])
+
+
+def test_runs_sharing_no_case_are_an_error_not_no_regression(tmp_path, fake_metrics, fill):
+    """Defect: two unrelated runs (0 shared cases) printed "No regression." and exited 0."""
+    store = ResultsStore(tmp_path / "s")
+    fill(store, "a", {("copy", "fake-leak"): {"c0": 0.1, "c1": 0.2}})
+    fill(store, "b", {("copy", "fake-leak"): {"d0": 0.9, "d1": 0.9}})
+    store.close()
+    a, b = f"{tmp_path / 's'}:a", f"{tmp_path / 's'}:b"
+    gate = _gate(a, b)
+    assert gate.exit_code == 2, gate.output
+    assert gate.output.strip().splitlines() == [
+        "error: the runs share 0 case(s) (matched by content hash), fewer than --min-shared 1: not comparable; "
+        "--allow-partial compares what there is"]
+    assert _gate(a, b, "--allow-partial").exit_code == 0
+    few = _gate(a, f"{tmp_path / 's'}:a", "--min-shared", "3")
+    assert few.exit_code == 2 and "share 2 case(s)" in few.output
+
+
+def test_a_large_drop_over_five_cases_is_a_regression_said_to_follow_the_interval(tmp_path, fake_metrics, fill):
+    """Defect: with n < 6 the Wilcoxon test cannot reach p < 0.05, so a 27-point drop whose whole
+    interval lies below zero was "inconclusive" and the gate passed (exit 0)."""
+    cases = [f"c{i}" for i in range(5)]
+    before = dict(zip(cases, [0.96, 0.95, 0.97, 0.94, 0.96]))
+    store = ResultsStore(tmp_path / "s")
+    fill(store, "a", {("copy", "fake-fidelity[fake-klt]"): before})
+    fill(store, "b", {("copy", "fake-fidelity[fake-klt]"): {c: v - 0.27 + 0.01 * i
+                                                            for i, (c, v) in enumerate(before.items())}})
+    store.close()
+    c = compare_runs(load_run(f"{tmp_path / 's'}:a"), load_run(f"{tmp_path / 's'}:b"))
+    row = c.metrics.iloc[0]
+    assert row["ci_high"] < 0 and row["p_value"] >= 0.05
+    assert row["verdict"] == "REGRESSION"
+    assert "verdict from the interval alone: with 5 paired case(s) the Wilcoxon test cannot reach p < 0.05" \
+        in row["reason"]
+    assert _gate(f"{tmp_path / 's'}:a", f"{tmp_path / 's'}:b").exit_code == 1
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--rel-tolerance", "nan", "--rel-tolerance nan: must be a finite number ≥ 0"),
+    ("--tolerance", "-1", "--tolerance -1.0: must be a finite number ≥ 0"),
+    ("--runtime-tolerance", "inf", "--runtime-tolerance inf: must be a finite number ≥ 0"),
+    ("--resamples", "0", "--resamples 0: must be a whole number ≥ 1"),
+    ("--test", "z", "--test 'z': must be wilcoxon or t"),
+    ("--min-shared", "0", "--min-shared 0: must be ≥ 1"),
+])
+def test_bad_compare_settings_are_one_error_line(two_runs, option, value, says):
+    """Defect: --rel-tolerance nan and --tolerance -1 were accepted (every change passed), and
+    --resamples 0 crashed with two tracebacks."""
+    out = str(two_runs / "out")
+    result = _gate(f"{out}:same-1", f"{out}:same-2", option, value)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"error: {says}"]

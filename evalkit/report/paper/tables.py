@@ -112,14 +112,20 @@ def decimals_of(text: str) -> int:
 # -- loading -----------------------------------------------------------------------------------
 
 def papers_dir() -> Path:
-    """baselines/papers of the checkout (or $EVALKIT_BASELINES/papers, or ./baselines/papers)."""
+    """$EVALKIT_BASELINES/papers, else ./baselines/papers, else the tables the package carries:
+    ``evalkit/_papers``, a symlink to the checkout's baselines/papers that an installed wheel
+    ships as package data (as ``evalkit/_datasets`` ships datasets/), so `evalkit reproduce`
+    works after a plain ``pip install``."""
+    from importlib.resources import files
+
     env = os.environ.get("EVALKIT_BASELINES")
     candidates = ([Path(env) / "papers"] if env else []) + [
-        Path.cwd() / "baselines" / "papers", Path(__file__).resolve().parents[2] / "baselines" / "papers"]
+        Path.cwd() / "baselines" / "papers", Path(str(files("evalkit") / "_papers"))]
     for c in candidates:
         if c.is_dir():
             return c
-    raise PaperTableError("no baselines/papers folder found (set EVALKIT_BASELINES to the baselines folder)")
+    raise PaperTableError(f"no paper tables found in {', '.join(map(str, candidates))} (set EVALKIT_BASELINES "
+                          f"to a folder holding papers/)")
 
 
 def available_tables() -> list[str]:
