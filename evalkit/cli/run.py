@@ -98,9 +98,9 @@ def run(
     from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
     from ..run.device import resolve_device
-    from ..run.workers import parse_devices, run_plan_on_devices
     from ..run.runner import parse_shard, run_plan
     from ..run.store import STORE_FILENAME
+    from ..run.workers import parse_devices, run_plan_on_devices
     from .progress import progress_display
 
     console = Console(stderr=True)

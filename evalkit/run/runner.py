@@ -127,8 +127,9 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
 
     ``progress(label, done, total, values=..., failed=...)`` follows each item and each metric
     value (``done`` a fraction within a window of metrics; ``values`` the metric values stored
-    and ``failed`` the items failed in this process so far). ``notice`` receives, before any item runs, every problem the generators' preflight found
-    (a submission's missing, unreadable, wrongly sized or extra files), one line each.
+    and ``failed`` the items failed in this process so far). ``notice`` receives, before any item
+    runs, every problem the generators' preflight found (a submission's missing, unreadable,
+    wrongly sized or extra files), one line each.
 
     ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
     or n Ray tasks, see evalkit.run.dist) can share one plan and one store. ``retry_failed``

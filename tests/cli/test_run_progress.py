@@ -9,14 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
-
 from pathlib import Path
 
 import numpy as np
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from typer.testing import CliRunner
 
 import evalkit
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cases import Generation
 from evalkit.cli import _load_commands, app
 from evalkit.generators.base import Generator
@@ -28,6 +27,7 @@ from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
 
 _load_commands()
+EVALKIT_ROOT = Path(evalkit.__file__).parents[1]
 
 
 @GENERATORS.register("test-signal-at")
@@ -125,7 +125,7 @@ def test_a_run_whose_process_was_killed_reads_interrupted(tmp_path):
         with holding({str(tmp_path)!r}, "r1"):
             print("held", flush=True)
             time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(evalkit.__file__).parents[1])})
+        """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(EVALKIT_ROOT)})
     try:
         assert holder.stdout.readline().strip() == "held"
         assert load_run(str(tmp_path)).status == "running"
