@@ -194,13 +194,14 @@ def _charts(lb: Leaderboard, facts: list[ColumnFacts]) -> str:
 
 
 def _scatter(lb: Leaderboard) -> str:
-    names = plain_names(lb.entries)
+    names = [n + ("" if e.finished else " *") for e, n in zip(lb.entries, plain_names(lb.entries))]
     res = pd.concat([e.results.assign(generator=n) for e, n in zip(lb.entries, names)], ignore_index=True)
     pair = default_pair(res[res["metric"].isin(lb.metrics)])
     if pair is None:
         return "<h2>Trade-off</h2><p class=\"note\">no trade-off plot: fewer than two metrics with values</p>"
     png = pareto_plot(res, *pair, size=(7.5, 5.2))
-    return "<h2>Trade-off</h2>" + _img(png, "trade-off scatter with Pareto front")
+    marked = '<p class="note">* run did not finish</p>' if any(not e.finished for e in lb.entries) else ""
+    return "<h2>Trade-off</h2>" + _img(png, "trade-off scatter with Pareto front") + marked
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -249,8 +250,8 @@ def _index_line(bench: Benchmark, page: str, lb: Leaderboard, runs: list[RunData
     chips = "".join(_chip(shown, full) for shown, full in bench.chips())
     leaders = [n for n, r in zip(plain_names(lb.entries), lb.ranked["rank"]) if r == 1]
     statuses = pd.Series([r.effective_status() for r in runs]).value_counts()
-    state = (_badge("complete") + " all runs" if set(statuses.index) <= {"complete"} else
-             " ".join(f"{_badge(s)} {n}" for s, n in statuses.items()))
+    state = ("all runs " + _badge("complete") if set(statuses.index) <= {"complete"} else
+             ", ".join(f"{n} {_badge(s)}" for s, n in statuses.items()))
     meta = (f"{len(runs)} run{'s' if len(runs) != 1 else ''} · {len(lb.entries)} ranked"
             + (f", {len(lb.apart)} not comparable" if len(lb.apart) else "")
             + f" · leader: {', '.join(leaders) or '—'} · ")

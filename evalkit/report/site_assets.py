@@ -64,7 +64,7 @@ table.evalkit-table td.name{white-space:nowrap} table.evalkit-table td.reason{mi
  margin:1px 2px;font-size:.78em;color:#333;white-space:nowrap;max-width:22em;overflow:hidden;text-overflow:ellipsis;
  vertical-align:middle}
 .qual{display:block;font-size:.78em;color:#666}
-.badge{display:inline-block;border-radius:4px;padding:0 6px;font-size:.8em;font-weight:600;white-space:nowrap}
+.badge{display:inline-block;border-radius:4px;padding:1px 6px;line-height:1.35;font-size:.8em;font-weight:600;white-space:nowrap}
 .b-complete{background:#e3f3e6;color:#1d6b2c} .b-partial{background:#fff1d6;color:#8a5a00}
 .b-interrupted,.b-failed{background:#fde2e1;color:#a3211b} .b-running{background:#e1ecfd;color:#1b4fa3}
 tr.unfinished td{background:#fffaf0} tr.unfinished td.rank::after{content:' *';color:#a3211b}
@@ -76,5 +76,6 @@ ul.benchmarks{list-style:none;padding:0} ul.benchmarks li{padding:8px 0;border-b
 ul.benchmarks .meta{display:block;font-size:.85em;color:#555;margin-top:2px}
 figure{margin:12px 0} figcaption{font-size:.85em;color:#555}
 @media (max-width:600px){body{margin:8px auto;padding:0 8px} h1{font-size:1.3em}
- .controls input[type=search]{min-width:0;width:100%}}
+ .controls input[type=search]{min-width:0;width:100%}
+ table.evalkit-table{font-size:.8em} table.evalkit-table td.name{white-space:normal;min-width:7em}}
 """
