@@ -243,3 +243,20 @@ def test_screenshots_at_two_widths(killed):
         with Image.open(shot) as image:
             assert image.size == (width, 1600)
             assert len(image.convert("L").getcolors(256)) > 16   # drawn, not a blank page
+
+
+def test_the_trade_off_scatter_labels_points_by_name(site, tmp_path, monkeypatch):
+    """Defect: Pareto labels were '<run id>/<generator>': long enough to overlap and leave the axes."""
+    import evalkit.report.site as site_module
+
+    folder, runs = site
+    seen = []
+    real = site_module.pareto_plot
+
+    def recording(results, x, y, **kw):
+        seen.append(sorted(set(results["generator"])))
+        return real(results, x, y, **kw)
+
+    monkeypatch.setattr(site_module, "pareto_plot", recording)
+    build_site(runs, tmp_path / "again", reports=False)
+    assert seen == [["copy", "reverse", "static"]]
