@@ -169,16 +169,23 @@ def _file_name(text: str) -> str:
 def leaderboard_site(
     runs: list[str] = typer.Argument(..., help="runs: --out folders, folder:RUN_ID, .sqlite stores or baseline .json"),
     out: Path = typer.Option(..., "--out", help="folder of the static site (index.html + one page per benchmark)"),
-    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated report columns to rank on"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="comma-separated report columns to rank on, "
+                                                                        "written as columns or as on `evalkit run -m`"),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="YAML/JSON display names: generators, metrics, "
+                                                                  "categories (id: name)"),
     no_reports: bool = typer.Option(False, "--no-reports", help="skip each run's HTML report (linked per row)"),
 ) -> None:
     """Build a static leaderboard site that works offline from the file system."""
+    from ..report.labels import DisplayNames, labels_of
     from ..report.site import build_site
     from ..report.sources import load_run
 
     try:
         data = [load_run(r) for r in runs]
-        index = build_site(data, out, metrics=metrics.split(",") if metrics else None, reports=not no_reports)
+        names = DisplayNames.read(labels) if labels else DisplayNames()
+        data = [(labels_of(d) | names).apply_run(d) for d in data]
+        cols, _ = _columns(data, metrics, None)
+        index = build_site(data, out, metrics=cols, reports=not no_reports)
     except EvalkitError as exc:
         raise fail(str(exc))
     typer.echo(f"site: {index}")

@@ -12,6 +12,7 @@ import typer
 from ..errors import EvalkitError
 from ..run.plan import load_plan, split_components
 from .app import app, fail
+from .progress import progress_columns  # noqa: F401  (the terminal display's columns, re-exported)
 
 #: exit status of a run in which items failed (2 is a usage error)
 FAILED_ITEMS_EXIT = 1
@@ -24,12 +25,16 @@ def _split(values: Optional[list[str]]) -> Optional[list[str]]:
     return [part for v in values for part in split_components(v)]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be."""
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """SIGTERM (a job scheduler stopping the job) interrupts like Ctrl-C, so the run is recorded
     as interrupted instead of staying 'running'."""
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise Terminated(f"signal {signum}")
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
@@ -42,12 +47,11 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, previous)
 
 
-def progress_columns() -> tuple:
-    """The progress display; item labels ("case × mbq[injection_fraction=0.6] (seed 0)") are
-    plain text, never rich markup (which would swallow "[...]")."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-
-    return (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def interrupted_line(exc: KeyboardInterrupt, run_id: str, done: float, total: int, store: Path) -> str:
+    """What an interrupted run prints: why, how far it got, and how to resume."""
+    why = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+    return (f"interrupted ({why}) after {int(done)} of {total or '?'} items: run {run_id} is recorded as interrupted "
+            f"in {store}; finished items are kept, re-run the same command to resume")
 
 
 def _loads(summary) -> str:
@@ -83,20 +87,23 @@ def run(
     devices: Optional[str] = typer.Option(None, "--devices", help="cuda:0,cuda:1 | all | cpu,cpu: one worker "
                                           "process per device of this host, work split by cost, one store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    progress_every: float = typer.Option(30.0, "--progress-every", min=0.0,
+                                         help="seconds between progress lines when stderr is not a terminal "
+                                              "(a batch job, a log file)"),
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
     from rich.console import Console
-    from rich.progress import Progress
 
-    from ..report.escape import clean
     from ..report.labels import DisplayNames
     from ..report.protocol_warnings import protocol_warnings, warning_line
     from ..report.results_json import write_results
     from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
     from ..run.device import resolve_device
-    from ..run.workers import parse_devices, run_plan_on_devices
     from ..run.runner import parse_shard, run_plan
+    from ..run.store import STORE_FILENAME
+    from ..run.workers import parse_devices, run_plan_on_devices
+    from .progress import progress_display
 
     console = Console(stderr=True)
     try:   # everything is checked before a store exists: a bad value is one error line, exit 2
@@ -108,22 +115,25 @@ def run(
         workers = parse_devices(devices) if devices is not None else None
         device = resolve_device(device) if workers is None else ",".join(workers)
         start = time.perf_counter()
-        with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
-            task = bar.add_task("planning", total=None)
-
-            def progress(desc: str, done: int, total: int) -> None:
-                bar.update(task, description=clean(desc), completed=done, total=total)
-
+        interruption = None
+        with progress_display(console, quiet=quiet, every=progress_every) as shown:
             def notice(line: str) -> None:
-                console.print(line, markup=False, highlight=False)
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-            with _sigterm_interrupts():
-                if workers is not None:
-                    summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
-                                                  recompute=recompute, progress=progress, notice=notice)
-                else:
-                    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                                       shard=where, progress=progress, notice=notice)
+            try:
+                with _sigterm_interrupts():
+                    if workers is not None:
+                        summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
+                                                      recompute=recompute, progress=shown.update, notice=notice)
+                    else:
+                        summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                                           shard=where, progress=shown.update, notice=notice)
+            except KeyboardInterrupt as exc:
+                interruption = exc
+        if interruption is not None:
+            typer.echo(interrupted_line(interruption, plan.run_id, shown.done, shown.total,
+                                        Path(out) / STORE_FILENAME), err=True)
+            raise typer.Exit(143 if isinstance(interruption, Terminated) else 130)   # 128 + signal number
         elapsed = time.perf_counter() - start
         report_outcome(summary, elapsed)
         run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once

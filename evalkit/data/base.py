@@ -16,6 +16,7 @@ from ..configurable import Configurable
 class Dataset(Configurable):
     case_kind: ClassVar[str]
     description: ClassVar[str] = ""
+    title: ClassVar[str] = ""   # display name of the benchmark (leaderboard site); "" = the registry name
 
     def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         super().__init__(**options)

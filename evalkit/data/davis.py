@@ -44,6 +44,7 @@ class DavisManifest(ManifestHeader):
 
 @DATASETS.register("davis-motion-transfer")
 class DavisMotionTransfer(ManifestDataset):
+    title = "DAVIS motion transfer (DiTFlow)"   # how leaderboards name the benchmark
     case_kind = "motion-transfer"
     manifest_kind = "davis-motion-transfer"
     schema = DavisManifest

@@ -84,6 +84,7 @@ def _positive_int_or_none(value: Any, name: str) -> int | None:
 
 @DATASETS.register("dreambooth-personalization")
 class DreamBoothPersonalization(ManifestDataset):
+    title = "DreamBooth personalization"   # how leaderboards name the benchmark
     case_kind = "personalization"
     manifest_kind = "dreambooth-personalization"
     schema = DreamBoothManifest

@@ -91,6 +91,7 @@ def item_problems(items: Any, categories: tuple[str, ...], what: str = "items") 
 
 @DATASETS.register("motion-transfer")
 class MotionTransfer(ManifestDataset):
+    title = "Motion transfer"   # how leaderboards name the benchmark
     case_kind = "motion-transfer"
     manifest_kind = "motion-transfer"
     schema = MotionTransferManifest

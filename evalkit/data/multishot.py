@@ -56,6 +56,7 @@ class MultiShotManifest(ManifestHeader):
 
 @DATASETS.register("multishot-story")
 class MultiShotStory(ManifestDataset):
+    title = "Multi-shot stories"   # how leaderboards name the benchmark
     case_kind = "multi-shot"
     manifest_kind = "multishot-story"
     schema = MultiShotManifest

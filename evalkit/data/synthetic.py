@@ -35,6 +35,7 @@ def _as_tuple(value: Any, cast) -> tuple:
 @DATASETS.register("synthetic")
 class SyntheticDataset(Dataset):
     """Embedded benchmark: one case per motion type and seed, with exact ground truth."""
+    title = "Synthetic motion"   # how leaderboards name the benchmark
     case_kind = "motion-transfer"
     description = ("Procedurally rendered textured subjects on textured backgrounds with known "
                    "motion (translation, rotation, scaling, pan, fast, static); needs no files.")

@@ -105,6 +105,7 @@ def _sentence(text: str) -> str:
 
 @DATASETS.register("webvid")
 class WebVid(ManifestDataset):
+    title = "WebVid motion transfer"   # how leaderboards name the benchmark
     case_kind = "motion-transfer"
     manifest_kind = "webvid"
     schema = WebVidManifest

@@ -96,10 +96,13 @@ class DisplayNames:
         return _unique(out, list(pairs["metric"]), "metrics")
 
     def apply(self, results: pd.DataFrame) -> pd.DataFrame:
-        """Results with generators and categories renamed and a ``metric_display`` column."""
+        """Results with generators and categories renamed, the generators' ids kept in a
+        ``generator_id`` column, and a ``metric_display`` column."""
         if not self or results.empty:
             return results
         out = results.copy()
+        if "generator_id" not in out:
+            out["generator_id"] = out["generator"]
         out["generator"] = out["generator"].replace(self.generator_names(results))
         if "category" in out and self.categories:
             out["category"] = out["category"].replace(self.categories)

@@ -2,9 +2,13 @@
 
 Only entries measured on the same cases with the same metric definitions (metric_config,
 which includes version, options and backend) are ranked together. The reference pool is the
-largest group of mutually comparable entries (ties: the first run given); every other entry is
-listed apart with the reason. Ranking: per metric the rank by mean (direction from the spec,
-ties share the better rank), then the mean rank over the chosen metrics.
+group of mutually comparable entries with the most finished entries (then the largest; ties:
+the first run given); every other entry is listed apart with the reason. Ranking: per metric
+the rank by mean (direction from the spec, ties share the better rank), then the mean rank
+over the chosen metrics. Entries whose run did
+not finish (results missing: interrupted, killed, still running, a shard missing) are listed
+after the complete ones, ranked among themselves, and every row carries its status and
+completeness (``status``: ``complete``, or e.g. ``interrupted: 16 of 40 results``).
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from ..errors import EvalkitError
+from ..run.outcome import INTERRUPTED, RUNNING
 from .aggregate import aggregate, decimals_for, facts_for, item_key
 from .definitions import Definition, checkpoint_of, config_key, parse_config
 from .markup import grid_of, html_escape, markdown_escape, to_html, to_latex, to_markdown
@@ -48,6 +54,35 @@ class Entry:
             out[m] = config_key(cfg.iloc[0]) if len(cfg) else ""
         return out
 
+    @property
+    def expected(self) -> int:
+        """Result rows this entry's run asks of it: the run's expected rows shared by its plan's
+        generators (a dataset has one case kind, so each gets the same share); the rows present
+        when the run did not record it (an old baseline)."""
+        total = self.run.info.get("expected")
+        generators = len(self.run.plan.get("generators") or ()) or self.run.results["generator"].nunique()
+        return max(len(self.results), int(total) // max(1, generators)) if total else len(self.results)
+
+    @property
+    def ok(self) -> int:
+        return int((self.results["status"] == "ok").sum())
+
+    @property
+    def finished(self) -> bool:
+        """Every result of the entry present (ok or failed) and its run not stopped midway."""
+        done = int(self.results["status"].isin(["ok", "failed"]).sum())
+        return done >= self.expected and self.run.status not in (RUNNING, INTERRUPTED)
+
+    def status(self) -> str:
+        """'complete', or the run's status with this entry's completeness: 'interrupted: 16 of
+        40 results' (failed results count as not ok: 'partial: 38 of 40 results ok, 2 failed')."""
+        run_status = self.run.effective_status()
+        failed = int((self.results["status"] == "failed").sum())
+        if self.finished and not failed and run_status in ("complete", "partial", "unknown"):
+            return "complete"
+        status = run_status if run_status not in ("complete", "unknown") else "partial"
+        return f"{status}: {self.ok} of {self.expected} results ok" + (f", {failed} failed" if failed else "")
+
     def provenance(self) -> dict[str, str]:
         prov = self.run.provenance
         gcfg = parse_config(self.results["generator_config"].iloc[0], what=f"generator_config of {self.generator}") \
@@ -58,7 +93,7 @@ class Entry:
         return {"run": self.run.run_id, "evalkit": str(prov.get("evalkit_version", "?")),
                 "commit": str(prov.get("git_commit") or "?")[:12], "weights": "; ".join(weights) or "weight-free",
                 "seeds": ",".join(map(str, prov.get("seeds") or sorted(set(self.results["seed"])))),
-                "device": str(prov.get("device", "?")), "status": self.run.effective_status()}
+                "device": str(prov.get("device", "?")), "status": self.status()}
 
 
 @dataclass
@@ -117,15 +152,21 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
         seen[e.key] = seen.get(e.key, 0) + 1
         if seen[e.key] > 1:
             e.suffix = f"#{seen[e.key]}"
+    measured = list(dict.fromkeys(m for r in runs for m in r.results["metric"]))
     if metrics is None:
-        metrics = list(dict.fromkeys(m for r in runs for m in r.results["metric"]))
+        metrics = measured
     metrics = list(metrics)
+    if (unknown := [m for m in metrics if m not in measured]) or not metrics:
+        raise EvalkitError(f"leaderboard: {', '.join(unknown) or 'no metric'} not measured by the "
+                           f"run{'s' if len(runs) > 1 else ''} (columns: {', '.join(measured) or 'none'})")
     # comparable groups: same case set and same metric definitions
     groups: dict[tuple, list[Entry]] = {}
     for e in entries:
         groups.setdefault((e.items(metrics), tuple(sorted(e.definitions(metrics).items()))), []).append(e)
-    # the largest group; then the one measured on more items; the first run given wins ties
-    ref_key = max(groups, key=lambda k: (len(groups[k]), len(k[0]), -entries.index(groups[k][0])))
+    # the group with the most finished entries (a killed run's entries never push complete ones
+    # out of the ranking); then the largest; then the one measured on more items; then the first given
+    ref_key = max(groups, key=lambda k: (sum(e.finished for e in groups[k]), len(groups[k]), len(k[0]),
+                                         -entries.index(groups[k][0])))
     pool = groups[ref_key]
     ref_items, ref_defs = ref_key[0], dict(ref_key[1])
     apart_rows = []
@@ -155,14 +196,22 @@ def build_leaderboard(runs: Iterable[RunData], metrics: Sequence[str] | None = N
     prov = pd.DataFrame([e.provenance() for e in pool], index=table.index)
     table = table.join(prov)
     table.insert(0, "generator", [e.generator for e in pool])
-    table = table.sort_values("mean rank", kind="stable")
-    table.insert(0, "rank", table["mean rank"].rank(method="min").astype("Int64"))
+    # complete entries first; entries of runs that did not finish after them, ranked among themselves
+    unfinished = pd.Series([not e.finished for e in pool], index=table.index)
+    table = table.assign(_unfinished=unfinished).sort_values(["_unfinished", "mean rank"], kind="stable")
+    rank = table.groupby("_unfinished")["mean rank"].rank(method="min")
+    rank[table["_unfinished"]] += int((~table["_unfinished"]).sum())
+    table = table.drop(columns="_unfinished")
+    table.insert(0, "rank", rank.astype("Int64"))
     by_key = {e.key: e for e in pool}
     ordered = [by_key[k] for k in table.index]
     ranked = table.reset_index(drop=True)
     apart = pd.DataFrame(apart_rows, columns=["generator", "reason", "run", "evalkit", "commit", "weights",
                                               "seeds", "device", "status"])
     notes = tuple(f"run {r.run_id}: {r.status_note(short=True)}" for r in runs if r.status_note(short=True))
+    if any(not e.finished for e in pool) and any(e.finished for e in pool):
+        notes += ("entries of runs that did not finish are ranked after the complete ones (their status says "
+                  "how far they got)",)
     notes += tuple(n_notes(res[res["metric"].isin(metrics)], agg))
     return Leaderboard(metrics, ranked, apart, ordered, agg, notes)
 

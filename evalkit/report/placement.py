@@ -1,6 +1,7 @@
 """Point labels that do not collide: each label takes the first of a ring of candidate offsets
-(nearest first) where it overlaps no other label, no point and stays inside the axes; a label
-moved away from its point gets a thin leader line. Deterministic: the same points give the same
+(nearest first) where it overlaps no other label, no point and stays inside the axes (where no
+spot inside is free, a free one beside the axes; where none is free at all, the least crowded
+one inside); a label moved away from its point gets a thin leader line. Deterministic: the same points give the same
 figure."""
 from __future__ import annotations
 
@@ -22,23 +23,32 @@ def place_labels(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[
     from matplotlib.transforms import Bbox
 
     taken = [Bbox.from_bounds(px - marker_px, py - marker_px, 2 * marker_px, 2 * marker_px) for px, py in points]
+    markers = len(taken)   # the first boxes are points; a label over a label is worse than over a point
     placed = []
     for (x, y), label in zip(zip(xs, ys), labels):
-        best = None
+        # the first free spot inside the axes; else the first free spot at all (beside the axes,
+        # inside the saved figure); else the least crowded spot inside the axes
+        inside = outside = least = None
         for radius in _RADII:
             for dx, dy in _DIRECTIONS:
-                ann = _annotate(ax, label, (x, y), (dx * radius, dy * radius), fontsize, leader=radius > _RADII[1])
+                offset = (dx * radius, dy * radius)
+                ann = _annotate(ax, label, (x, y), offset, fontsize, leader=radius > _RADII[1])
                 box = ann.get_window_extent(renderer).expanded(1.04, 1.15)
-                fits = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
-                if fits and not any(box.overlaps(t) for t in taken):
-                    best = (ann, box)
-                    break
                 ann.remove()
-            if best:
+                fits = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+                overlaps = sum((1 if k < markers else 10) * box.overlaps(t) for k, t in enumerate(taken))
+                if overlaps == 0 and fits:
+                    inside = (offset, radius)
+                    break
+                if overlaps == 0 and outside is None:
+                    outside = (offset, radius)
+                if fits and (least is None or overlaps < least[0]):
+                    least = (overlaps, (offset, radius))
+            if inside:
                 break
-        if best is None:   # nowhere free inside the axes: the outermost spot to the right
-            ann = _annotate(ax, label, (x, y), (_RADII[-1], 0), fontsize, leader=True)
-            best = (ann, ann.get_window_extent(renderer))
+        offset, radius = inside or outside or (least[1] if least else ((_RADII[-1], 0), _RADII[-1]))
+        ann = _annotate(ax, label, (x, y), offset, fontsize, leader=radius > _RADII[1])
+        best = (ann, ann.get_window_extent(renderer).expanded(1.04, 1.15))
         taken.append(best[1])
         placed.append(best[0])
     return placed

@@ -1,4 +1,5 @@
-"""Report plots (matplotlib Agg, PNG bytes): identity–motion trade-off, Pareto scatter, runtime.
+"""Report plots (matplotlib Agg, PNG bytes): identity–motion trade-off, Pareto scatter, a metric
+group's bars (leaderboard site), runtime.
 
 Every function returns PNG bytes (embedded in the HTML report, or written with ``--plots``).
 Directions, scales and boolean-ness come from the metric specs (aggregate.facts_for), axis
@@ -129,13 +130,14 @@ def pareto_data(results: pd.DataFrame, x_col: str, y_col: str) -> tuple[pd.DataF
     return pts, pareto_front(pts, fx.higher_is_better, fy.higher_is_better)
 
 
-def pareto_figure(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None):
+def pareto_figure(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None,
+                  size: tuple[float, float] = (5.2, 4.2)):
     """The Pareto scatter as a matplotlib figure (labels placed without collisions)."""
     pts, front = pareto_data(results, x_col, y_col)
     facts = facts_for(results)
     fx, fy = facts[x_col], facts[y_col]
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    fig, ax = plt.subplots(figsize=size)
     ax.errorbar(pts["x"], pts["y"], xerr=pts["xerr"], yerr=pts["yerr"], fmt="o", capsize=3, color="tab:blue",
                 label="mean ± S.E.M.")
     if front:
@@ -152,8 +154,43 @@ def pareto_figure(results: pd.DataFrame, x_col: str, y_col: str, *, title: str |
     return fig
 
 
-def pareto_plot(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None) -> bytes:
-    return _png(pareto_figure(results, x_col, y_col, title=title))
+def pareto_plot(results: pd.DataFrame, x_col: str, y_col: str, *, title: str | None = None,
+                size: tuple[float, float] = (5.2, 4.2)) -> bytes:
+    return _png(pareto_figure(results, x_col, y_col, title=title, size=size))
+
+
+# -- one metric group, every entry (leaderboard site) -------------------------------------------
+
+def group_bars_plot(points: pd.DataFrame, facts: Sequence, *, title: str, hatched: Iterable[str] = ()) -> bytes:
+    """One panel per metric column of a group (``facts``: ColumnFacts): a horizontal bar per
+    entry, mean ± S.E.M. (scaled), entries in the order of ``points`` (best first, top down);
+    entries in ``hatched`` (runs that did not finish) hatched. ``points``: label, column, mean,
+    sem, n (scaled values)."""
+    if points.empty:
+        raise EvalkitError(f"{title}: no values to plot")
+    plt = _pyplot()
+    labels = list(dict.fromkeys(points["label"]))
+    hatched = set(hatched)
+    fig, axes = plt.subplots(1, len(facts), figsize=(3.6 * len(facts) + 1.6, max(2.6, 0.34 * len(labels) + 1.7)),
+                             squeeze=False, sharey=True, layout="constrained")   # room for the two-line title
+    ys = np.arange(len(labels))
+    for ax, f in zip(axes[0], facts):
+        d = points[points["column"] == f.column].set_index("label").reindex(labels)
+        bars = ax.barh(ys, d["mean"].fillna(0), xerr=d["sem"].fillna(0), color="tab:blue", alpha=0.8,
+                       error_kw={"capsize": 2, "lw": 0.8})
+        for bar, label in zip(bars, labels):
+            if label in hatched:
+                bar.set_hatch("///")
+                bar.set_alpha(0.45)
+        ax.axvline(0, color="0.4", lw=0.6)
+        ax.set_xlabel(plot_escape(f.label), fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_yticks(ys, [plot_escape(lab) + (" *" if lab in hatched else "") for lab in labels])
+    axes[0][0].invert_yaxis()   # best on top, as in the table
+    note = "; * hatched: run did not finish" if hatched & set(labels) else ""
+    fig.suptitle(plot_escape(title) + "\n" + sem_caption(points["n"], "cases") + note, fontsize=10)
+    return _png(fig)
 
 
 # -- runtime breakdown (Motion by Queries Table 2) ---------------------------------------------

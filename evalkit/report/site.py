@@ -1,137 +1,262 @@
 """A static leaderboard site (``evalkit leaderboard RUN... --out SITE``): works offline from the
-file system (no CDN, no server), one page per benchmark.
+file system (no CDN, no server, plain inline JS), one page per benchmark and an index with one
+line per benchmark.
 
 Each page ranks only mutually comparable entries (same cases, same metric definitions: the
-rule of evalkit.report.leaderboard) and lists the others apart with the reason. Columns are
-grouped by what their metric measures (``MetricSpec.measures``), headed by ↑/↓ and n; cells
-show mean ± S.E.M. and sort by the mean (click a header). Each row carries its provenance and,
-for submissions, the submission's metadata, and links to its run's HTML report. A trade-off
-scatter with the Pareto front sits under the table.
+rule of evalkit.report.leaderboard) and lists the others apart with the reason. Every row says
+its status and completeness; entries of runs that did not finish (interrupted, killed, still
+running) come after the complete ones, marked. Rows are named as a reader knows them: the
+generator's display name (``--labels``), its options as chips, and, where two runs hold one
+name, the run's date; run ids, commits and weights sit in each row's details. Benchmarks are
+named by their dataset's title with its options as chips.
+
+Columns are grouped by what their metric measures (``MetricSpec.measures``), headed by ↑/↓ and
+n; cells show mean ± S.E.M. and sort by the mean (click a header). A filter box and column
+toggles sit above the table; one chart per metric group and the trade-off scatter with its
+Pareto front below it.
 """
 from __future__ import annotations
 
 import base64
 import html
-import re
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
 from ..errors import EvalkitError
-from .aggregate import MEASURES_ORDER, column_facts
-from .definitions import config_key
-from .html_report import CSS, build_html_report
-from .leaderboard import Leaderboard, build_leaderboard
-from .plots import default_pair, pareto_plot
+from .aggregate import MEASURES_ORDER, ColumnFacts, column_facts
+from .benchmarks import Benchmark, benchmark_of, plain_names, row_names, run_date, shorten, split_label
+from .html_report import build_html_report
+from .leaderboard import Entry, Leaderboard, build_leaderboard
+from .plots import default_pair, group_bars_plot, pareto_plot
+from .site_assets import SITE_CSS, SITE_JS
 from .sources import RunData
 
-SORT_JS = """
-document.querySelectorAll('table.sortable').forEach(function (table) {
-  table.querySelectorAll('thead tr.cols th').forEach(function (th, col) {
-    th.addEventListener('click', function () {
-      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
-      var asc = th.getAttribute('data-dir') !== 'asc';
-      table.querySelectorAll('thead th').forEach(function (h) { h.removeAttribute('data-dir'); });
-      th.setAttribute('data-dir', asc ? 'asc' : 'desc');
-      rows.sort(function (a, b) {
-        var x = a.cells[col].getAttribute('data-sort'), y = b.cells[col].getAttribute('data-sort');
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var c = (isNaN(nx) || isNaN(ny)) ? String(x).localeCompare(String(y)) : nx - ny;
-        return asc ? c : -c;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-"""
-SITE_CSS = CSS + """
-table.sortable thead tr.cols th{cursor:pointer} th[data-dir=asc]::after{content:' ▲'} th[data-dir=desc]::after{content:' ▼'}
-th.group{text-align:center;background:#e8eef6} details{font-size:.85em;text-align:left} nav a{margin-right:12px}
-"""
+STATUS_CLASSES = ("complete", "partial", "interrupted", "running", "failed")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "benchmark"
+# -- rows ---------------------------------------------------------------------------------------
+
+def _chip(shown: str, full: str = "") -> str:
+    title = f' title="{html.escape(full)}"' if full and full != shown else ""
+    return f'<span class="chip"{title}>{html.escape(shown)}</span>'
 
 
-def benchmark_of(run: RunData) -> str:
-    """The benchmark a run measures: its dataset and that dataset's options."""
-    dataset = dict(run.plan.get("dataset") or {})
-    name = dataset.pop("name", "") or "unknown dataset"
-    dataset.pop("root", None)  # where the data lives is not what it is
-    return f"{name} {config_key(dataset)}" if dataset else name
+def _badge(status: str) -> str:
+    word = status.split(":")[0].strip()
+    cls = word if word in STATUS_CLASSES else "partial"
+    return f'<span class="badge b-{cls}">{html.escape(word)}</span>'
 
 
-def _page(title: str, body: list[str]) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{SITE_CSS}</style></head><body>\n"
-            + "\n".join(body) + f"\n<script>{SORT_JS}</script>\n</body></html>\n")
+def _status_cell(entry: Entry) -> str:
+    status = entry.status()
+    detail = status.split(":", 1)[1].strip() if ":" in status else f"{entry.ok} of {entry.expected} results ok"
+    share = entry.ok / entry.expected if entry.expected else 0.0
+    return (f'<td class="status c-status" data-sort="{share:.6f}">{_badge(status)}<br>'
+            f'<small>{html.escape(detail)}</small></td>')
 
 
-def _details(entry, prov: dict[str, str]) -> str:
+def _name_cell(name: str, chips: list[str], qual: str, cls: str = "name") -> str:
+    return (f'<td class="{cls}" data-sort="{html.escape(name)}"><b>{html.escape(name)}</b> '
+            + "".join(_chip(shorten(c), c) for c in chips)
+            + (f'<span class="qual">{html.escape(qual)}</span>' if qual else "") + "</td>")
+
+
+def _details(entry: Entry, prov: dict[str, str]) -> str:
     items = [f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in prov.items()]
-    submission = entry.run.provenance.get("generators", {}).get(entry.generator, {}).get("submission") or {}
+    generator_id = (entry.results["generator_id"].iloc[0] if "generator_id" in entry.results and len(entry.results)
+                    else entry.generator)
+    if generator_id != entry.generator:
+        items.insert(0, f"<li><b>generator</b>: {html.escape(str(generator_id))}</li>")
+    submission = entry.run.provenance.get("generators", {}).get(generator_id, {}).get("submission") or {}
     items += [f"<li><b>submission {html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
               for k, v in submission.items()]
-    return f"<details><summary>provenance</summary><ul>{''.join(items)}</ul></details>"
+    return f"<details><summary>details</summary><ul>{''.join(items)}</ul></details>"
 
 
-def _table(lb: Leaderboard, reports: dict[str, str]) -> str:
+def _search_text(entry: Entry, name: str, chips: list[str], qual: str) -> str:
+    return " ".join([name, *chips, qual, entry.status(), entry.run.run_id])
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+def _facts(lb: Leaderboard) -> list[ColumnFacts]:
     res = pd.concat([e.results for e in lb.entries], ignore_index=True)
-    names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
-    facts = [column_facts(m, names[m]) for m in lb.metrics if m in names]
-    facts.sort(key=lambda f: MEASURES_ORDER.get(f.measures, len(MEASURES_ORDER)))
-    groups = [(g, sum(1 for f in facts if f.measures == g)) for g in dict.fromkeys(f.measures for f in facts)]
-    head = ["<thead><tr><th colspan=\"2\"></th>"]
-    head += [f"<th class=\"group\" colspan=\"{n}\">{html.escape(g)}</th>" for g, n in groups]
-    head.append("<th colspan=\"3\"></th></tr><tr class=\"cols\"><th>rank</th><th>generator</th>")
+    cols = ["metric", "metric_name"] + (["metric_display"] if "metric_display" in res else [])
+    pairs = {r[0]: r[1:] for r in res[cols].drop_duplicates("metric").itertuples(index=False)}
+    facts = [column_facts(m, pairs[m][0], (pairs[m][1] if len(pairs[m]) > 1 else "") or "")
+             for m in lb.metrics if m in pairs]
+    return sorted(facts, key=lambda f: MEASURES_ORDER.get(f.measures, len(MEASURES_ORDER)))
+
+
+def _groups(facts: list[ColumnFacts]) -> list[tuple[str, list[ColumnFacts]]]:
+    return [(g, [f for f in facts if f.measures == g]) for g in dict.fromkeys(f.measures for f in facts)]
+
+
+def _column_class(i: int) -> str:
+    return f"c-m{i}"
+
+
+def _controls(facts: list[ColumnFacts]) -> str:
+    boxes = [(_column_class(i), f.name) for i, f in enumerate(facts)]
+    boxes += [("c-meanrank", "mean rank"), ("c-status", "status"), ("c-report", "report"), ("c-details", "details")]
+    toggles = "".join(f'<label><input type="checkbox" data-col="{c}" checked> {html.escape(name)}</label>'
+                      for c, name in boxes)
+    return ('<div class="controls"><input type="search" id="filter" placeholder="Filter rows: name, option, status…" '
+            'aria-label="filter rows"><span id="shown"></span>'
+            f'<fieldset class="toggles"><legend class="sr">Columns:</legend>{toggles}</fieldset></div>')
+
+
+def _table(lb: Leaderboard, reports: dict[str, str], facts: list[ColumnFacts]) -> str:
+    index = {f.column: i for i, f in enumerate(facts)}
+    head = ['<thead><tr><th colspan="3"></th>']
+    for group, members in _groups(facts):
+        cols = " ".join(_column_class(index[f.column]) for f in members)
+        head.append(f'<th class="group" colspan="{len(members)}" data-cols="{cols}">{html.escape(group)}</th>')
+    head.append('<th colspan="3"></th></tr><tr class="cols"><th>rank</th><th>generator</th>'
+                '<th class="c-status">status</th>')
     num = lb.numbers.set_index(["generator", "metric"])
     for f in facts:
         ns = sorted({int(num.loc[(e.key, f.column), "n"]) for e in lb.entries if (e.key, f.column) in num.index})
-        head.append(f"<th title=\"{html.escape(f.reference)}\">{html.escape(f.column)} {f.arrow}"
-                    f"<br><small>×{f.scale:g}, n={'/'.join(map(str, ns))}</small></th>")
-    head.append("<th>mean rank</th><th>report</th><th>provenance</th></tr></thead>")
+        tip = f.reference + (f" ({f.column})" if f.display else "")
+        head.append(f'<th class="{_column_class(index[f.column])}" title="{html.escape(tip)}">'
+                    f'{html.escape(f.name)} {f.arrow}<br><small>×{f.scale:g}, n={"/".join(map(str, ns))}</small></th>')
+    head.append('<th class="c-meanrank">mean rank</th><th class="c-report">report</th>'
+                '<th class="c-details">details</th></tr></thead>')
     rows = []
-    for (_, row), entry in zip(lb.ranked.iterrows(), lb.entries):
-        cells = [f"<td data-sort=\"{row['rank']}\">{row['rank']}</td>",
-                 f"<td data-sort=\"{html.escape(entry.generator)}\">{html.escape(entry.generator)}</td>"]
+    for (_, row), entry, (name, chips, qual) in zip(lb.ranked.iterrows(), lb.entries, row_names(lb.entries)):
+        cells = [f'<td class="rank" data-sort="{row["rank"]}">{row["rank"]}</td>', _name_cell(name, chips, qual),
+                 _status_cell(entry)]
         for f in facts:
             mean = num["mean"].get((entry.key, f.column), float("nan"))
-            cells.append(f"<td data-sort=\"{mean if mean == mean else ''}\">"
-                         f"{html.escape(str(row.get(f.label, '—')))}</td>")
+            cells.append(f'<td class="{_column_class(index[f.column])}" data-sort="{mean if mean == mean else ""}">'
+                         f'{html.escape(str(row.get(f.label, "—")))}</td>')
+        cells.append(f'<td class="c-meanrank" data-sort="{row["mean rank"]}">{row["mean rank"]}</td>')
         link = reports.get(entry.run.run_id)
-        cells.append(f"<td data-sort=\"{row['mean rank']}\">{row['mean rank']}</td>")
-        anchor = (f"<a href=\"{html.escape(link)}\">run {html.escape(entry.run.run_id)}</a>" if link else "—")
-        cells.append(f"<td data-sort=\"\">{anchor}</td>")
+        anchor = (f'<a href="{html.escape(link)}" title="run {html.escape(entry.run.run_id)}">report</a>'
+                  if link else "—")
+        cells.append(f'<td class="c-report" data-sort="">{anchor}</td>')
         prov = {k: row[k] for k in ("run", "evalkit", "commit", "weights", "seeds", "device") if k in row}
-        cells.append(f"<td data-sort=\"\">{_details(entry, prov)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ("<table class=\"evalkit-table sortable\">" + "".join(head) + "<tbody>" + "".join(rows)
-            + "</tbody></table>")
+        prov["origin"] = entry.run.origin
+        cells.append(f'<td class="c-details" data-sort="">{_details(entry, prov)}</td>')
+        search = html.escape(_search_text(entry, name, chips, qual))
+        unfinished = ' class="unfinished"' if not entry.finished else ""
+        rows.append(f'<tr{unfinished} data-search="{search}">' + "".join(cells) + "</tr>")
+    return ('<div class="scroll"><table class="evalkit-table sortable filterable">' + "".join(head) + "<tbody>"
+            + "".join(rows) + "</tbody></table></div>")
+
+
+def _apart(lb: Leaderboard) -> str:
+    if lb.apart.empty:
+        return ""
+    rows = []
+    for r in lb.apart.itertuples(index=False):
+        name, chips = split_label(str(r.generator))
+        status = str(r.status)
+        detail = status.split(":", 1)[1].strip() if ":" in status else ""
+        prov = {k: getattr(r, k) for k in ("run", "evalkit", "commit", "weights", "seeds", "device")}
+        items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in prov.items())
+        rows.append(f'<tr data-search="{html.escape(" ".join([name, *chips, status, str(r.run)]))}">'
+                    + _name_cell(name, chips, "")
+                    + f'<td class="status">{_badge(status)}' + (f"<br><small>{html.escape(detail)}</small>" if detail
+                                                                 else "") + "</td>"
+                    + f'<td class="reason">{html.escape(str(r.reason))}</td>'
+                    + f"<td><details><summary>details</summary><ul>{items}</ul></details></td></tr>")
+    return ("<h2>Not ranked (not comparable with the table above)</h2>"
+            '<div class="scroll"><table class="evalkit-table filterable"><thead><tr><th>generator</th><th>status</th>'
+            f'<th>reason</th><th>details</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+# -- charts -------------------------------------------------------------------------------------
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img class="plot" alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _charts(lb: Leaderboard, facts: list[ColumnFacts]) -> str:
+    names = dict(zip((e.key for e in lb.entries), plain_names(lb.entries)))
+    hatched = {names[e.key] for e in lb.entries if not e.finished}
+    num = lb.numbers[lb.numbers["generator"].isin(list(names))]
+    order = {k: i for i, k in enumerate(names)}
+    points = pd.DataFrame({"label": num["generator"].map(names), "column": num["metric"],
+                           "mean": num["mean"] * num["scale"], "sem": num["sem"] * num["scale"], "n": num["n"],
+                           "_order": num["generator"].map(order)}).sort_values("_order", kind="stable")
+    out = []
+    for group, members in _groups(facts):
+        part = points[points["column"].isin([f.column for f in members])]
+        if part["mean"].notna().any():
+            png = group_bars_plot(part, members, title=f"{group}: mean ± S.E.M. per entry", hatched=hatched)
+            out.append(f"<figure>{_img(png, f'{group} metrics per entry')}"
+                       f"<figcaption>{html.escape(group)}: {html.escape(', '.join(f.name for f in members))}"
+                       "</figcaption></figure>")
+    return "<h2>Metrics by group</h2>" + "".join(out) if out else ""
 
 
 def _scatter(lb: Leaderboard) -> str:
-    res = pd.concat([e.results.assign(generator=e.key) for e in lb.entries], ignore_index=True)
+    names = [n + ("" if e.finished else " *") for e, n in zip(lb.entries, plain_names(lb.entries))]
+    res = pd.concat([e.results.assign(generator=n) for e, n in zip(lb.entries, names)], ignore_index=True)
     pair = default_pair(res[res["metric"].isin(lb.metrics)])
     if pair is None:
-        return "<p class=\"note\">no trade-off plot: fewer than two metrics with a direction</p>"
-    png = pareto_plot(res, *pair, title=f"{pair[1]} vs {pair[0]} (mean ± S.E.M.)")
-    return (f"<img class=\"plot\" alt=\"trade-off scatter with Pareto front\" "
-            f"src=\"data:image/png;base64,{base64.b64encode(png).decode()}\">")
+        return "<h2>Trade-off</h2><p class=\"note\">no trade-off plot: fewer than two metrics with values</p>"
+    png = pareto_plot(res, *pair, size=(7.5, 5.2))
+    marked = '<p class="note">* run did not finish</p>' if any(not e.finished for e in lb.entries) else ""
+    return "<h2>Trade-off</h2>" + _img(png, "trade-off scatter with Pareto front") + marked
 
 
-def benchmark_page(title: str, lb: Leaderboard, reports: dict[str, str]) -> str:
-    body = [f"<nav><a href=\"index.html\">all benchmarks</a></nav>", f"<h1>{html.escape(title)}</h1>",
-            f"<p>Ranked on {html.escape(', '.join(lb.metrics))} (mean of per-metric ranks); cells are mean ± "
-            "S.E.M.; click a header to sort. Only entries measured on the same cases with the same metric "
-            "definitions are ranked together.</p>", _table(lb, reports), "<h2>Trade-off</h2>", _scatter(lb)]
-    if not lb.apart.empty:
-        rows = "".join(f"<tr><td>{html.escape(str(r.generator))}</td><td>{html.escape(str(r.run))}</td>"
-                       f"<td>{html.escape(str(r.reason))}</td></tr>" for r in lb.apart.itertuples(index=False))
-        body += ["<h2>Not ranked (not comparable with the table above)</h2>",
-                 f"<table class=\"evalkit-table\"><tr><th>generator</th><th>run</th><th>reason</th></tr>{rows}</table>"]
-    return _page(title, body)
+# -- pages --------------------------------------------------------------------------------------
+
+def _page(title: str, body: list[str]) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{SITE_CSS}</style></head><body>\n"
+            + "\n".join(body) + f"\n<script>{SITE_JS}</script>\n</body></html>\n")
+
+
+def _heading(bench: Benchmark) -> str:
+    chips = "".join(_chip(shown, full) for shown, full in bench.chips())
+    return f"<h1>{html.escape(bench.title)}</h1>" + (f"<p>{chips}</p>" if chips else "")
+
+
+def _run_note(run: RunData) -> str:
+    """'[interrupted] The run of 2026-12-08 03:15 UTC did not finish: 6 of 12 results ok, 6 missing.'"""
+    status = run.effective_status()
+    when = f" of {run_date(run)}" if run_date(run) else ""
+    verb = {"running": "is still running", "failed": "failed"}.get(status, "did not finish")
+    return (f'<p class="note">{_badge(status)} The run{html.escape(when)} {verb}: '
+            f'{html.escape(run.outcome().counts())} (details: run {html.escape(run.run_id)}).</p>')
+
+
+def benchmark_page(bench: Benchmark, lb: Leaderboard, reports: dict[str, str], runs: list[RunData]) -> str:
+    facts = _facts(lb)
+    unfinished = sum(1 for e in lb.entries if not e.finished)
+    apart = f"; {len(lb.apart)} not comparable, listed below" if len(lb.apart) else ""
+    summary = (f"{len(lb.entries)} entries ranked on {', '.join(f.name for f in facts)} (mean of per-metric ranks) "
+               f"from {len(runs)} run{'s' if len(runs) != 1 else ''}{apart}.")
+    body = ['<nav><a href="index.html">← all benchmarks</a></nav>', _heading(bench)]
+    if bench.description:
+        body.append(f"<p>{html.escape(bench.description)}</p>")
+    body.append(f"<p>{html.escape(summary)} Cells are mean ± S.E.M.; click a header to sort. Only entries measured "
+                "on the same cases with the same metric definitions are ranked together.</p>")
+    if unfinished:
+        body.append(f'<p class="note">{unfinished} entr{"y" if unfinished == 1 else "ies"} of runs that did not '
+                    "finish (marked *): ranked after the complete ones; their status says how far they got.</p>")
+    body += [_run_note(r) for r in runs if r.effective_status() != "complete"]
+    body += [_controls(facts), _table(lb, reports, facts), _charts(lb, facts), _scatter(lb), _apart(lb)]
+    return _page(f"{bench.heading} · evalkit leaderboard", body)
+
+
+def _index_line(bench: Benchmark, page: str, lb: Leaderboard, runs: list[RunData]) -> str:
+    chips = "".join(_chip(shown, full) for shown, full in bench.chips())
+    leaders = [n for n, r in zip(plain_names(lb.entries), lb.ranked["rank"]) if r == 1]
+    statuses = pd.Series([r.effective_status() for r in runs]).value_counts()
+    state = ("all runs " + _badge("complete") if set(statuses.index) <= {"complete"} else
+             ", ".join(f"{n} {_badge(s)}" for s, n in statuses.items()))
+    meta = (f"{len(runs)} run{'s' if len(runs) != 1 else ''} · {len(lb.entries)} ranked"
+            + (f", {len(lb.apart)} not comparable" if len(lb.apart) else "")
+            + f" · leader: {', '.join(leaders) or '—'} · ")
+    return (f'<li><a href="{html.escape(page)}"><b>{html.escape(bench.title)}</b></a> '
+            f'{chips or "<small>(default options)</small>"}<span class="meta">{html.escape(meta)}{state}</span></li>')
 
 
 def build_site(runs: Sequence[RunData], out: str | Path, *, metrics: Sequence[str] | None = None,
@@ -139,6 +264,10 @@ def build_site(runs: Sequence[RunData], out: str | Path, *, metrics: Sequence[st
     """Write ``out/index.html``, one page per benchmark and (``reports``) each run's HTML report."""
     if not runs:
         raise EvalkitError("leaderboard site: no runs given")
+    by_benchmark: dict[Benchmark, list[RunData]] = {}
+    for run in runs:
+        by_benchmark.setdefault(benchmark_of(run), []).append(run)
+    boards = {bench: build_leaderboard(group, metrics) for bench, group in by_benchmark.items()}   # errors first
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     links: dict[str, str] = {}
@@ -147,14 +276,14 @@ def build_site(runs: Sequence[RunData], out: str | Path, *, metrics: Sequence[st
         for run in runs:
             (out / "reports" / f"{run.run_id}.html").write_text(build_html_report(run, galleries=False))
             links[run.run_id] = f"reports/{run.run_id}.html"
-    by_benchmark: dict[str, list[RunData]] = {}
-    for run in runs:
-        by_benchmark.setdefault(benchmark_of(run), []).append(run)
-    index = ["<h1>evalkit leaderboards</h1>", "<ul>"]
-    for title, group in sorted(by_benchmark.items()):
-        page = f"{_slug(title)}.html"
-        (out / page).write_text(benchmark_page(title, build_leaderboard(group, metrics), links))
-        index.append(f"<li><a href=\"{page}\">{html.escape(title)}</a> ({len(group)} run(s))</li>")
-    index.append("</ul>")
+    lines = []
+    for bench in sorted(by_benchmark, key=lambda b: (b.title.lower(), b.options)):
+        page = f"{bench.slug}.html"
+        (out / page).write_text(benchmark_page(bench, boards[bench], links, by_benchmark[bench]))
+        lines.append(_index_line(bench, page, boards[bench], by_benchmark[bench]))
+    index = ["<h1>evalkit leaderboards</h1>",
+             f"<p>{len(by_benchmark)} benchmark{'s' if len(by_benchmark) != 1 else ''}; each page ranks the "
+             "entries measured on the same cases with the same metric definitions.</p>",
+             '<ul class="benchmarks">', *lines, "</ul>"]
     (out / "index.html").write_text(_page("evalkit leaderboards", index))
     return out / "index.html"

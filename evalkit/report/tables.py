@@ -147,15 +147,37 @@ def summary_table(results: pd.DataFrame, *, by_category: bool = False,
     else:
         cells = nums.pivot(index=keys, columns="metric", values="cell")
         cells = cells.reindex(columns=columns).fillna("—")
-        row_order = list(dict.fromkeys(map(tuple, results[keys].to_numpy().tolist())))
-        if by_category:  # rows grouped by category (first-seen order), generators in store order
-            cat_pos = {c: i for i, c in enumerate(dict.fromkeys(r[0] for r in row_order))}
-            row_order.sort(key=lambda r: cat_pos[r[0]])
+        row_order = score_order(list(dict.fromkeys(map(tuple, results[keys].to_numpy().tolist()))), nums, keys)
         cells = cells.reindex(pd.MultiIndex.from_tuples(row_order, names=keys) if by_category
                               else [r[0] for r in row_order])
         cells.columns = [facts[c].label for c in columns]
     cells.index.name = None if by_category else "generator"
     return SummaryTable(cells, nums, facts, tuple(columns), tuple(footnotes(results, nums, over)), by_category, over)
+
+
+def score_order(rows: list[tuple], numbers: pd.DataFrame, keys: list[str]) -> list[tuple]:
+    """Rows best first: by the mean of their per-column ranks (the leaderboard's score). A row
+    left unranked in a column that ranks others (measured on other items) comes after the rows
+    ranked everywhere; rows ranked nowhere last, in store order. By category: grouped by
+    category (first-seen order), ranked within each."""
+    position = {r: i for i, r in enumerate(rows)}
+    category = {c: i for i, c in enumerate(dict.fromkeys(r[0] for r in rows))} if len(keys) > 1 else {}
+    if numbers.empty:
+        return rows
+    ranked_columns = numbers[numbers["rank"].notna()].groupby(keys[:-1] + ["metric"] if len(keys) > 1 else "metric")
+    directed = set(ranked_columns.groups)
+    score: dict[tuple, tuple[int, float]] = {}
+    for key, g in numbers.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        unranked = sum(1 for r in g.itertuples() if r.rank != r.rank
+                       and ((*key[:-1], r.metric) if len(keys) > 1 else r.metric) in directed)
+        ranks = g["rank"].dropna()
+        score[key] = (unranked, float(ranks.mean()) if len(ranks) else math.inf)
+
+    def order(row: tuple):
+        return (category.get(row[0], 0), *score.get(row, (0, math.inf)), position[row])
+
+    return sorted(rows, key=order)
 
 
 # -- footnotes ----------------------------------------------------------------------------------

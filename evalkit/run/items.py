@@ -8,10 +8,11 @@ What the cache reuses (see :mod:`evalkit.run.failures`):
 """
 from __future__ import annotations
 
+import itertools
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from ..cases import Case, Generation, StageTimings
 from ..errors import EvalkitError
@@ -148,17 +149,31 @@ class ItemRunner:
         """The metrics of ``items`` together (features batched across their videos), stored."""
         self.store_values(items, self.compute(items))
 
-    def compute(self, items: list[Item]) -> dict[tuple[int, int], tuple[bool, Any]]:
+    def compute(self, items: list[Item], tick: Callable[[int, int], None] | None = None
+                ) -> dict[tuple[int, int], tuple[bool, Any]]:
         """The values of the metrics ``items`` still need, by (id(item), id(metric)). Model
         metrics run here, their features batched over the items' videos; host metrics (no
         model) run meanwhile on CPU threads. An item whose artifact is still being written
-        is measured too: its rows wait for the digest (``store_values``), not its values."""
+        is measured too: its rows wait for the digest (``store_values``), not its values.
+        ``tick(finished, calls)`` follows each value (or failure), from the thread that made it,
+        so a progress display advances within a window."""
         calls = [(item, m) for item in items for m in item.todo]
         host = [c for c in calls if not c[1].uses_model]
         device = [c for c in calls if c[1].uses_model]
+        finished = itertools.count(1)   # next() is atomic: host threads tick concurrently
 
         def call(item: Item, metric: Metric) -> Any:
-            return metric(item.case, item.generation, self.ctx)
+            # a value or a failure finishes a call; FeatureDeferred (a BaseException: its features
+            # are batched first, then it is called again) does not
+            try:
+                value = metric(item.case, item.generation, self.ctx)
+            except Exception:
+                if tick:
+                    tick(next(finished), len(calls))
+                raise
+            if tick:
+                tick(next(finished), len(calls))
+            return value
 
         with ThreadPoolExecutor(max(1, min(len(host), default_workers())), "evalkit-host-metric") as pool:
             futures = [pool.submit(call, *c) for c in host]

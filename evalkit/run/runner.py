@@ -33,6 +33,7 @@ from .outcome import INTERRUPTED, Outcome, outcome
 from .schedule import LOOKAHEAD, run_items
 from .plan import Plan, check_plan
 from .provenance import collect
+from .run_lock import holding
 from .stages import BARRIER
 from .store import ResultsStore
 
@@ -130,14 +131,17 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: bool = False,
              recompute: bool = False, shard: tuple[int, int] = (0, 1),
-             progress: Callable[[str, int, int], None] | None = None,
+             progress: Callable[..., None] | None = None,
              notice: Callable[[str], None] | None = None,
              work: Iterable[int] | None = None,
              on_done: Callable[[int, str], None] | None = None, lookahead: int = LOOKAHEAD) -> RunSummary:
     """Execute ``plan`` into the store under ``out``; returns counts of computed vs cached items.
 
-    ``notice`` receives, before any item runs, every problem the generators' preflight found
-    (a submission's missing, unreadable, wrongly sized or extra files), one line each.
+    ``progress(label, done, total, values=..., failed=...)`` follows each item and each metric
+    value (``done`` a fraction within a window of metrics; ``values`` the metric values stored
+    and ``failed`` the items failed in this process so far). ``notice`` receives, before any item
+    runs, every problem the generators' preflight found (a submission's missing, unreadable,
+    wrongly sized or extra files), one line each.
 
     ``shard=(i, n)`` takes every n-th work item starting at i, so n processes (one per GPU,
     or n Ray tasks, see evalkit.run.dist) can share one plan and one store. ``retry_failed``
@@ -157,46 +161,51 @@ def run_plan(plan: Plan, out: str | Path, *, device: str = "cpu", retry_failed: 
     store = ResultsStore(out)
     run_id = plan.run_id
     try:
-        provenance = collect(device, list(plan.seeds))
-        provenance["generators"] = {g.label(): p for g in generators if (p := g.provenance())}
-        store.start_run(run_id, plan.to_dict(), provenance, expected)
-        summary = RunSummary(run_id, store.path)
-        summary.cleaned = len(clean_temporary_files(store.root / "artifacts"))
-        summary.input_problems = {g.label(): p for g in generators if (p := g.preflight(cases, list(plan.seeds)))}
-        for label, problems in summary.input_problems.items():
-            for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
-                (notice or log.warning)(line)
-        summary.input_warnings = {g.label(): w for g in generators
-                                  if (w := g.preflight_warnings(cases, list(plan.seeds)))}
-        for label, warnings in summary.input_warnings.items():
-            for line in [f"{label}: {len(warnings)} protocol warning(s); the items are scored, the warnings "
-                         f"listed in results.json and the report"] + warnings:
-                (notice or log.warning)(line)
-        loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
-        backends_before = backend_load_seconds()
-        ctx = FeatureContext(device=device, disk=FeatureDisk(store.root / "features"))
-        worker = ItemRunner(store, run_id, ctx, loads, CachePolicy(retry_failed, recompute), summary)
-        cases = {id(c): share_source(c, ctx) for c in cases}   # one decode or render per case, shared
-        chosen = range(index, len(items), count) if work is None else work
-        mine = (i if i is BARRIER else (i, cases[id(items[i][0])], items[i][1], items[i][2],
-                                         [m for m in metrics if items[i][0].kind in m.spec.case_kinds])
-                for i in chosen)
-        total = len(range(index, len(items), count)) if work is None else None
-        try:
-            done = run_items(worker, mine, total=total, progress=progress, on_done=on_done, lookahead=lookahead,
-                             clock=summary.stages)
-        except BaseException:   # Ctrl-C, SIGTERM, a full disk: say so in the run's record where it can be written
-            with contextlib.suppress(Exception):
-                store.finish_run(run_id, INTERRUPTED)
-            raise
-        if progress:
-            progress("done", done, done)
-        summary.load_failures = loads.failures
-        summary.loads = {**loads.seconds, **{label: seconds - backends_before.get(label, 0.0)   # metrics' models
-                                             for label, seconds in backend_load_seconds().items()
-                                             if seconds > backends_before.get(label, 0.0)}}
-        summary.outcome = outcome(store.results(run_id), expected)
-        store.finish_run(run_id, summary.outcome.status)
-        return summary
+        with holding(store.root, run_id):   # while this process lives, the run reads 'running'
+            provenance = collect(device, list(plan.seeds))
+            provenance["generators"] = {g.label(): p for g in generators if (p := g.provenance())}
+            store.start_run(run_id, plan.to_dict(), provenance, expected)
+            summary = RunSummary(run_id, store.path)
+            summary.cleaned = len(clean_temporary_files(store.root / "artifacts"))
+            summary.input_problems = {g.label(): p for g in generators if (p := g.preflight(cases, list(plan.seeds)))}
+            for label, problems in summary.input_problems.items():
+                for line in [f"{label}: {len(problems)} input problem(s); affected items will fail"] + problems:
+                    (notice or log.warning)(line)
+            summary.input_warnings = {g.label(): w for g in generators
+                                      if (w := g.preflight_warnings(cases, list(plan.seeds)))}
+            for label, warnings in summary.input_warnings.items():
+                for line in [f"{label}: {len(warnings)} protocol warning(s); the items are scored, the warnings "
+                             f"listed in results.json and the report"] + warnings:
+                    (notice or log.warning)(line)
+            loads = GeneratorLoads(store, run_id, device, f"{index}/{count}")
+            backends_before = backend_load_seconds()
+            ctx = FeatureContext(device=device, disk=FeatureDisk(store.root / "features"))
+            worker = ItemRunner(store, run_id, ctx, loads, CachePolicy(retry_failed, recompute), summary)
+            cases = {id(c): share_source(c, ctx) for c in cases}   # one decode or render per case, shared
+            chosen = range(index, len(items), count) if work is None else work
+            mine = (i if i is BARRIER else (i, cases[id(items[i][0])], items[i][1], items[i][2],
+                                             [m for m in metrics if items[i][0].kind in m.spec.case_kinds])
+                    for i in chosen)
+            total = len(range(index, len(items), count)) if work is None else None
+
+            def report(desc: str, done: float, total: int) -> None:   # with this process's counts so far
+                progress(desc, done, total, values=summary.computed + summary.metrics_cached, failed=summary.failed)
+
+            try:
+                done = run_items(worker, mine, total=total, progress=progress and report, on_done=on_done,
+                                 lookahead=lookahead, clock=summary.stages)
+            except BaseException:   # Ctrl-C, SIGTERM, a full disk: say so in the run's record where it can be written
+                with contextlib.suppress(Exception):
+                    store.finish_run(run_id, INTERRUPTED)
+                raise
+            if progress:
+                report("done", done, done)
+            summary.load_failures = loads.failures
+            summary.loads = {**loads.seconds, **{label: seconds - backends_before.get(label, 0.0)   # metrics' models
+                                                 for label, seconds in backend_load_seconds().items()
+                                                 if seconds > backends_before.get(label, 0.0)}}
+            summary.outcome = outcome(store.results(run_id), expected)
+            store.finish_run(run_id, summary.outcome.status)
+            return summary
     finally:
         store.close()

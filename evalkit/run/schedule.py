@@ -33,13 +33,15 @@ STAGES = ("waiting for preparation", "waiting for writes", "generating and settl
 
 
 def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None = None,
-              progress: Callable[[str, int, int], None] | None = None,
+              progress: Callable[[str, float, int], None] | None = None,
               on_done: Callable[[int, str], None] | None = None,
               window: int = WINDOW, lookahead: int = LOOKAHEAD, writes: int = WRITES,
               clock: dict[str, float] | None = None) -> int:
     """Run ``items`` — (index, case, generator, seed, metrics) tuples, or ``BARRIER`` when the
     source has nothing for now (what is held is then finished) — through ``runner``; the number
-    of items done. ``on_done(index, label)`` follows each item's stored results; ``clock``
+    of items done. ``progress(label, done, total)`` follows each item settled and each metric value
+    of a window (``done`` then counts the window's items in part: a fraction); ``on_done(index,
+    label)`` follows each item's stored results; ``clock``
     collects the calling thread's seconds per stage (``STAGES``)."""
     planned = (item if item is BARRIER else runner.plan(*item) for item in items)
     pending: list[Item] = []
@@ -55,7 +57,15 @@ def run_items(runner: ItemRunner, items: Iterable[tuple], *, total: int | None =
     def measure(behind: Behind) -> None:
         nonlocal done
         t = time.perf_counter()
-        values = runner.compute(pending)   # while the last artifacts are written
+        window_done = done
+
+        def tick(finished: int, calls: int) -> None:   # the bar advances within the window
+            if progress:
+                progress(f"measuring {len(pending)} item(s): {finished}/{calls} values",
+                         window_done + len(pending) * finished / calls,
+                         total if total is not None else window_done + len(pending))
+
+        values = runner.compute(pending, tick)   # while the last artifacts are written
         t = timed(metrics, t)
         behind.drain()   # the rows of a new generation need its artifact's digest
         t = timed(writing, t)

@@ -31,7 +31,9 @@ import pandas as pd
 
 from ..errors import EvalkitError
 from .failures import ENVIRONMENT, STATUS
+from .outcome import INTERRUPTED, RUNNING
 from .rows import LoadRow, ResultRow, Row
+from .run_lock import held
 
 ENV = STATUS[ENVIRONMENT]   # the status of an environment failure (recorded, never reused)
 
@@ -205,18 +207,26 @@ class ResultsStore:
             c.execute("UPDATE runs SET status=?, updated=? WHERE run_id=?", (status, time.time(), run_id))
 
     def runs(self) -> pd.DataFrame:
+        """Every run's record; ``status`` as ``run`` reads it."""
         df = pd.read_sql_query("SELECT * FROM runs ORDER BY created", self._conn)
         for col in ("plan", "provenance"):
             df[col] = df[col].map(json.loads)
+        df["status"] = [self._live(r, s) for r, s in zip(df["run_id"], df["status"])]
         return df
 
     def run(self, run_id: str) -> dict[str, Any]:
+        """The run's record. A run recorded ``running`` that no live process holds (its process
+        was killed: SIGKILL, the OOM killer, a lost node) reads ``interrupted``
+        (evalkit.run.run_lock)."""
         row = self._conn.execute("SELECT run_id, created, updated, status, plan, provenance, expected FROM runs "
                                  "WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.path}")
-        return {"run_id": row[0], "created": row[1], "updated": row[2], "status": row[3],
+        return {"run_id": row[0], "created": row[1], "updated": row[2], "status": self._live(row[0], row[3]),
                 "plan": json.loads(row[4]), "provenance": json.loads(row[5]), "expected": row[6]}
+
+    def _live(self, run_id: str, status: str) -> str:
+        return INTERRUPTED if status == RUNNING and not held(self.root, run_id) else status
 
     def latest_run_id(self) -> str:
         row = self._conn.execute("SELECT run_id FROM runs ORDER BY updated DESC LIMIT 1").fetchone()

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evalkit.cli import _load_commands, app
+from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 
 _load_commands()
@@ -93,6 +94,7 @@ def test_sigkill_mid_run_then_rerun_gives_identical_numbers(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert load_run(str(tmp_path / "killed")).status == "interrupted"   # not 'running' forever
     subprocess.run(cmd + ["--out", str(tmp_path / "killed")], check=True, capture_output=True)
     pd.testing.assert_frame_equal(table(tmp_path / "ref"), table(tmp_path / "killed"))
 

@@ -16,7 +16,8 @@ from evalkit.report.tables import (render_csv, render_html, render_latex, render
 def test_summary_cells_known_values(small_run):
     store, run = small_run
     t = summary_table(store.results(run)).cells
-    assert list(t.index) == ["copy", "noise", "static"]  # store order
+    # best mean rank first; noise, unranked in fake-fidelity (a failed item), after the rows ranked everywhere
+    assert list(t.index) == ["copy", "static", "noise"]
     assert list(t.columns) == ["fake-dynamic ↑", "fake-fidelity[fake-klt] ↑", "fake-leak ×100 ↓"]
     # mean 0.8, sem = std([.9,.8,.7], ddof=1)/sqrt(3) = 0.1/sqrt(3) = 0.0577
     assert t.loc["copy", "fake-fidelity[fake-klt] ↑"] == "0.800 ± 0.058"
@@ -98,3 +99,23 @@ def test_latex_compiles(small_run, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_rows_are_sorted_by_score_not_by_name(tmp_path, fill, fake_metrics):
+    """Defect (issue 27 item 12): report tables listed generators alphabetically. Rows now come
+    best first by their mean per-column rank (the leaderboard's score), per category too."""
+    from evalkit.run.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    cases = ["c0", "c1"]
+    fill(store, "r", {("alpha", "fake-fidelity[fake-klt]"): dict(zip(cases, [0.1, 0.2])),
+                      ("beta", "fake-fidelity[fake-klt]"): dict(zip(cases, [0.5, 0.6])),
+                      ("zeta", "fake-fidelity[fake-klt]"): dict(zip(cases, [0.9, 0.8])),
+                      ("alpha", "fake-leak"): dict(zip(cases, [0.9, 0.9])),
+                      ("beta", "fake-leak"): dict(zip(cases, [0.5, 0.4])),
+                      ("zeta", "fake-leak"): dict(zip(cases, [0.1, 0.2]))},
+         categories={"c0": "A", "c1": "B"})
+    res = store.results("r")
+    assert list(summary_table(res).cells.index) == ["zeta", "beta", "alpha"]
+    assert [g for _, g in summary_table(res, by_category=True).cells.index] == ["zeta", "beta", "alpha"] * 2
+    assert re.findall(r"^\| (\w+) \|", render_markdown(res), re.M)[1:] == ["zeta", "beta", "alpha"]
