@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import evalkit
-from evalkit.report import paper_tables
+from evalkit.report.paper import tables as paper_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
