@@ -84,53 +84,69 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from ..report.escape import clean
     from ..report.labels import DisplayNames
-    from ..report.results_json import write_results
-    from ..report.sources import load_run
     from ..report.tables import render_markdown, summary_table
-    from ..run.device import resolve_device
-    from ..run.workers import parse_devices, run_plan_on_devices
-    from ..run.runner import parse_shard, run_plan
 
-    console = Console(stderr=True)
     try:   # everything is checked before a store exists: a bad value is one error line, exit 2
         plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics), seeds=seeds,
                          root=root, limit=limit)
-        where = parse_shard(shard)
-        if devices is not None and (where != (0, 1) or device != "auto"):
-            raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
-        workers = parse_devices(devices) if devices is not None else None
-        device = resolve_device(device) if workers is None else ",".join(workers)
-        start = time.perf_counter()
-        with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
-            task = bar.add_task("planning", total=None)
-
-            def progress(desc: str, done: int, total: int) -> None:
-                bar.update(task, description=clean(desc), completed=done, total=total)
-
-            def notice(line: str) -> None:
-                console.print(line, markup=False, highlight=False)
-
-            with _sigterm_interrupts():
-                if workers is not None:
-                    summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
-                                                  recompute=recompute, progress=progress, notice=notice)
-                else:
-                    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                                       shard=where, progress=progress, notice=notice)
-        elapsed = time.perf_counter() - start
-        report_outcome(summary, elapsed)
-        run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
-        written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
-        typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
+        summary, run_data = execute_plan(plan, out, device=device, devices=devices, shard=shard,
+                                         retry_failed=retry_failed, recompute=recompute, quiet=quiet)
         results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
         typer.echo(render_markdown(summary_table(results)))
     except EvalkitError as exc:
         raise fail(str(exc))
+    exit_on_failures(summary, allow_failures)
+
+
+def execute_plan(plan, out: str, *, device: str = "auto", devices: Optional[str] = None, shard: str = "0/1",
+                 retry_failed: bool = False, recompute: bool = False, quiet: bool = False):
+    """Run ``plan`` into ``out`` (one process, ``--shard`` or ``--devices`` workers) with the progress
+    display, print its outcome and write results.json; the summary and the run's data, read once.
+    Shared by `evalkit run` and `evalkit reproduce --run`."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ..report.escape import clean
+    from ..report.results_json import write_results
+    from ..report.sources import load_run
+    from ..run.device import resolve_device
+    from ..run.runner import parse_shard, run_plan
+    from ..run.workers import parse_devices, run_plan_on_devices
+
+    console = Console(stderr=True)
+    where = parse_shard(shard)
+    if devices is not None and (where != (0, 1) or device != "auto"):
+        raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
+    workers = parse_devices(devices) if devices is not None else None
+    device = resolve_device(device) if workers is None else ",".join(workers)
+    start = time.perf_counter()
+    with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
+        task = bar.add_task("planning", total=None)
+
+        def progress(desc: str, done: int, total: int) -> None:
+            bar.update(task, description=clean(desc), completed=done, total=total)
+
+        def notice(line: str) -> None:
+            console.print(line, markup=False, highlight=False)
+
+        with _sigterm_interrupts():
+            if workers is not None:
+                summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
+                                              recompute=recompute, progress=progress, notice=notice)
+            else:
+                summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                                   shard=where, progress=progress, notice=notice)
+    elapsed = time.perf_counter() - start
+    report_outcome(summary, elapsed)
+    run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
+    written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
+    typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
+    return summary, run_data
+
+
+def exit_on_failures(summary, allow_failures: bool) -> None:
+    """Exit 1 when any result failed (reasons printed above), unless ``allow_failures``."""
     if summary.outcome.failed and not allow_failures:
         typer.echo(f"error: {summary.outcome.failed} results failed (reasons above); --allow-failures exits 0",
                    err=True)
