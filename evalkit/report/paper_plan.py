@@ -113,13 +113,14 @@ def build_table_plan(table: PaperTable, *, root: str | None = None, limit: Any =
                               f"({', '.join(c.label for c in table.columns)}): nothing to measure")
     if not entries:
         raise PaperTableError(f"{table.id}: no row can run: " + "; ".join(left_out))
-    check_overrides(overrides, {e.name for e in entries}, {m["name"] for m in metrics})
+    dataset = dict(table.dataset)
+    check_overrides(overrides, {e.name for e in entries}, {m["name"] for m in metrics}, dataset["name"])
+    dataset.update({key: value for scope, key, value in overrides if scope == dataset["name"]})
     generators: list[dict[str, Any]] = []
     for e in entries:
         spec = {"name": e.name, **e.options}
         if spec not in generators:   # rows sharing one setting (DiTFlow's repeated default) share one run
             generators.append(spec)
-    dataset = dict(table.dataset)
     cfg = {"dataset": dataset, "generators": generators, "metrics": metrics,
            "seeds": list(table.seeds) if table.seeds else 0}
     if limit is not None:

@@ -86,17 +86,21 @@ def apply_overrides(name: str, options: dict[str, Any], overrides, registry=GENE
     return out
 
 
-def check_overrides(overrides, generators: Iterable[str], metrics: Iterable[str]) -> None:
+def check_overrides(overrides, generators: Iterable[str], metrics: Iterable[str], dataset: str) -> None:
     """Every override reaches a component of the plan (else it would silently change nothing)."""
     generators, metrics = set(generators), set(metrics)
+    names = generators | metrics | {dataset}
     for scope, key, _ in overrides:
         if scope is None:
             if not any(key in GENERATORS.get(g).defaults for g in generators):
                 raise PresetError(f"--set {key}=…: no generator of the plan has an option {key!r}")
-        elif scope not in generators | metrics:
-            raise PresetError(f"--set {scope}.{key}=…: {scope!r} is not a generator or metric of the plan "
-                              f"({', '.join(sorted(generators | metrics))})")
-        elif key != "backend" and key not in (GENERATORS if scope in generators else METRICS).get(scope).defaults:
+            continue
+        if scope not in names:
+            raise PresetError(f"--set {scope}.{key}=…: {scope!r} is not the dataset, a generator or a metric of "
+                              f"the plan ({', '.join(sorted(names))})")
+        registry = GENERATORS if scope in generators else METRICS if scope in metrics else DATASETS
+        if key not in registry.get(scope).defaults and not (key == "backend" and registry is METRICS) and not (
+                key == "root" and registry is DATASETS):
             raise PresetError(f"--set {scope}.{key}=…: {scope} has no option {key!r}")
 
 
