@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..run.plan import Plan, plan_from_config
+from ..run.plan import ComponentSpec, Plan, plan_from_config
 from .paper_tables import RUNTIME, PaperTable, PaperTableError
 from .presets import apply_overrides, check_overrides, resolved, row_specs
 
@@ -47,6 +47,9 @@ class TablePlan:
                 f"# run it with: evalkit run THIS_FILE --out DIR; compare: evalkit reproduce {self.table.id} DIR"]
         head += [f"#   row {e.row!r}{f' ({e.backbone})' if e.backbone else ''}: {e.name}" for e in self.entries]
         head += [f"#   left out: {line}" for line in self.left_out]
+        head += [f"#   pending (not in evalkit yet) for row {r.label!r}: {item['option']}"
+                 + (f"={item['value']}" if item.get("value") is not None else "") + f" ({item['why']})"
+                 for r in self.table.rows if r.label in {e.row for e in self.entries} for item in r.pending]
         body = yaml.safe_dump(json.loads(json.dumps(self.plan.to_dict())), sort_keys=False, allow_unicode=True)
         return "\n".join(head) + "\n" + body
 
@@ -118,7 +121,7 @@ def build_table_plan(table: PaperTable, *, root: str | None = None, limit: Any =
     dataset.update({key: value for scope, key, value in overrides if scope == dataset["name"]})
     generators: list[dict[str, Any]] = []
     for e in entries:
-        spec = {"name": e.name, **e.options}
+        spec = ComponentSpec(e.name, e.options).to_dict()
         if spec not in generators:   # rows sharing one setting (DiTFlow's repeated default) share one run
             generators.append(spec)
     cfg = {"dataset": dataset, "generators": generators, "metrics": metrics,

@@ -140,14 +140,6 @@ def check_presets(table) -> None:
         if unknown_groups:
             raise PresetError(f"{where}: by_backbone names {sorted(unknown_groups)}, not column backbones of the "
                               f"table ({', '.join(table.column_backbones()) or 'none'})")
-        set_here = set(row.options) | {k for o in row.by_backbone.values() for k in o}
-        # the backbone of a row that names the paper's backbone is explained by it (checked equal below)
-        explained = set(row.why) | ({"backbone"} if row.backbone else set())
-        if (missing := sorted(set_here - explained)):
-            raise PresetError(f"{where}: option(s) {missing} have no `why` (the release's setting, the paper's, "
-                              f"or the choice made where neither says)")
-        if (stale := sorted(set(row.why) - set_here)):
-            raise PresetError(f"{where}: `why` explains option(s) {stale} the preset does not set")
         for group, options in row_specs(table, row):
             try:
                 cls.checked_options(options)
@@ -158,6 +150,15 @@ def check_presets(table) -> None:
                 if row.backbone and not group and norm_backbone(row.backbone) != norm_backbone(options["backbone"]):
                     raise PresetError(f"{where}: the paper's backbone {row.backbone!r} but the preset runs "
                                       f"{options['backbone']!r}")
+
+        set_here = set(row.options) | {k for o in row.by_backbone.values() for k in o}
+        # the backbone of a row that names the paper's backbone is explained by it (checked equal below)
+        explained = set(row.why) | ({"backbone"} if row.backbone else set())
+        if (missing := sorted(set_here - explained)):
+            raise PresetError(f"{where}: option(s) {missing} have no `why` (the release's setting, the paper's, "
+                              f"or the choice made where neither says)")
+        if (stale := sorted(set(row.why) - set_here)):
+            raise PresetError(f"{where}: `why` explains option(s) {stale} the preset does not set")
 
 
 def _dataset_kind(table) -> str | None:

@@ -92,7 +92,7 @@ class _Generators:
                 options = opts
         want = resolved(row.generator, options)
         return [f"{k}={cfg.get(k)!r} (preset {v!r}" + (f": {row.why[k]})" if k in row.why else ")")
-                for k, v in want.items() if k not in PRESET_IGNORED and cfg.get(k) != v]
+                for k, v in want.items() if k not in PRESET_IGNORED and k in cfg and cfg[k] != v]
 
     def pick(self, candidates: list[str], what: str, *, require: str | None = None,
              prefer: str | None = None) -> tuple[str | None, str]:

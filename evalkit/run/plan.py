@@ -37,7 +37,10 @@ class ComponentSpec:
             item = dict(item)
             if "name" not in item:
                 raise EvalkitError(f"component {item} has no 'name'")
-            return cls(str(item.pop("name")), item)
+            name = str(item.pop("name"))
+            if isinstance(item.get("options"), dict):   # {name, options: {...}}: an option may be called name
+                item = {**item.pop("options"), **item}
+            return cls(name, item)
         if not isinstance(item, str):
             raise EvalkitError(f"component {item!r}: expected name, name[key=value,...] or a mapping with a name")
         m = re.fullmatch(r"\s*([a-z0-9.\-]+)\s*(?:\[(.*)\])?\s*", item, flags=re.S)
@@ -56,6 +59,8 @@ class ComponentSpec:
         return cls(m.group(1), options)
 
     def to_dict(self) -> dict[str, Any]:
+        if "name" in self.options:   # e.g. videos[name=LABEL]: flat, the option would replace the plugin's name
+            return {"name": self.name, "options": dict(self.options)}
         return {"name": self.name, **self.options}
 
 
