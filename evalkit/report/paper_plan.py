@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..errors import EvalkitError
 from ..run.plan import ComponentSpec, Plan, plan_from_config
 from .paper_tables import RUNTIME, PaperTable, PaperTableError
 from .presets import apply_overrides, check_overrides, resolved, row_specs
@@ -130,9 +131,7 @@ def build_table_plan(table: PaperTable, *, root: str | None = None, limit: Any =
         cfg["limit_per_category"] = limit
     try:
         plan = plan_from_config(cfg, seeds=seeds, root=root)
-    except PaperTableError:
-        raise
-    except Exception as exc:   # an EvalkitError of the plan checks, named with the table
+    except EvalkitError as exc:   # a plan check (seeds, options, case kinds), named with the table
         raise PaperTableError(f"{table.id}: {exc}") from None
     return TablePlan(table, plan, entries, left_out)
 

@@ -11,8 +11,9 @@ the 5B and the 2B DiTFlow), else the run generators whose recorded configuration
 release preset (:mod:`evalkit.report.presets`; what ``evalkit reproduce TABLE --run`` runs), else
 every run generator whose label or registry name is the row's ``generator`` (or, for a method
 evalkit does not implement, its ``submission`` name); a run generator that differs from the
-row's preset is listed with each differing option. Where columns fix a backbone (DiTFlow Table 1), each column takes the candidate on
-that backbone, so both halves fill in one call. A runtime Overhead divides by the inference time
+row's preset is listed with each differing option. Where columns fix a backbone (DiTFlow
+Table 1), each column takes the candidate on that backbone (a submission's declared one counts),
+so both halves fill in one call. A runtime Overhead divides by the inference time
 of the generator reproducing the row's ``base_row``, resolved the same way.
 """
 from __future__ import annotations

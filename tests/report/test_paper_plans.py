@@ -127,8 +127,8 @@ def _broken(tmp_path: Path, table_id: str, old: str, new: str) -> Path:
     ("generator: {name: mbq, backbone: videocrafter2,", "generator: {name: mbq, backbone: zeroscope,",
      "mbq-table1: row 'Ours': the paper's backbone 'VideoCrafter2' but the preset runs 'zeroscope'"),
     ("generator: {name: mbq,", "generator: {name: storyboard,",
-     "mbq-table1: row 'Ours': generator 'storyboard' accepts multi-shot cases; the table's dataset "
-     "'motion-transfer' has motion-transfer cases"),
+     ("mbq-table1: row 'Ours': generator 'storyboard' accepts multi-shot cases; the table's dataset "
+      "'motion-transfer' has motion-transfer cases")),
 ])
 def test_a_bad_preset_is_one_error_naming_the_table_and_the_row(tmp_path, old, new, message):
     path = _broken(tmp_path, "mbq-table1", old, new)
@@ -140,9 +140,9 @@ def test_a_bad_preset_is_one_error_naming_the_table_and_the_row(tmp_path, old, n
 
 
 def test_by_backbone_must_name_a_column_group(tmp_path):
-    path = _broken(tmp_path, "ditflow-table1", "    generator: {name: moft, guidance_scale: 7.0, lr_schedule: ditflow-code}\n",
-                   "    generator: {name: moft, guidance_scale: 7.0, lr_schedule: ditflow-code}\n"
-                   "    by_backbone: {CogVideoX-9B: {opt_steps: 3}}\n")
+    moft = "    generator: {name: moft, guidance_scale: 7.0, lr_schedule: ditflow-code}\n"
+    path = _broken(tmp_path, "ditflow-table1", moft,
+                   moft + "    by_backbone: {CogVideoX-9B: {opt_steps: 3}}\n")
     with pytest.raises(PresetError, match=r"row 'MOFT \[59\]': by_backbone names \['CogVideoX-9B'\], not column "
                                           r"backbones of the table \(CogVideoX-5B, CogVideoX-2B\)"):
         load_table(path)
