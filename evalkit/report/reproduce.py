@@ -105,7 +105,12 @@ class _Generators:
                 return None, f"column is {require}"
             candidates = fits
         if len(candidates) > 1 and prefer:
-            candidates = [g for g in candidates if _norm(self.backbone(g) or "") == _norm(prefer)] or candidates
+            on_row = [g for g in candidates if _norm(self.backbone(g) or "") == _norm(prefer)]
+            if not on_row and all(self.backbone(g) for g in candidates):
+                # several generators, none on the row's backbone (mbq-table2's AnimateDiff row in a run
+                # of vanilla on ZeroScope and VideoCrafter2): none reproduces it
+                return None, f"no generator on {prefer} (--map ROW=GENERATOR)"
+            candidates = on_row or candidates
         if len(candidates) > 1:
             raise PaperTableError(f"{what}: generators {', '.join(candidates)} all match; choose one with "
                                   f"--map ROW=GENERATOR")

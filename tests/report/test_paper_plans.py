@@ -208,3 +208,17 @@ def test_a_component_with_an_option_called_name_survives_the_plan_yaml(tmp_path)
     assert spec.to_dict() == {"name": "videos", "options": {"dir": "subs/vace", "name": "vace"}}
     assert ComponentSpec.parse(spec.to_dict()) == spec
     assert ComponentSpec.parse({"name": "copy"}).to_dict() == {"name": "copy"}   # others stay flat
+
+
+def test_a_row_whose_backbone_no_candidate_has_is_not_filled_by_another_backbones_run(tmp_path, fill):
+    """mbq-table2's AnimateDiff row (vanilla) in a run of vanilla on ZeroScope and VideoCrafter2."""
+    store = ResultsStore(tmp_path / "out")
+    configs = {g: {"name": "vanilla", "version": "1", "backbone": b}
+               for g, b in (("vanilla-zs", "zeroscope"), ("vanilla-vc2", "videocrafter2"))}
+    fill(store, "r", {(g, "runtime"): {"c0": 1.0} for g in configs}, generator_configs=configs,
+         timings=lambda gen, case, seed: (0.0, 0.0, 2.0))
+    store.close()
+    rep = reproduce(load_table("mbq-table2"), load_run(tmp_path / "out"))
+    by_row = {c.row: c for c in rep.cells if c.column == "infer"}
+    assert by_row["Z.scope"].generator == "vanilla-zs" and by_row["VC2"].generator == "vanilla-vc2"
+    assert not by_row["AnimateDiff"].generator and "no generator on AnimateDiff" in by_row["AnimateDiff"].note
