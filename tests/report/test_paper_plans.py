@@ -196,8 +196,7 @@ def test_every_preset_option_is_explained():
         for row in load_table(table_id).rows:
             assert bool(row.generator) + bool(row.submission) + bool(row.published_only) == 1
             assert set(row.options) - {"backbone"} <= set(row.why), (table_id, row.label)
-            doc = yaml.safe_load((papers_dir() / f"{table_id}.yaml").read_text())
-            assert doc.get("dataset"), table_id
+        assert yaml.safe_load((papers_dir() / f"{table_id}.yaml").read_text()).get("dataset"), table_id
 
 
 def test_a_component_with_an_option_called_name_survives_the_plan_yaml(tmp_path):
