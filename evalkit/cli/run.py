@@ -92,13 +92,35 @@ def run(
                                               "(a batch job, a log file)"),
 ) -> None:
     """Run a suite: cases × generators × metrics, cached and resumable; prints mean ± S.E.M."""
+    from ..report.labels import DisplayNames
+    from ..report.tables import render_markdown, summary_table
+
+    try:   # everything is checked before a store exists: a bad value is one error line, exit 2
+        plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics), seeds=seeds,
+                         root=root, limit=limit)
+        summary, run_data = execute_plan(plan, out, device=device, devices=devices, shard=shard,
+                                         retry_failed=retry_failed, recompute=recompute, quiet=quiet,
+                                         progress_every=progress_every)
+        results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
+        typer.echo(render_markdown(summary_table(results)))
+    except EvalkitError as exc:
+        raise fail(str(exc))
+    exit_on_failures(summary, allow_failures)
+
+
+def execute_plan(plan, out: str, *, device: str = "auto", devices: Optional[str] = None, shard: str = "0/1",
+                 retry_failed: bool = False, recompute: bool = False, quiet: bool = False,
+                 progress_every: float = 30.0):
+    """Run ``plan`` into ``out`` (one process, ``--shard`` or ``--devices`` workers) with the progress
+    display (a bar on a terminal, lines every ``progress_every`` s otherwise), print its outcome and
+    protocol warnings and write results.json; the summary and the run's data, read once. An
+    interruption (Ctrl-C, SIGTERM) prints one line and exits 130 / 143. Shared by `evalkit run` and
+    `evalkit reproduce --run`."""
     from rich.console import Console
 
-    from ..report.labels import DisplayNames
     from ..report.protocol_warnings import protocol_warnings, warning_line
     from ..report.results_json import write_results
     from ..report.sources import load_run
-    from ..report.tables import render_markdown, summary_table
     from ..run.device import resolve_device
     from ..run.runner import parse_shard, run_plan
     from ..run.store import STORE_FILENAME
@@ -106,46 +128,44 @@ def run(
     from .progress import progress_display
 
     console = Console(stderr=True)
-    try:   # everything is checked before a store exists: a bad value is one error line, exit 2
-        plan = load_plan(suite_or_config, generators=_split(generators), metrics=_split(metrics), seeds=seeds,
-                         root=root, limit=limit)
-        where = parse_shard(shard)
-        if devices is not None and (where != (0, 1) or device != "auto"):
-            raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
-        workers = parse_devices(devices) if devices is not None else None
-        device = resolve_device(device) if workers is None else ",".join(workers)
-        start = time.perf_counter()
-        interruption = None
-        with progress_display(console, quiet=quiet, every=progress_every) as shown:
-            def notice(line: str) -> None:
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
+    where = parse_shard(shard)
+    if devices is not None and (where != (0, 1) or device != "auto"):
+        raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
+    workers = parse_devices(devices) if devices is not None else None
+    device = resolve_device(device) if workers is None else ",".join(workers)
+    start = time.perf_counter()
+    interruption = None
+    with progress_display(console, quiet=quiet, every=progress_every) as shown:
+        def notice(line: str) -> None:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
-            try:
-                with _sigterm_interrupts():
-                    if workers is not None:
-                        summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
-                                                      recompute=recompute, progress=shown.update, notice=notice)
-                    else:
-                        summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                                           shard=where, progress=shown.update, notice=notice)
-            except KeyboardInterrupt as exc:
-                interruption = exc
-        if interruption is not None:
-            typer.echo(interrupted_line(interruption, plan.run_id, shown.done, shown.total,
-                                        Path(out) / STORE_FILENAME), err=True)
-            raise typer.Exit(143 if isinstance(interruption, Terminated) else 130)   # 128 + signal number
-        elapsed = time.perf_counter() - start
-        report_outcome(summary, elapsed)
-        run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
-        written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
-        typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
-        if warned := protocol_warnings(run_data):
-            typer.echo(f"protocol warnings: {len(warned)} (the items are scored; listed in results.json and "
-                       f"`evalkit report`), e.g. {warning_line(warned[0])}", err=True)
-        results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
-        typer.echo(render_markdown(summary_table(results)))
-    except EvalkitError as exc:
-        raise fail(str(exc))
+        try:
+            with _sigterm_interrupts():
+                if workers is not None:
+                    summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
+                                                  recompute=recompute, progress=shown.update, notice=notice)
+                else:
+                    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                                       shard=where, progress=shown.update, notice=notice)
+        except KeyboardInterrupt as exc:
+            interruption = exc
+    if interruption is not None:
+        typer.echo(interrupted_line(interruption, plan.run_id, shown.done, shown.total,
+                                    Path(out) / STORE_FILENAME), err=True)
+        raise typer.Exit(143 if isinstance(interruption, Terminated) else 130)   # 128 + signal number
+    elapsed = time.perf_counter() - start
+    report_outcome(summary, elapsed)
+    run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
+    written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
+    typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
+    if warned := protocol_warnings(run_data):
+        typer.echo(f"protocol warnings: {len(warned)} (the items are scored; listed in results.json and "
+                   f"`evalkit report`), e.g. {warning_line(warned[0])}", err=True)
+    return summary, run_data
+
+
+def exit_on_failures(summary, allow_failures: bool) -> None:
+    """Exit 1 when any result failed (reasons printed above), unless ``allow_failures``."""
     if summary.outcome.failed and not allow_failures:
         typer.echo(f"error: {summary.outcome.failed} results failed (reasons above); --allow-failures exits 0",
                    err=True)

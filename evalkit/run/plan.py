@@ -37,7 +37,10 @@ class ComponentSpec:
             item = dict(item)
             if "name" not in item:
                 raise EvalkitError(f"component {item} has no 'name'")
-            return cls(str(item.pop("name")), item)
+            name = str(item.pop("name"))
+            if isinstance(item.get("options"), dict):   # {name, options: {...}}: an option may be called name
+                item = {**item.pop("options"), **item}
+            return cls(name, item)
         if not isinstance(item, str):
             raise EvalkitError(f"component {item!r}: expected name, name[key=value,...] or a mapping with a name")
         m = re.fullmatch(r"\s*([a-z0-9.\-]+)\s*(?:\[(.*)\])?\s*", item, flags=re.S)
@@ -56,6 +59,8 @@ class ComponentSpec:
         return cls(m.group(1), options)
 
     def to_dict(self) -> dict[str, Any]:
+        if "name" in self.options:   # e.g. videos[name=LABEL]: flat, the option would replace the plugin's name
+            return {"name": self.name, "options": dict(self.options)}
         return {"name": self.name, **self.options}
 
 
@@ -101,12 +106,16 @@ class Plan:
     metrics: tuple[ComponentSpec, ...]
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N cases (smoke runs)
+    #: the first N cases of each case category (a paper table's --limit: every column group keeps cases)
+    limit_per_category: int | None = None
     #: display names for reports (a run config's ``labels:``); stored with the plan, not in its run id
     labels: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"dataset": self.dataset.to_dict(), "generators": [g.to_dict() for g in self.generators],
                "metrics": [m.to_dict() for m in self.metrics], "seeds": list(self.seeds), "limit": self.limit}
+        if self.limit_per_category is not None:   # only when set: the run ids of other plans stay as they were
+            out["limit_per_category"] = self.limit_per_category
         return {**out, "labels": self.labels} if self.labels else out
 
     @property
@@ -119,7 +128,14 @@ def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metr
               seeds: Any = None, root: str | None = None, limit: Any = None) -> Plan:
     """A plan from a YAML config file or a dataset name; CLI flags override the config. Every
     value is checked here, before anything runs (one EvalkitError naming what is wrong)."""
-    cfg = _read_config(suite_or_config)
+    return plan_from_config(_read_config(suite_or_config), generators=generators, metrics=metrics, seeds=seeds,
+                            root=root, limit=limit)
+
+
+def plan_from_config(cfg: dict[str, Any], *, generators: list[str] | None = None, metrics: list[str] | None = None,
+                     seeds: Any = None, root: str | None = None, limit: Any = None) -> Plan:
+    """The plan of a run config's mapping (what :func:`load_plan` reads from a file), checked the
+    same way: a plan built in code (``evalkit reproduce TABLE``) and its YAML are one plan."""
     dataset = ComponentSpec.parse(cfg["dataset"])
     if root:
         dataset = ComponentSpec(dataset.name, {**dataset.options, "root": root})
@@ -133,12 +149,14 @@ def load_plan(suite_or_config: str, *, generators: list[str] | None = None, metr
                 tuple(_checked(g, GENERATORS) for g in gens or default_generators(kind)),
                 tuple(_checked(m, METRICS, skip=("backend",)) for m in mets or default_metrics(kind)),
                 parse_seeds(seeds if seeds is not None else cfg.get("seeds", 0)),
-                parse_limit(limit if limit is not None else cfg.get("limit")), _labels(cfg.get("labels")))
+                parse_limit(limit if limit is not None else cfg.get("limit")),
+                limit_per_category=parse_limit(cfg.get("limit_per_category"), "limit_per_category"),
+                labels=_labels(cfg.get("labels")))
     check_plan(plan)
     return plan
 
 
-PLAN_KEYS = ("dataset", "generators", "metrics", "seeds", "limit", "labels")
+PLAN_KEYS = ("dataset", "generators", "metrics", "seeds", "limit", "limit_per_category", "labels")
 
 
 def _read_config(suite_or_config: str) -> dict[str, Any]:
@@ -231,13 +249,13 @@ def parse_seeds(value: Any) -> tuple[int, ...]:
     return tuple(seeds)
 
 
-def parse_limit(value: Any) -> int | None:
+def parse_limit(value: Any, what: str = "limit") -> int | None:
     """The first N cases (N ≥ 1), or None for all."""
     if value is None:
         return None
     text = str(value).strip()
     if isinstance(value, bool) or not re.fullmatch(r"\d{1,12}", text) or int(text) < 1:
-        raise EvalkitError(f"limit: {value!r} must be a whole number of cases ≥ 1")
+        raise EvalkitError(f"{what}: {value!r} must be a whole number of cases ≥ 1")
     return int(text)
 
 

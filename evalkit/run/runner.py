@@ -75,6 +75,8 @@ def build_components(plan: Plan, device: str) -> tuple[list[Case], list[Generato
     check_plan(plan)
     with _naming(f"dataset {plan.dataset.name!r}"):
         cases = DATASETS.get(plan.dataset.name)(**plan.dataset.options).cases()
+    if plan.limit_per_category is not None:
+        cases = first_per_category(cases, plan.limit_per_category)
     if plan.limit is not None:
         cases = cases[: plan.limit]
     if not cases:
@@ -107,6 +109,18 @@ def _refuse_repeats(what: str, labels: list[str]) -> None:
     if repeated:
         raise EvalkitError(f"{what} {', '.join(map(repr, repeated))} given more than once (each label must be "
                            f"unique: drop the repeat, or give a submission its own name=...)")
+
+
+def first_per_category(cases: list[Case], n: int) -> list[Case]:
+    """The first ``n`` cases of each category, in the dataset's order (a prefix of a
+    subject-major list would hold one category only)."""
+    seen: Counter = Counter()
+    kept = []
+    for case in cases:
+        seen[case.category] += 1
+        if seen[case.category] <= n:
+            kept.append(case)
+    return kept
 
 
 @contextlib.contextmanager

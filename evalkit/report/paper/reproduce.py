@@ -7,9 +7,13 @@ scale, and lists every setup difference: backbone, metric backend (also where th
 none), options, error-bar unit, benchmark, hardware and resolution of timings.
 
 Which generator reproduces a row: ``mapping[row label]`` (one or several run generators, e.g.
-the 5B and the 2B DiTFlow), else every run generator whose label or registry name is the row's
-``generator``. Where columns fix a backbone (DiTFlow Table 1), each column takes the candidate on
-that backbone, so both halves fill in one call. A runtime Overhead divides by the inference time
+the 5B and the 2B DiTFlow), else the run generators whose recorded configuration is the row's
+release preset (:mod:`evalkit.report.paper.presets`; what ``evalkit reproduce TABLE --run`` runs), else
+every run generator whose label or registry name is the row's ``generator`` (or, for a method
+evalkit does not implement, its ``submission`` name); a run generator that differs from the
+row's preset is listed with each differing option. Where columns fix a backbone (DiTFlow
+Table 1), each column takes the candidate on that backbone (a submission's declared one counts),
+so both halves fill in one call. A runtime Overhead divides by the inference time
 of the generator reproducing the row's ``base_row``, resolved the same way.
 """
 from __future__ import annotations
@@ -23,16 +27,15 @@ import pandas as pd
 
 from ..aggregate import aggregate, sem
 from ..definitions import Definition, describe_backend, parse_config
-from .tables import (RUNTIME,
-    PaperColumn,
-    PaperRow,
-    PaperTable,
-    PaperTableError,
-    available_tables,
-    load_table,
-    parse_published)
+from .plan import preset_mapping
+from .presets import resolved, row_specs
+from .tables import (RUNTIME, PaperColumn, PaperRow, PaperTable, PaperTableError, available_tables, load_table,
+                     parse_published)
 from .reproduction import Cell, Reproduction
 from ..sources import RunData
+
+#: options that say where the weights are, not what runs (the provenance records their revision)
+PRESET_IGNORED = ("model_path",)
 
 __all__ = ["reproduce", "load_table", "available_tables", "parse_published", "Reproduction", "Cell",
            "PaperTableError"]
@@ -45,8 +48,11 @@ def _norm(name) -> str:
 class _Generators:
     """The run's generators: labels, registry names, backbones; which of them reproduce a row."""
 
-    def __init__(self, run: RunData, table: PaperTable, mapping: Mapping[str, str | Sequence[str]]):
+    def __init__(self, run: RunData, table: PaperTable, mapping: Mapping[str, str | Sequence[str]], overrides=()):
         res = run.results
+        self.table, self.overrides = table, overrides
+        self.submitted = {g: p["submission"] for g, p in (run.provenance.get("generators") or {}).items()
+                          if isinstance(p, dict) and isinstance(p.get("submission"), dict)}
         self.labels = sorted(set(res["generator"]) | set(run.generations.get("generator", pd.Series(dtype=str))))
         self.config = {g: parse_config(c, what=f"generator_config of {g}") for g, c in
                        res[["generator", "generator_config"]].drop_duplicates("generator").itertuples(index=False)}
@@ -60,16 +66,34 @@ class _Generators:
                     raise PaperTableError(f"--map {row}={t}: no generator {t!r} in run {run.run_id} "
                                           f"(generators: {', '.join(self.labels) or 'none'})")
         self.rows = {r.label: r for r in table.rows}
+        self.presets = preset_mapping(table, self.config, overrides)
 
     def backbone(self, gen: str) -> str | None:
-        return self.config.get(gen, {}).get("backbone")
+        """The generator's backbone option, or the backbone a submission declares (submission.yaml)."""
+        return self.config.get(gen, {}).get("backbone") or self.submitted.get(gen, {}).get("backbone")
 
     def of_row(self, row: PaperRow) -> list[str]:
         if row.label in self.mapping:
             return self.mapping[row.label]
-        if not row.generator:
+        if row.label in self.presets:
+            return self.presets[row.label]
+        name = row.generator or row.submission
+        if not name:
             return []
-        return [g for g in self.labels if g == row.generator or self.config.get(g, {}).get("name") == row.generator]
+        return [g for g in self.labels if g == name or self.config.get(g, {}).get("name") == name]
+
+    def preset_differences(self, row: PaperRow, gen: str, column_backbone: str | None) -> list[str]:
+        """The options of the run's ``gen`` that differ from ``row``'s preset (on that column group)."""
+        cfg = self.config.get(gen, {})
+        if not row.generator or cfg.get("name") != row.generator:
+            return []
+        options = dict(row_specs(self.table, row)[0][1])
+        for group, opts in row_specs(self.table, row):
+            if group is not None and group == column_backbone:
+                options = opts
+        want = resolved(row.generator, options)
+        return [f"{k}={cfg.get(k)!r} (preset {v!r}" + (f": {row.why[k]})" if k in row.why else ")")
+                for k, v in want.items() if k not in PRESET_IGNORED and k in cfg and cfg[k] != v]
 
     def pick(self, candidates: list[str], what: str, *, require: str | None = None,
              prefer: str | None = None) -> tuple[str | None, str]:
@@ -81,7 +105,12 @@ class _Generators:
                 return None, f"column is {require}"
             candidates = fits
         if len(candidates) > 1 and prefer:
-            candidates = [g for g in candidates if _norm(self.backbone(g) or "") == _norm(prefer)] or candidates
+            on_row = [g for g in candidates if _norm(self.backbone(g) or "") == _norm(prefer)]
+            if not on_row and all(self.backbone(g) for g in candidates):
+                # several generators, none on the row's backbone (mbq-table2's AnimateDiff row in a run
+                # of vanilla on ZeroScope and VideoCrafter2): none reproduces it
+                return None, f"no generator on {prefer} (--map ROW=GENERATOR)"
+            candidates = on_row or candidates
         if len(candidates) > 1:
             raise PaperTableError(f"{what}: generators {', '.join(candidates)} all match; choose one with "
                                   f"--map ROW=GENERATOR")
@@ -106,10 +135,11 @@ class _Context:
             self.differences.append(msg)
 
 
-def reproduce(table: PaperTable, run: RunData,
-              mapping: Mapping[str, str | Sequence[str]] | None = None) -> Reproduction:
-    """Ours next to the published values; ``mapping``: row label -> run generator(s)."""
-    ctx = _Context(table, run, _Generators(run, table, mapping or {}))
+def reproduce(table: PaperTable, run: RunData, mapping: Mapping[str, str | Sequence[str]] | None = None,
+              overrides=()) -> Reproduction:
+    """Ours next to the published values; ``mapping``: row label -> run generator(s); ``overrides``:
+    the ``--set`` options the run changed from the presets (see :mod:`evalkit.report.paper.presets`)."""
+    ctx = _Context(table, run, _Generators(run, table, mapping or {}, overrides))
     cells: list[Cell] = []
     for row in table.rows:
         candidates = ctx.gens.of_row(row)
@@ -138,6 +168,14 @@ def _fill(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, candidates
         cell.note = why
         return
     cell.generator = gen
+    changed = ctx.gens.preset_differences(row, gen, col.backbone)
+    if changed:
+        ctx.diff(f"{row.label}{f' ({col.backbone})' if col.backbone else ''}: run's {gen} differs from the "
+                 f"row's preset: {', '.join(changed)}")
+    for item in row.pending:
+        ctx.diff(f"{row.label}: the authors' setting needs {item['option']}"
+                 + (f"={item['value']!r}" if item.get("value") is not None else "")
+                 + f", not in evalkit yet ({item['why']})")
     run_backbone = ctx.gens.backbone(gen)
     if row.backbone and _norm(run_backbone or "") != _norm(row.backbone):
         ctx.diff(f"{row.label}: paper backbone {row.backbone}; run's {gen} "

@@ -56,6 +56,15 @@ class PaperRow:
     label: str
     values: dict
     generator: str | None = None       # evalkit generator (registry name or run label) reproducing it
+    # the release preset (``evalkit reproduce TABLE --run``): the generator's options as its authors ran
+    # it, checked against the registry when the table is loaded
+    options: dict = field(default_factory=dict)
+    by_backbone: dict = field(default_factory=dict)   # column backbone -> options that differ there
+    why: dict = field(default_factory=dict)           # option -> where its value comes from
+    pending: tuple[dict, ...] = ()     # intended options evalkit lacks yet: {option, value, why}
+    submission: str | None = None      # a method evalkit does not implement: its `videos` submission's name
+    published_only: str = ""           # why nothing can reproduce the row (e.g. an analytic bound)
+    notes: str = ""
     backbone: str | None = None
     group: str = ""
     category: tuple[str, ...] = ()
@@ -81,6 +90,12 @@ class PaperTable:
     resolution: str = ""
     notes: tuple[str, ...] = ()
     path: str = ""
+    dataset: dict = field(default_factory=dict)   # the benchmark as an evalkit dataset spec {name, options}
+    seeds: tuple[int, ...] = ()                   # the paper's seeds where stated; () = evalkit's default
+
+    def column_backbones(self) -> list[str]:
+        """The column groups' backbones in column order ([] when the columns fix none)."""
+        return list(dict.fromkeys(c.backbone for c in self.columns if c.backbone))
 
     def published(self, row_label: str, column_key: str, group: str | None = None) -> str:
         for r in self.rows:
@@ -156,10 +171,19 @@ def _column(c: dict, where: str) -> PaperColumn:
 
 
 def _row(r: dict) -> PaperRow:
+    gen = r.get("generator")
+    options = {}
+    if isinstance(gen, dict):   # a full spec: {name, option: value, ...}
+        options = {k: v for k, v in gen.items() if k != "name"}
+        gen = gen.get("name")
     return PaperRow(label=str(r["label"]), values={k: str(v) for k, v in r["values"].items()},
-                    generator=r.get("generator"), backbone=r.get("backbone"), group=r.get("group", ""),
+                    generator=gen, backbone=r.get("backbone"), group=r.get("group", ""),
                     category=_tuple(r.get("category")), base_row=r.get("base_row"), source=r.get("source", ""),
-                    printed=str(r.get("printed", "")), quote=r.get("quote", ""))
+                    printed=str(r.get("printed", "")), quote=r.get("quote", ""), options=options,
+                    by_backbone={str(k): dict(v or {}) for k, v in (r.get("by_backbone") or {}).items()},
+                    why=dict(r.get("why") or {}), pending=tuple(r.get("pending") or ()),
+                    submission=r.get("submission"), published_only=str(r.get("published_only") or ""),
+                    notes=str(r.get("notes") or ""))
 
 
 def load_table(name_or_path: str | Path) -> PaperTable:
@@ -179,7 +203,8 @@ def load_table(name_or_path: str | Path) -> PaperTable:
                            caption=doc.get("caption", ""), columns=cols, rows=rows, task=doc.get("task", ""),
                            benchmark=doc.get("benchmark", ""), aggregation=doc.get("aggregation", ""),
                            hardware=doc.get("hardware", ""), resolution=doc.get("resolution", ""),
-                           notes=tuple(doc.get("notes") or ()), path=str(p))
+                           notes=tuple(doc.get("notes") or ()), path=str(p),
+                           dataset=_dataset(doc.get("dataset")), seeds=tuple(doc.get("seeds") or ()))
     except (KeyError, TypeError) as exc:
         raise PaperTableError(f"{p}: missing or malformed field {exc}") from None
     keys = {c.key for c in cols}
@@ -190,4 +215,17 @@ def load_table(name_or_path: str | Path) -> PaperTable:
             raise PaperTableError(f"{p}: row {r.label!r} has values for unknown columns {sorted(extra)}")
         if r.base_row is not None and r.base_row not in labels:
             raise PaperTableError(f"{p}: row {r.label!r}: base_row {r.base_row!r} is not a row of the table")
+    from .presets import check_presets   # the registry check of every row's preset
+
+    check_presets(table)
     return table
+
+
+def _dataset(value) -> dict:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, dict) or "name" not in value:
+        raise TypeError("'dataset' (a mapping with a name)")
+    return dict(value)
