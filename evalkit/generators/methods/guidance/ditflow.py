@@ -6,10 +6,11 @@ prompt; at each of the first 20 % of the 50 steps, 5 Adam steps (lr 0.002 → 0.
 distance between the reference AMF and the generation's soft AMF at block 20 (CogVideoX-5B) / 15
 (2B), on z_t or on the positional embedding ρ; KV injection in the first block (Sec. 5.1). The
 engine (``evalkit.generators.methods.guidance``) does everything but the AMF; choices where the paper is
-silent or its release differs are in docs/generators.md ("DiTFlow").
+silent or its release differs are in docs/generators/guidance.md ("DiTFlow").
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalkit.registry import GENERATORS
@@ -18,6 +19,14 @@ from .amf import HEAD_AVERAGES, LOSS_MASKS, amf_loss, attention_motion_flow
 from .base import GuidedTransfer
 from .features import token_grid
 from .passes import FeaturePass, heads_first
+from .settings import GuidanceSettings
+
+
+@dataclass(frozen=True)
+class DiTFlowSettings(GuidanceSettings):
+    temperature: float
+    head_average: str
+    loss_mask: str
 
 
 @GENERATORS.register("ditflow")
@@ -31,6 +40,7 @@ class DiTFlow(GuidedTransfer):
     choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "head_average": HEAD_AVERAGES,
                                            "loss_mask": LOSS_MASKS}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "temperature": (0.0, None)}
+    settings_class = DiTFlowSettings
 
     def feature_pass(self) -> FeaturePass:
         blocks = self.blocks()
@@ -44,8 +54,8 @@ class DiTFlow(GuidedTransfer):
             q, k = heads_first(feats[(layer, "q")]), heads_first(feats[(layer, "k")])
             frames, h, w = token_grid(q.shape[1], self.latent_grid)
             out.append(attention_motion_flow(q, k, frames=frames, grid=(h, w),
-                                             temperature=float(self.options["temperature"]), hard=hard,
-                                             head_average=self.options["head_average"]))
+                                             temperature=float(self.settings.temperature), hard=hard,
+                                             head_average=self.settings.head_average))
         return out
 
     def reference_target(self, feats: dict) -> Any:
@@ -53,6 +63,6 @@ class DiTFlow(GuidedTransfer):
 
     def loss(self, target: Any, feats: dict):
         # the mean over guidance layers (the release's multi-block setting, App. B Table 3b)
-        losses = [amf_loss(ref, gen, self.options["loss_mask"])
+        losses = [amf_loss(ref, gen, self.settings.loss_mask)
                   for ref, gen in zip(target, self.flows(feats, hard=False))]
         return sum(losses) / len(losses)

@@ -20,6 +20,7 @@ Two forms, chosen by the backbone's architecture:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
@@ -30,16 +31,24 @@ from .base import GuidedTransfer
 from .features import token_grid
 from .passes import FeaturePass, heads_first
 from .schedule import ramp_weight
+from .settings import GuidanceSettings, paper_table
 
-#: per-architecture settings (option None -> this value)
-SETTINGS: dict[str, dict[str, Any]] = {
+#: the paper settings per architecture (options left at None take them)
+PAPER = paper_table(
     # DiTFlow's normalised setting for its DiT baselines (Sec. 5.1)
-    "dit": {"guidance_fraction": 0.2, "kv_blocks": "0", "reference_timestep": 400, "opt_steps": 5,
-            "guidance_weight": 1.0, "warm_up_steps": 0, "cool_down_steps": 0},
-    # the MotionClone release (configs/t2v_*.yaml): t >= 600 guided, weight 2000, ramps of 10 steps
-    "unet": {"guidance_fraction": 0.4, "kv_blocks": "none", "reference_timestep": 400, "opt_steps": 1,
-             "guidance_weight": 2000.0, "warm_up_steps": 10, "cool_down_steps": 10},
-}
+    dit={"guidance_fraction": 0.2, "kv_blocks": "0", "reference_timestep": 400, "opt_steps": 5,
+         "guidance_weight": 1.0, "warm_up_steps": 0, "cool_down_steps": 0},
+    # the MotionClone release (configs/t2v_*.yaml): t >= 600 guided, weight 2000, ramps of 10 steps,
+    # the temporal attention of up_blocks.1
+    unet={"guidance_fraction": 0.4, "kv_blocks": "none", "reference_timestep": 400, "opt_steps": 1,
+          "guidance_weight": 2000.0, "warm_up_steps": 10, "cool_down_steps": 10, "blocks": (1,)})
+
+
+@dataclass(frozen=True)
+class MotionCloneSettings(GuidanceSettings):
+    guidance_weight: float
+    warm_up_steps: int
+    cool_down_steps: int
 
 
 def temporal_attention_dit(q, k, frames: int):
@@ -75,7 +84,9 @@ def sparse_loss(target, probs):
 
 @GENERATORS.register("motionclone")
 class MotionClone(GuidedTransfer):
-    ARCHITECTURES: ClassVar[tuple[str, ...]] = ("dit", "unet")
+    families: ClassVar[tuple[str, ...]] = ("cogvideox", "wan", "unet", "animatediff")
+    PAPER = PAPER
+    settings_class = MotionCloneSettings
     defaults: ClassVar[dict[str, Any]] = {
         **GuidedTransfer.defaults,
         "guidance_fraction": None, "kv_blocks": None, "reference_timestep": None, "opt_steps": None,
@@ -87,16 +98,9 @@ class MotionClone(GuidedTransfer):
         "guidance_weight": float, "warm_up_steps": int, "cool_down_steps": int}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "guidance_weight": (0.0, None),
                                           "warm_up_steps": (0, None), "cool_down_steps": (0, None)}
-    #: U-Net: the up block(s) whose temporal attention is guided (the release: up_blocks.1)
-    UNET_BLOCKS: ClassVar[tuple[int, ...]] = (1,)
-
     @property
     def unet(self) -> bool:
         return type(self.family).architecture == "unet"
-
-    def setting(self, name: str):
-        value = self.options.get(name)
-        return SETTINGS["unet" if self.unet else "dit"][name] if value is None else value
 
     def update_rule(self) -> str:
         return "score" if self.unet else "optimise"
@@ -104,8 +108,8 @@ class MotionClone(GuidedTransfer):
     # -- U-Net: temporal attention layers of the chosen up blocks ----------------------
     def blocks(self) -> tuple[int, ...]:
         if self.unet:
-            b = self.options["blocks"]
-            return self.UNET_BLOCKS if b is None else tuple(int(x) for x in str(b).split(","))
+            b = self.settings.blocks
+            return b if isinstance(b, tuple) else tuple(int(x) for x in str(b).split(","))
         return super().blocks()
 
     def temporal_family(self):
@@ -132,7 +136,7 @@ class MotionClone(GuidedTransfer):
                                stop_module=self.stop_module(blocks))
         nxt = f"up_blocks.{max(self.blocks()) + 1}"
         model = self.family.denoiser
-        stop = nxt if self.options["truncate"] and nxt in dict(model.named_modules()) else None
+        stop = nxt if self.settings.truncate and nxt in dict(model.named_modules()) else None
         return FeaturePass(self.family, attention_family=self.temporal_family(),
                            attention_layers=self.guidance_layers(), stop_module=stop)
 
@@ -156,8 +160,8 @@ class MotionClone(GuidedTransfer):
         return sum(sparse_loss(t, p) for t, p in zip(target, self.attention_maps(feats)))
 
     def loss_weights(self, n: int) -> list[float]:
-        w = float(self.setting("guidance_weight"))
-        up, down = int(self.setting("warm_up_steps")), int(self.setting("cool_down_steps"))
+        s = self.settings
+        w, up, down = float(s.guidance_weight), int(s.warm_up_steps), int(s.cool_down_steps)
         return [w * ramp_weight(k, n, up, down) for k in range(n)]
 
     def score_step(self, run, i: int, grad):

@@ -34,5 +34,5 @@ class SMM(BlockFeatureGuidance):
     def block_target(self, ref):
         return spatial_marginal_mean(ref)
 
-    def block_loss(self, target, gen):
-        return smm_loss(target, spatial_marginal_mean(gen))
+    def block_loss(self, target, generated):
+        return smm_loss(target, spatial_marginal_mean(generated))
