@@ -33,7 +33,7 @@ from .optimise import CHECKPOINTING, OPTIMISERS
 from .passes import FeaturePass, noised_at
 from .sampler import GuidedRun, PerStepKV
 from .schedule import LR_SCHEDULES, guided_steps, learning_rate
-from .settings import GuidanceSettings, paper_table, resolve
+from .settings import RELEASE, GuidanceSettings, paper_table, resolve
 
 GUIDANCE_DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
@@ -88,10 +88,16 @@ class GuidedTransfer(DiffusersT2V):
     PAPER: ClassVar[PaperSettings] = paper_table()
     #: the frozen settings type the method builds at construction
     settings_class: ClassVar[type[GuidanceSettings]] = GuidanceSettings
+    #: ``negative_prompt="release"``: the method's release's negative prompt (None: the method has none)
+    RELEASE_NEGATIVE_PROMPT: ClassVar[str | None] = None
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
-        self.settings = resolve(self.settings_class, self.options, self.spec, self.PAPER, self.spec.name)
+        if self.options["negative_prompt"] == RELEASE and self.RELEASE_NEGATIVE_PROMPT is None:
+            raise EvalkitError(f"{self.registry_name}: negative_prompt='release' names no release negative prompt "
+                               "for this method")
+        self.settings = resolve(self.settings_class, self.options, self.spec, self.PAPER, self.spec.name,
+                                release_negative_prompt=self.RELEASE_NEGATIVE_PROMPT)
         self._zero_shot: OrderedDict = OrderedDict()
         self.latent_grid: tuple[int, int, int] | None = None
 
@@ -126,6 +132,14 @@ class GuidedTransfer(DiffusersT2V):
         raise NotImplementedError
 
     # -- layers and steps from the settings ----------------------------------------------
+    @property
+    def guidance(self) -> float:
+        return float(self.settings.guidance_scale)
+
+    @property
+    def negative_prompt(self) -> str:
+        return self.settings.negative_prompt
+
     def attention_layers(self) -> list[str]:
         from evalkit.generators.attention import self_attention_layers
 
@@ -183,20 +197,28 @@ class GuidedTransfer(DiffusersT2V):
             n = len(repeat_frames(case.source.load(), r, 1 if r > 1 else 0, item=f"case {case.case_id}").frames)
             f = self.family.temporal_factor()
             frames = frames[: ((n - 1) // f) * f + 1]
-        return self.family.encode_video(frames, fps)
+        return self.family.encode_video(self.resample_source(frames), fps)
 
-    def reference(self, x0, case: MotionTransferCase) -> Any:
-        """The reference pass (no gradients) and the method's motion representation of it."""
+    def resample_source(self, frames):
+        """The source frames the method encodes (MotionClone's release resamples them); default: all."""
+        return frames
+
+    def record_noise(self, x0, seed: int):
+        """The noise of a noised reference pass: a fixed CPU stream from ``record_seed`` (the same noise
+        on every device, whatever the case seed)."""
         import torch
 
+        gen = torch.Generator(device="cpu").manual_seed(int(self.settings.record_seed))
+        return torch.randn(x0.tensor.shape, generator=gen).to(x0.tensor)
+
+    def reference(self, x0, case: MotionTransferCase, seed: int) -> Any:
+        """The reference pass (no gradients) and the method's motion representation of it."""
         s = self.settings
         emb = self.embed("" if s.reference_prompt == "empty" else case.source_prompt)
         t = int(s.reference_timestep)
         x = x0
         if t > 0:
-            # a fixed CPU stream, whatever the device: the record noise is the same everywhere
-            gen = torch.Generator(device="cpu").manual_seed(int(s.record_seed))
-            noise = torch.randn(x0.tensor.shape, generator=gen).to(x0.tensor)
+            noise = self.record_noise(x0, seed)
             x = x0.with_tensor(noised_at(self.family.schedule(int(s.steps), x0), x0.tensor, noise, t))
         return self.reference_target(self.feature_pass().run(x, t, emb, grad=False))
 
@@ -237,7 +259,7 @@ class GuidedTransfer(DiffusersT2V):
         with stage_timer(self.device, timings, "inversion"):
             x0 = self.source_latents(case)
             self.latent_grid = x0.grid   # the clip's latent (frames, height, width): token geometry
-            target = self.reference(x0, case)
+            target = self.reference(x0, case, seed)
         zero_shot = None
         if self.settings.zero_shot:
             zero_shot = self._zero_shot_optimisation(case, seed, x0, target, timings)

@@ -34,13 +34,19 @@ class DiTFlow(GuidedTransfer):
     defaults: ClassVar[dict[str, Any]] = {
         **GuidedTransfer.defaults,
         "temperature": 2.0,        # τ (Sec. 5.1; App. B: 5 is marginally better)
+        # the release (ditflow/ditflow@4db379b) as option values; docs/generators/guidance.md, issue 26:
         "head_average": "qk",      # qk: the paper's head-averaged Q, K; logits: the release's averaged Q_h K_hᵀ
+        #                            (guidance_utils/motion_flow_utils.py:38)
         "loss_mask": "all",        # all: Eq. 8; moving: the release's loss on moving reference patches only
+        #                            (configs/guidance_config.yaml:17 threshloss, motion_guidance.py:398)
+        # lr_schedule=ditflow-code (motion_guidance.py:224), negative_prompt=release (:759), guidance_scale=7
     }
     choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "head_average": HEAD_AVERAGES,
                                            "loss_mask": LOSS_MASKS}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "temperature": (0.0, None)}
     settings_class = DiTFlowSettings
+    #: the release's default (ditflow/ditflow@4db379b, motion_guidance.py:759, ``--negative_prompt``)
+    RELEASE_NEGATIVE_PROMPT = "bad quality, distortions, unrealistic, distorted image, watermark, signature"
 
     def feature_pass(self) -> FeaturePass:
         blocks = self.blocks()

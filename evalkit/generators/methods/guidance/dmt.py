@@ -130,7 +130,7 @@ class DMT(GuidedTransfer):
         return sum(smm_loss(t, g) for t, g in zip(target, self.smms(feats)))
 
     # -- inversion, reference per step, initial latent, restart -------------------------
-    def reference(self, x0, case) -> Any:
+    def reference(self, x0, case, seed: int) -> Any:
         s = self.settings
         sched = _ddim(self.family.schedule(int(s.steps)), "DMT sampling")
         keep = {int(sched.timesteps[i]) for i in self.guided()}

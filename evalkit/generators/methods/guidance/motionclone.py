@@ -20,7 +20,7 @@ Two forms, chosen by the backbone's architecture:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
@@ -49,6 +49,14 @@ class MotionCloneSettings(GuidanceSettings):
     guidance_weight: float
     warm_up_steps: int
     cool_down_steps: int
+    cfg_combine: str               # standard | release (guidance_scale then holds the effective s + 1)
+    reference_noise: str           # seed | generation
+    source_frames: int | None      # None: every source frame
+
+
+#: the release's CFG form, reference noise and frame count (the ``*_release`` values of the options)
+CFG_COMBINES = ("standard", "release")
+REFERENCE_NOISES = ("seed", "generation")
 
 
 def temporal_attention_dit(q, k, frames: int):
@@ -87,20 +95,63 @@ class MotionClone(GuidedTransfer):
     families: ClassVar[tuple[str, ...]] = ("cogvideox", "wan", "unet", "animatediff")
     PAPER = PAPER
     settings_class = MotionCloneSettings
+    #: the release's (LPengYang/MotionClone@7724ee8, configs/t2v_object.yaml and t2v_camera.yaml, line 7)
+    RELEASE_NEGATIVE_PROMPT = ("bad anatomy, extra limbs, ugly, deformed, noisy, blurry, distorted, out of focus,  "
+                               "poorly drawn face, poorly drawn hands, missing fingers")
     defaults: ClassVar[dict[str, Any]] = {
         **GuidedTransfer.defaults,
         "guidance_fraction": None, "kv_blocks": None, "reference_timestep": None, "opt_steps": None,
         "guidance_weight": None,       # U-Net: 2000 (the release's motion_guidance_weight)
         "warm_up_steps": None, "cool_down_steps": None,
+        "cfg_combine": "standard",     # release: ε_c + s(ε_c − ε_u), i.e. the standard form at s + 1
+        "reference_noise": "seed",     # generation: the reference is noised with the generation's initial noise
+        "source_frames": None,         # N: the source resampled to N frames (the release: 16)
     }
     types: ClassVar[dict[str, type]] = {
         **GuidedTransfer.types, "guidance_fraction": float, "reference_timestep": int, "opt_steps": int,
-        "guidance_weight": float, "warm_up_steps": int, "cool_down_steps": int}
+        "guidance_weight": float, "warm_up_steps": int, "cool_down_steps": int, "source_frames": int}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "guidance_weight": (0.0, None),
-                                          "warm_up_steps": (0, None), "cool_down_steps": (0, None)}
+                                          "warm_up_steps": (0, None), "cool_down_steps": (0, None),
+                                          "source_frames": (1, None)}
+    choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "cfg_combine": CFG_COMBINES,
+                                           "reference_noise": REFERENCE_NOISES}
+
+    def __init__(self, device: str = "cpu", **options: Any) -> None:
+        super().__init__(device=device, **options)
+        if self.settings.cfg_combine == "release":
+            # the release (motionclone/utils/motionclone_functions.py:239, :255) combines
+            # ε_c + s(ε_c − ε_u) = ε_u + (s + 1)(ε_c − ε_u): the pipeline's own CFG at s + 1
+            self.settings = replace(self.settings, guidance_scale=float(self.settings.guidance_scale) + 1.0)
     @property
     def unet(self) -> bool:
         return type(self.family).architecture == "unet"
+
+    # -- the release's reference: resampled frames, the generation's noise -----------------
+    def resample_source(self, frames):
+        """``source_frames`` = N: N frames at evenly spaced indices (the release's
+        ``np.linspace(0, total − 1, N, dtype=int)``, motionclone/utils/util.py:230)."""
+        import numpy as np
+
+        n = self.settings.source_frames
+        if n is None:
+            return frames
+        f = self.family.temporal_factor()
+        if (int(n) - 1) % f:
+            raise EvalkitError(f"motionclone: source_frames={n} is not k·{f}+1 frames, as {self.spec.name}'s VAE needs")
+        return frames[np.linspace(0, len(frames) - 1, int(n), dtype=int)]
+
+    def record_noise(self, x0, seed: int):
+        """``reference_noise="generation"``: the initial noise the pipeline draws for this case seed (the
+        release seeds both draws alike: t2v_video_sample.py:84-95, motionclone_functions.py:42)."""
+        if self.settings.reference_noise == "seed":
+            return super().record_noise(x0, seed)
+        family = self.family
+        noise = family.initial_noise(x0.num_frames, x0.height, x0.width, family.seed_generator(seed),
+                                     self.embed(self.negative_prompt).embeds.dtype)
+        if tuple(noise.shape) != tuple(x0.tensor.shape):
+            raise EvalkitError(f"motionclone: the generation's noise {tuple(noise.shape)} does not match the "
+                               f"reference latent {tuple(x0.tensor.shape)}")
+        return noise.to(x0.tensor)
 
     def update_rule(self) -> str:
         return "score" if self.unet else "optimise"
@@ -163,6 +214,11 @@ class MotionClone(GuidedTransfer):
         s = self.settings
         w, up, down = float(s.guidance_weight), int(s.warm_up_steps), int(s.cool_down_steps)
         return [w * ramp_weight(k, n, up, down) for k in range(n)]
+
+    def extras(self, case, seed, run, x0, zero_shot) -> dict:
+        s = self.settings
+        return {**super().extras(case, seed, run, x0, zero_shot), "cfg_combine": s.cfg_combine,
+                "guidance_scale": float(s.guidance_scale), "reference_noise": s.reference_noise}
 
     def score_step(self, run, i: int, grad):
         """√(1−ᾱ_prev) √(1−ᾱ_t) ∇L: the DDIM step with ε − √(1−ᾱ_t) ∇L (η = 0), minus the plain step."""

@@ -53,9 +53,12 @@ class GuidanceSettings:
 
 #: settings read from the backbone row (DiffusersT2V.opt) rather than from a paper table
 BACKBONE_ROW = ("steps", "guidance_scale")
+#: ``negative_prompt="release"``: the negative prompt of the method's public release
+RELEASE = "release"
 
 
-def resolve(cls: type, options: Mapping[str, Any], backbone_row, paper: PaperSettings, backbone: str):
+def resolve(cls: type, options: Mapping[str, Any], backbone_row, paper: PaperSettings, backbone: str, *,
+            release_negative_prompt: str | None = None):
     """``cls`` (a :class:`GuidanceSettings` subclass) from the options, the backbone row and the paper."""
     row = paper.for_backbone(backbone)
     values: dict[str, Any] = {}
@@ -66,4 +69,6 @@ def resolve(cls: type, options: Mapping[str, Any], backbone_row, paper: PaperSet
         elif is_default(value) and f.name in row:
             value = row[f.name]
         values[f.name] = value
+    if values["negative_prompt"] == RELEASE and release_negative_prompt is not None:
+        values["negative_prompt"] = release_negative_prompt
     return cls(**values)
