@@ -15,6 +15,10 @@ video's motion representation is (:meth:`reference_target`) and the loss between
 3. ``zero_shot``: ρ (or z_t) is optimised once per source video with the case's source prompt
    (the Caption prompt of DiTFlow's benchmark) and replayed, without optimisation, for the
    target prompt (DiTFlow Sec. 5.3, Fig. 7).
+
+The options resolve once, at construction, into ``self.settings`` (the method's
+``settings_class``; ``None`` options take the method's ``PAPER`` row for the backbone); the
+generator is refused at construction on a backbone outside ``families``.
 """
 from __future__ import annotations
 
