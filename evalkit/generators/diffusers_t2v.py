@@ -22,6 +22,7 @@ import numpy as np
 
 from ..cases import Case, Generation, MotionTransferCase, MultiShotCase, PersonalizationCase, StageTimings
 from ..errors import EvalkitError
+from ..frame_repeat import repeat_frames
 from ..registry import GENERATORS
 from ..video import Video
 from . import loading
@@ -29,7 +30,6 @@ from .backbones import backbone_spec, supported_backbones
 from .base import Generator
 from .families import family_class
 from .families.base import Embeds, ModelFamily
-from ..frame_repeat import repeat_frames
 from .peak_memory import peak_memory, reset_peak_memory, stage_timer
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -127,6 +127,11 @@ class DiffusersT2V(Generator):
     def guidance(self) -> float:
         return float(self.opt("guidance_scale"))
 
+    @property
+    def negative_prompt(self) -> str:
+        """The negative prompt of the pipeline's CFG pass (methods may resolve a named preset)."""
+        return self.options["negative_prompt"]
+
     def embed(self, prompt: str | Sequence[str]) -> Embeds:
         """Conditional embeddings of one prompt, or of several stacked as a batch (cached per prompt)."""
         if not isinstance(prompt, str):
@@ -158,7 +163,7 @@ class DiffusersT2V(Generator):
         family = self.family
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         gen = family.seed_generator(seed)
-        negative = self.embed([self.options["negative_prompt"]] * len(prompts)) if self.cfg != "none" else None
+        negative = self.embed([self.negative_prompt] * len(prompts)) if self.cfg != "none" else None
         kwargs: dict[str, Any] = dict(
             height=int(self.opt("height")), width=int(self.opt("width")), num_frames=int(num_frames),
             num_inference_steps=int(self.opt("steps")), guidance_scale=self.guidance, generator=gen,

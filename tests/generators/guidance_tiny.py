@@ -1,4 +1,4 @@
-"""Tiny pipelines and cases shared by the guidance-method tests (tests/generators/test_guidance*.py,
+"""Tiny pipelines and cases shared by the guidance-method tests (tests/generators/guidance/test_*.py,
 test_<method>.py): a CogVideoX-2B-style transformer (additive 3D sin-cos positions instead of RoPE)
 and a moving-square case large enough for several patches per frame."""
 from __future__ import annotations

@@ -11,10 +11,13 @@ An instance is bound to one loaded pipeline: ``WanFamily(pipe, device)``.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
+
+from evalkit.errors import EvalkitError
 
 from ..attention.compute import ControlProcessor
 
@@ -136,6 +139,45 @@ class ModelFamily:
                                  num_frames=int(num_frames), height=int(height), width=int(width), dtype=dtype,
                                  device=self.device, generator=generator)
         return z / pipe.scheduler.init_noise_sigma
+
+    @property
+    def tokenizer(self):
+        """The pipeline's (first) text tokenizer, None where it has none."""
+        return getattr(self.pipe, "tokenizer", None)
+
+    @property
+    def init_noise_sigma(self) -> float:
+        """The scheduler's scale of the initial noise (the pipeline multiplies given latents by it)."""
+        return float(getattr(self.pipe.scheduler, "init_noise_sigma", 1.0))
+
+    @contextlib.contextmanager
+    def initial_latents_through(self, fn: Callable) -> Iterator[None]:
+        """Within the block, the latents the pipeline draws for a call (``prepare_latents``' result)
+        pass through ``fn`` before its first step (guidance methods change them there)."""
+        pipe = self.pipe
+        if not callable(getattr(pipe, "prepare_latents", None)):
+            raise EvalkitError(f"{type(pipe).__name__} has no prepare_latents (its initial latents cannot be changed)")
+        own = "prepare_latents" in vars(pipe)
+        original = pipe.prepare_latents
+
+        def wrapped(*args, **kwargs):
+            return fn(original(*args, **kwargs))
+
+        pipe.prepare_latents = wrapped
+        try:
+            yield
+        finally:
+            if own:
+                pipe.prepare_latents = original
+            else:
+                del pipe.prepare_latents
+
+    # -- the positional embedding ----------------------------------------------------------
+    def offset_positional_embedding(self, apply: Callable) -> list:
+        """Forward hooks that pass the denoiser's positional embedding ρ through ``apply`` (DiTFlow's
+        ρ optimisation): ``apply(tensors, batched=False)`` returns the tensors to use instead
+        (``batched``: dim 0 is the batch). Returns the hook handles (``.remove()`` them)."""
+        raise EvalkitError(f"{type(self).__name__}: the positional embedding of this family cannot be optimised")
 
     # -- source clips ------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from evalkit.errors import EvalkitError
+
 from ..attention.compute import ControlProcessor, attend, split_heads_bhsd
 from . import FAMILIES
 from .base import Embeds, Latents, ModelFamily
@@ -57,6 +59,30 @@ class CogVideoXFamily(ModelFamily):
         if not self.denoiser.config.use_rotary_positional_embeddings:
             return None
         return self.pipe._prepare_rotary_positional_embeddings(height, width, latent_frames, self.device)
+
+    def offset_positional_embedding(self, apply):
+        """CogVideoX-5B style (rotary): the RoPE (cos, sin) passed as ``image_rotary_emb`` (every block
+        applies it to Q and K); CogVideoX-2B style: the 3D sin-cos embedding ``patch_embed`` adds to
+        the video tokens."""
+        model = self.denoiser
+        if model.config.use_rotary_positional_embeddings:
+            def rope_kwarg(module, args, kwargs):
+                rope = kwargs.get("image_rotary_emb")
+                if rope is None:
+                    raise EvalkitError("CogVideoX: the transformer was called without image_rotary_emb")
+                return args, {**kwargs, "image_rotary_emb": apply(tuple(rope))}
+            return [model.register_forward_pre_hook(rope_kwarg, with_kwargs=True)]
+
+        def add_to_video_tokens(module, args, output):
+            import torch
+
+            text_len = args[0].shape[1]   # patch_embed(text_embeds, image_embeds): text tokens first
+            part = output[:, text_len:]
+            video = apply((part,), batched=True)[0]
+            if video is part:   # ρ₀: the output unchanged
+                return output
+            return torch.cat([output[:, :text_len], video], dim=1)
+        return [model.patch_embed.register_forward_hook(add_to_video_tokens)]
 
     def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from evalkit.errors import EvalkitError
+
 from ..attention.compute import ControlProcessor, attend
 from . import FAMILIES
 from .base import Embeds, Latents, ModelFamily
@@ -60,6 +61,12 @@ class WanFamily(ModelFamily):
         std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(z)
         z = ((z - mean) / std).float()
         return Latents(z, len(frames), frames.shape[1], frames.shape[2], fps, tuple(z.shape[2:]))
+
+    def offset_positional_embedding(self, apply):
+        """The (cos, sin) the transformer's ``rope`` module returns."""
+        def rope_output(module, args, output):
+            return apply(tuple(output))
+        return [self.denoiser.rope.register_forward_hook(rope_output)]
 
     def denoise_once(self, latents: Latents, t, embeds: Embeds, *, grad: bool = False):
         import torch

@@ -15,6 +15,10 @@ video's motion representation is (:meth:`reference_target`) and the loss between
 3. ``zero_shot``: ρ (or z_t) is optimised once per source video with the case's source prompt
    (the Caption prompt of DiTFlow's benchmark) and replayed, without optimisation, for the
    target prompt (DiTFlow Sec. 5.3, Fig. 7).
+
+The options resolve once, at construction, into ``self.settings`` (the method's
+``settings_class``; ``None`` options take the method's ``PAPER`` row for the backbone); the
+generator is refused at construction on a backbone outside ``families``.
 """
 from __future__ import annotations
 
@@ -27,16 +31,17 @@ from evalkit.frame_repeat import repeat_frames
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
+from evalkit.generators.settings import PaperSettings, parse_blocks
 
-from evalkit.generators.settings import parse_blocks
 from .optimise import CHECKPOINTING, OPTIMISERS
 from .passes import FeaturePass, noised_at
-from .sampler import GuidedRun, PerStepKV, initial_latents
+from .sampler import GuidedRun, PerStepKV
 from .schedule import LR_SCHEDULES, guided_steps, learning_rate
+from .settings import RELEASE, GuidanceSettings, paper_table, resolve
 
 GUIDANCE_DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
-    "blocks": None,                  # guidance layers; None: the method's setting for the backbone
+    "blocks": None,                  # guidance layers; None: the method's paper setting for the backbone
     "guidance_fraction": 0.2,        # T_opt: the first 20 % of the steps (DiTFlow Sec. 5.1)
     "opt_steps": 5,                  # K_opt Adam steps per guided step
     "optimizer": "adam",             # adam (Sec. 5.1) | adamw | sgd (App. B Table 3c)
@@ -81,14 +86,22 @@ class GuidedTransfer(DiffusersT2V):
     bounds: ClassVar[dict[str, tuple]] = {
         **inherited("bounds"), "guidance_fraction": (0.0, 1.0), "opt_steps": (0, None), "lr_start": (0.0, None),
         "lr_end": (0.0, None), "reference_timestep": (0, None), "source_frame_repeat": (1, None)}
-    #: guidance blocks per backbone (DiTFlow Sec. 5.1: block 20 of CogVideoX-5B, 15 of 2B; Wan: our choice)
-    BLOCKS: ClassVar[dict[str, tuple[int, ...]]] = {"cogvideox-5b": (20,), "cogvideox-2b": (15,),
-                                                    "wan2.1-1.3b": (15,)}
-    #: the architectures ("dit", "unet") the method is defined on
-    ARCHITECTURES: ClassVar[tuple[str, ...]] = ("dit",)
+    #: the DiTs the engine's DiT forms run on (the positional variable needs the family's hooks)
+    families: ClassVar[tuple[str, ...] | None] = ("cogvideox", "wan")
+    #: the method's paper settings per backbone (options left at None take them)
+    PAPER: ClassVar[PaperSettings] = paper_table()
+    #: the frozen settings type the method builds at construction
+    settings_class: ClassVar[type[GuidanceSettings]] = GuidanceSettings
+    #: ``negative_prompt="release"``: the method's release's negative prompt (None: the method has none)
+    RELEASE_NEGATIVE_PROMPT: ClassVar[str | None] = None
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
+        if self.options["negative_prompt"] == RELEASE and self.RELEASE_NEGATIVE_PROMPT is None:
+            raise EvalkitError(f"{self.registry_name}: negative_prompt='release' names no release negative prompt "
+                               "for this method")
+        self.settings = resolve(self.settings_class, self.options, self.spec, self.PAPER, self.spec.name,
+                                release_negative_prompt=self.RELEASE_NEGATIVE_PROMPT)
         self._zero_shot: OrderedDict = OrderedDict()
         self.latent_grid: tuple[int, int, int] | None = None
 
@@ -122,17 +135,14 @@ class GuidedTransfer(DiffusersT2V):
         """The correction subtracted from the latents after step i (score rule)."""
         raise NotImplementedError
 
-    def setting(self, name: str):
-        """An engine option as this method resolves it (methods with per-architecture settings
-        resolve ``None`` here)."""
-        return self.options[name]
+    # -- layers and steps from the settings ----------------------------------------------
+    @property
+    def guidance(self) -> float:
+        return float(self.settings.guidance_scale)
 
-    # -- resolved options --------------------------------------------------------------
-    def check_architecture(self) -> None:
-        arch = type(self.family).architecture
-        if arch not in self.ARCHITECTURES:
-            raise EvalkitError(f"{self.registry_name} is defined on {'/'.join(self.ARCHITECTURES)} backbones; "
-                               f"{self.spec.name} is a {arch}")
+    @property
+    def negative_prompt(self) -> str:
+        return self.settings.negative_prompt
 
     def attention_layers(self) -> list[str]:
         from evalkit.generators.attention import self_attention_layers
@@ -140,9 +150,9 @@ class GuidedTransfer(DiffusersT2V):
         return self_attention_layers(self.family.denoiser, type(self.family))
 
     def blocks(self) -> tuple[int, ...]:
-        b = self.options["blocks"]
+        b = self.settings.blocks
         if b is None:
-            return self.BLOCKS.get(self.spec.name) or (len(self.attention_layers()) // 2,)
+            return (len(self.attention_layers()) // 2,)
         return _indices(b, len(self.attention_layers()))
 
     def layers_at(self, blocks) -> list[str]:
@@ -162,7 +172,7 @@ class GuidedTransfer(DiffusersT2V):
         return [name.rpartition(".")[0] for name in self.layers_at(blocks)]
 
     def kv_blocks(self) -> tuple[int, ...]:
-        v = self.setting("kv_blocks")
+        v = self.settings.kv_blocks
         return () if v in (None, "none", "") else _indices(v, len(self.attention_layers()))
 
     def stop_module(self, blocks) -> str | None:
@@ -170,14 +180,14 @@ class GuidedTransfer(DiffusersT2V):
         needed block (DiT blocks run in order); None without truncation."""
         names = self.attention_layers()
         last = max(blocks) if blocks else len(names) - 1
-        return names[last + 1] if self.options["truncate"] and last + 1 < len(names) else None
+        return names[last + 1] if self.settings.truncate and last + 1 < len(names) else None
 
     def guided(self) -> list[int]:
-        return guided_steps(int(self.opt("steps")), self.setting("guidance_fraction"), what=self.registry_name)
+        return guided_steps(int(self.settings.steps), self.settings.guidance_fraction, what=self.registry_name)
 
     def learning_rates(self, n: int) -> list[float]:
-        o = self.options
-        return [learning_rate(k, n, o["lr_start"], o["lr_end"], o["lr_schedule"]) for k in range(n)]
+        s = self.settings
+        return [learning_rate(k, n, s.lr_start, s.lr_end, s.lr_schedule) for k in range(n)]
 
     def loss_weights(self, n: int) -> list[float] | None:
         return None
@@ -185,25 +195,35 @@ class GuidedTransfer(DiffusersT2V):
     # -- the method --------------------------------------------------------------------
     def source_latents(self, case: MotionTransferCase):
         """The case's source at the model's size, k·f+1 frames (truncated or padded), VAE-encoded."""
-        frames, fps = self.source_clip(case, int(self.options["source_frame_repeat"]))
-        if self.options["clip_frames"] == "truncate":
-            r = int(self.options["source_frame_repeat"])
+        r = int(self.settings.source_frame_repeat)
+        frames, fps = self.source_clip(case, r)
+        if self.settings.clip_frames == "truncate":
             n = len(repeat_frames(case.source.load(), r, 1 if r > 1 else 0, item=f"case {case.case_id}").frames)
             f = self.family.temporal_factor()
             frames = frames[: ((n - 1) // f) * f + 1]
-        return self.family.encode_video(frames, fps)
+        return self.family.encode_video(self.resample_source(frames), fps)
 
-    def reference(self, x0, case: MotionTransferCase) -> Any:
-        """The reference pass (no gradients) and the method's motion representation of it."""
+    def resample_source(self, frames):
+        """The source frames the method encodes (MotionClone's release resamples them); default: all."""
+        return frames
+
+    def record_noise(self, x0, seed: int):
+        """The noise of a noised reference pass: a fixed CPU stream from ``record_seed`` (the same noise
+        on every device, whatever the case seed)."""
         import torch
 
-        emb = self.embed("" if self.options["reference_prompt"] == "empty" else case.source_prompt)
-        t = int(self.setting("reference_timestep"))
+        gen = torch.Generator(device="cpu").manual_seed(int(self.settings.record_seed))
+        return torch.randn(x0.tensor.shape, generator=gen).to(x0.tensor)
+
+    def reference(self, x0, case: MotionTransferCase, seed: int) -> Any:
+        """The reference pass (no gradients) and the method's motion representation of it."""
+        s = self.settings
+        emb = self.embed("" if s.reference_prompt == "empty" else case.source_prompt)
+        t = int(s.reference_timestep)
         x = x0
         if t > 0:
-            gen = torch.Generator(device="cpu").manual_seed(int(self.options["record_seed"]))
-            noise = torch.randn(x0.tensor.shape, generator=gen).to(x0.tensor)
-            x = x0.with_tensor(noised_at(self.family.schedule(int(self.opt("steps")), x0), x0.tensor, noise, t))
+            noise = self.record_noise(x0, seed)
+            x = x0.with_tensor(noised_at(self.family.schedule(int(s.steps), x0), x0.tensor, noise, t))
         return self.reference_target(self.feature_pass().run(x, t, emb, grad=False))
 
     def new_run(self, x0, target, prompt: str, mode: str, seed: int, stored: dict | None = None) -> GuidedRun:
@@ -214,39 +234,38 @@ class GuidedTransfer(DiffusersT2V):
         kv = None
         if kv_blocks:
             kv = PerStepKV(self.family, self.layers_at(kv_blocks), self.stop_module(kv_blocks), set(guided))
-        offset = None
-        if self.options["optimise"] == "positional":
-            offset = PositionalOffset(self.family.denoiser, type(self.family).registry_name)
-        return GuidedRun(self, x0, self.embed(prompt), self.family.schedule(int(self.opt("steps")), x0), guided,
-                         self.learning_rates(len(guided)), mode=mode, variable=self.options["optimise"],
-                         opt_steps=int(self.setting("opt_steps")), optimiser=self.options["optimizer"],
+        s = self.settings
+        offset = PositionalOffset(self.family) if s.optimise == "positional" else None
+        return GuidedRun(self, self.family, self.registry_name, x0, self.embed(prompt),
+                         self.family.schedule(int(s.steps), x0), guided,
+                         self.learning_rates(len(guided)), mode=mode, variable=s.optimise,
+                         opt_steps=int(s.opt_steps), optimiser=s.optimizer,
                          offset=offset, kv=kv,
                          weights=self.loss_weights(len(guided)),
-                         checkpointing=self.options["gradient_checkpointing"], device=self.device,
+                         checkpointing=s.gradient_checkpointing, device=self.device,
                          target=target, seed=int(seed), stored=dict(stored or {}))
 
     def sample_guided(self, run: GuidedRun, prompt: str, seed: int, output_type: str) -> tuple[Any, float]:
         """The pipeline call with ``run`` acting before every step; (frames, seconds of the call)."""
         import contextlib
 
-        do_cfg = self.guidance > 1.0
+        do_cfg = float(self.settings.guidance_scale) > 1.0
         ctrl = run.controller(cfg=self.family.cfg if do_cfg else "none")
         spent: dict[str, float] = {}
-        with (run.offset or contextlib.nullcontext()), initial_latents(self.pipe, ctrl.first_step), \
+        with (run.offset or contextlib.nullcontext()), self.family.initial_latents_through(ctrl.first_step), \
                 stage_timer(self.device, spent, "call"):
             frames = self.sample(prompt, seed, num_frames=run.x0.num_frames, fps=run.x0.fps, controller=ctrl,
                                  output_type=output_type)
         return frames, spent["call"]
 
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
-        self.check_architecture()
         timings: dict[str, float] = {}
         with stage_timer(self.device, timings, "inversion"):
             x0 = self.source_latents(case)
             self.latent_grid = x0.grid   # the clip's latent (frames, height, width): token geometry
-            target = self.reference(x0, case)
+            target = self.reference(x0, case, seed)
         zero_shot = None
-        if self.options["zero_shot"]:
+        if self.settings.zero_shot:
             zero_shot = self._zero_shot_optimisation(case, seed, x0, target, timings)
         run = self.new_run(x0, target, case.target_prompt, "replay" if zero_shot else self.update_rule(), seed,
                            zero_shot["stored"] if zero_shot else None)
@@ -284,8 +303,8 @@ class GuidedTransfer(DiffusersT2V):
                 "learning_rates": run.lrs, "losses": losses, "guidance_layers": self.guidance_layers(),
                 "kv_layers": self.layers_at(self.kv_blocks()) if self.kv_blocks() else [],
                 "kv_injections": run.kv.inject.count if run.kv else 0,
-                "reference_timestep": int(self.setting("reference_timestep")),
-                "reference_prompt": self.options["reference_prompt"], "source_frames": x0.num_frames,
+                "reference_timestep": int(self.settings.reference_timestep),
+                "reference_prompt": self.settings.reference_prompt, "source_frames": x0.num_frames,
                 "zero_shot": None if not zero_shot else {"optimised_on": zero_shot["prompt"],
                                                           "reused": zero_shot["reused"]},
                 "stage_detail_s": dict(run.timings)}

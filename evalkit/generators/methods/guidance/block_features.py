@@ -36,5 +36,5 @@ class BlockFeatureGuidance(GuidedTransfer):
     def block_target(self, ref):
         raise NotImplementedError
 
-    def block_loss(self, target, gen):
+    def block_loss(self, target, generated):
         raise NotImplementedError

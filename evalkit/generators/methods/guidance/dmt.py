@@ -16,6 +16,7 @@ Queries use it. Settings from the release (configs/guidance_config.yaml, preproc
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
@@ -23,7 +24,17 @@ from evalkit.registry import GENERATORS
 
 from .base import GuidedTransfer
 from .passes import FeaturePass
+from .settings import GuidanceSettings
 from .smm import smm_loss, spatial_marginal_mean
+
+
+@dataclass(frozen=True)
+class DMTSettings(GuidanceSettings):
+    block_layers: Any
+    inversion_steps: int
+    restart: bool
+    high_freq_init: bool
+    downsample_factor: int
 
 
 def _ddim(sched, what: str):
@@ -69,7 +80,8 @@ def low_frequencies(x, factor: int):
 
 @GENERATORS.register("dmt")
 class DMT(GuidedTransfer):
-    ARCHITECTURES: ClassVar[tuple[str, ...]] = ("unet",)
+    families: ClassVar[tuple[str, ...]] = ("unet",)   # ZeroScope / ModelScope (UNet3DConditionModel)
+    settings_class = DMTSettings
     defaults: ClassVar[dict[str, Any]] = {
         **GuidedTransfer.defaults,
         "guidance_scale": 10.0, "guidance_fraction": 0.4, "opt_steps": 10, "lr_start": 0.007, "lr_end": 0.004,
@@ -89,19 +101,19 @@ class DMT(GuidedTransfer):
 
     # -- features ----------------------------------------------------------------------
     def guidance_layers(self) -> list[str]:
-        block = f"up_blocks.{int(self.options['blocks'])}"
+        block = f"up_blocks.{int(self.settings.blocks)}"
         model = self.family.denoiser
         modules = dict(model.named_modules())
         if block not in modules:
             raise EvalkitError(f"dmt: {self.spec.name} has no {block}")
         names = [f"{block}.upsamplers.0"] if f"{block}.upsamplers.0" in modules else []
-        for i in str(self.options["block_layers"]).split(","):
+        for i in str(self.settings.block_layers).split(","):
             names += [f"{block}.resnets.{int(i)}.conv2", f"{block}.temp_convs.{int(i)}"]
         return names
 
     def feature_pass(self) -> FeaturePass:
-        nxt = f"up_blocks.{int(self.options['blocks']) + 1}"
-        stop = nxt if self.options["truncate"] and nxt in dict(self.family.denoiser.named_modules()) else None
+        nxt = f"up_blocks.{int(self.settings.blocks) + 1}"
+        stop = nxt if self.settings.truncate and nxt in dict(self.family.denoiser.named_modules()) else None
         return FeaturePass(self.family, modules=self.guidance_layers(), stop_module=stop)
 
     def smms(self, feats: dict) -> list:
@@ -118,11 +130,12 @@ class DMT(GuidedTransfer):
         return sum(smm_loss(t, g) for t, g in zip(target, self.smms(feats)))
 
     # -- inversion, reference per step, initial latent, restart -------------------------
-    def reference(self, x0, case) -> Any:
-        sched = _ddim(self.family.schedule(int(self.opt("steps"))), "DMT sampling")
+    def reference(self, x0, case, seed: int) -> Any:
+        s = self.settings
+        sched = _ddim(self.family.schedule(int(s.steps)), "DMT sampling")
         keep = {int(sched.timesteps[i]) for i in self.guided()}
-        emb = self.embed(case.source_prompt if self.options["reference_prompt"] == "source" else "")
-        kept, noisiest = ddim_inversion(self.family, x0, emb, int(self.options["inversion_steps"]), keep)
+        emb = self.embed(case.source_prompt if s.reference_prompt == "source" else "")
+        kept, noisiest = ddim_inversion(self.family, x0, emb, int(s.inversion_steps), keep)
         return {"latents": kept, "noisiest": noisiest, "embeds": emb}
 
     def target_at(self, run, i: int):
@@ -137,8 +150,8 @@ class DMT(GuidedTransfer):
         a_n = sched.alphas_cumprod[t_n]
         eps = (z_n - a_n ** 0.5 * x0) / (1 - a_n) ** 0.5
         init = sched.add_noise(x0, eps, sched.timesteps[:1])
-        if self.options["high_freq_init"]:
-            k = int(self.options["downsample_factor"])
+        if self.settings.high_freq_init:
+            k = int(self.settings.downsample_factor)
             init = low_frequencies(init, k) + (z - low_frequencies(z, k))
         return init.to(z.dtype)
 
@@ -147,8 +160,10 @@ class DMT(GuidedTransfer):
         import torch
 
         sched = run.sched
-        if not self.options["restart"] or i >= len(sched.timesteps) - 1:
+        s = self.settings
+        if not s.restart or i >= len(sched.timesteps) - 1:
             return z
+        # a fixed CPU stream (the same restart noise on every device), seeded from the case seed
         gen = run.state.setdefault("restart_noise", torch.Generator(device="cpu").manual_seed(run.seed + 1))
         t_next = int(sched.timesteps[i + 1])
         for j in range(sched.config.num_train_timesteps // sched.num_inference_steps):
@@ -157,7 +172,8 @@ class DMT(GuidedTransfer):
         t = sched.timesteps[i]
         lat = run.x0.with_tensor(z)
         cond = self.family.denoise_once(lat, t, run.embeds).to(z.dtype)
-        if self.guidance > 1.0:
-            uncond = self.family.denoise_once(lat, t, self.embed(self.options["negative_prompt"])).to(z.dtype)
-            cond = uncond + self.guidance * (cond - uncond)
+        scale = float(s.guidance_scale)
+        if scale > 1.0:
+            uncond = self.family.denoise_once(lat, t, self.embed(s.negative_prompt)).to(z.dtype)
+            cond = uncond + scale * (cond - uncond)
         return self.family.scheduler_step(sched, cond, t, z)

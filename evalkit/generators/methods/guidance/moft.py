@@ -10,12 +10,19 @@ loss is 1 − the cosine similarity over those channels, per frame and position,
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
 from evalkit.registry import GENERATORS
 
 from .block_features import BlockFeatureGuidance
+from .settings import GuidanceSettings
+
+
+@dataclass(frozen=True)
+class MOFTSettings(GuidanceSettings):
+    motion_channel_fraction: float
 
 
 def motion_features(features):
@@ -47,10 +54,11 @@ class MOFT(BlockFeatureGuidance):
     defaults: ClassVar[dict[str, Any]] = {**BlockFeatureGuidance.defaults,
                                           "motion_channel_fraction": 0.04}   # DiTFlow release: prop_motion
     bounds: ClassVar[dict[str, tuple]] = {**BlockFeatureGuidance.bounds, "motion_channel_fraction": (0.0, 1.0)}
+    settings_class = MOFTSettings
 
     def block_target(self, ref):
         moft = motion_features(ref)
-        return moft, motion_channels(moft, float(self.options["motion_channel_fraction"]))
+        return moft, motion_channels(moft, float(self.settings.motion_channel_fraction))
 
-    def block_loss(self, target, gen):
-        return moft_loss(target[0], target[1], gen)
+    def block_loss(self, target, generated):
+        return moft_loss(target[0], target[1], generated)

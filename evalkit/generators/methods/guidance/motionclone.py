@@ -20,6 +20,7 @@ Two forms, chosen by the backbone's architecture:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from evalkit.errors import EvalkitError
@@ -30,16 +31,32 @@ from .base import GuidedTransfer
 from .features import token_grid
 from .passes import FeaturePass, heads_first
 from .schedule import ramp_weight
+from .settings import GuidanceSettings, paper_table
 
-#: per-architecture settings (option None -> this value)
-SETTINGS: dict[str, dict[str, Any]] = {
+#: the paper settings per architecture (options left at None take them)
+PAPER = paper_table(
     # DiTFlow's normalised setting for its DiT baselines (Sec. 5.1)
-    "dit": {"guidance_fraction": 0.2, "kv_blocks": "0", "reference_timestep": 400, "opt_steps": 5,
-            "guidance_weight": 1.0, "warm_up_steps": 0, "cool_down_steps": 0},
-    # the MotionClone release (configs/t2v_*.yaml): t >= 600 guided, weight 2000, ramps of 10 steps
-    "unet": {"guidance_fraction": 0.4, "kv_blocks": "none", "reference_timestep": 400, "opt_steps": 1,
-             "guidance_weight": 2000.0, "warm_up_steps": 10, "cool_down_steps": 10},
-}
+    dit={"guidance_fraction": 0.2, "kv_blocks": "0", "reference_timestep": 400, "opt_steps": 5,
+         "guidance_weight": 1.0, "warm_up_steps": 0, "cool_down_steps": 0},
+    # the MotionClone release (configs/t2v_*.yaml): t >= 600 guided, weight 2000, ramps of 10 steps,
+    # the temporal attention of up_blocks.1
+    unet={"guidance_fraction": 0.4, "kv_blocks": "none", "reference_timestep": 400, "opt_steps": 1,
+          "guidance_weight": 2000.0, "warm_up_steps": 10, "cool_down_steps": 10, "blocks": (1,)})
+
+
+@dataclass(frozen=True)
+class MotionCloneSettings(GuidanceSettings):
+    guidance_weight: float
+    warm_up_steps: int
+    cool_down_steps: int
+    cfg_combine: str               # standard | release (guidance_scale then holds the effective s + 1)
+    reference_noise: str           # seed | generation
+    source_frames: int | None      # None: every source frame
+
+
+#: the release's CFG form, reference noise and frame count (the ``*_release`` values of the options)
+CFG_COMBINES = ("standard", "release")
+REFERENCE_NOISES = ("seed", "generation")
 
 
 def temporal_attention_dit(q, k, frames: int):
@@ -75,28 +92,66 @@ def sparse_loss(target, probs):
 
 @GENERATORS.register("motionclone")
 class MotionClone(GuidedTransfer):
-    ARCHITECTURES: ClassVar[tuple[str, ...]] = ("dit", "unet")
+    families: ClassVar[tuple[str, ...]] = ("cogvideox", "wan", "unet", "animatediff")
+    PAPER = PAPER
+    settings_class = MotionCloneSettings
+    #: the release's (LPengYang/MotionClone@7724ee8, configs/t2v_object.yaml and t2v_camera.yaml, line 7)
+    RELEASE_NEGATIVE_PROMPT = ("bad anatomy, extra limbs, ugly, deformed, noisy, blurry, distorted, out of focus,  "
+                               "poorly drawn face, poorly drawn hands, missing fingers")
     defaults: ClassVar[dict[str, Any]] = {
         **GuidedTransfer.defaults,
         "guidance_fraction": None, "kv_blocks": None, "reference_timestep": None, "opt_steps": None,
         "guidance_weight": None,       # U-Net: 2000 (the release's motion_guidance_weight)
         "warm_up_steps": None, "cool_down_steps": None,
+        "cfg_combine": "standard",     # release: ε_c + s(ε_c − ε_u), i.e. the standard form at s + 1
+        "reference_noise": "seed",     # generation: the reference is noised with the generation's initial noise
+        "source_frames": None,         # N: the source resampled to N frames (the release: 16)
     }
     types: ClassVar[dict[str, type]] = {
         **GuidedTransfer.types, "guidance_fraction": float, "reference_timestep": int, "opt_steps": int,
-        "guidance_weight": float, "warm_up_steps": int, "cool_down_steps": int}
+        "guidance_weight": float, "warm_up_steps": int, "cool_down_steps": int, "source_frames": int}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "guidance_weight": (0.0, None),
-                                          "warm_up_steps": (0, None), "cool_down_steps": (0, None)}
-    #: U-Net: the up block(s) whose temporal attention is guided (the release: up_blocks.1)
-    UNET_BLOCKS: ClassVar[tuple[int, ...]] = (1,)
+                                          "warm_up_steps": (0, None), "cool_down_steps": (0, None),
+                                          "source_frames": (1, None)}
+    choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "cfg_combine": CFG_COMBINES,
+                                           "reference_noise": REFERENCE_NOISES}
 
+    def __init__(self, device: str = "cpu", **options: Any) -> None:
+        super().__init__(device=device, **options)
+        if self.settings.cfg_combine == "release":
+            # the release (motionclone/utils/motionclone_functions.py:239, :255) combines
+            # ε_c + s(ε_c − ε_u) = ε_u + (s + 1)(ε_c − ε_u): the pipeline's own CFG at s + 1
+            self.settings = replace(self.settings, guidance_scale=float(self.settings.guidance_scale) + 1.0)
     @property
     def unet(self) -> bool:
         return type(self.family).architecture == "unet"
 
-    def setting(self, name: str):
-        value = self.options.get(name)
-        return SETTINGS["unet" if self.unet else "dit"][name] if value is None else value
+    # -- the release's reference: resampled frames, the generation's noise -----------------
+    def resample_source(self, frames):
+        """``source_frames`` = N: N frames at evenly spaced indices (the release's
+        ``np.linspace(0, total − 1, N, dtype=int)``, motionclone/utils/util.py:230)."""
+        import numpy as np
+
+        n = self.settings.source_frames
+        if n is None:
+            return frames
+        f = self.family.temporal_factor()
+        if (int(n) - 1) % f:
+            raise EvalkitError(f"motionclone: source_frames={n} is not k·{f}+1 frames, as {self.spec.name}'s VAE needs")
+        return frames[np.linspace(0, len(frames) - 1, int(n), dtype=int)]
+
+    def record_noise(self, x0, seed: int):
+        """``reference_noise="generation"``: the initial noise the pipeline draws for this case seed (the
+        release seeds both draws alike: t2v_video_sample.py:84-95, motionclone_functions.py:42)."""
+        if self.settings.reference_noise == "seed":
+            return super().record_noise(x0, seed)
+        family = self.family
+        noise = family.initial_noise(x0.num_frames, x0.height, x0.width, family.seed_generator(seed),
+                                     self.embed(self.negative_prompt).embeds.dtype)
+        if tuple(noise.shape) != tuple(x0.tensor.shape):
+            raise EvalkitError(f"motionclone: the generation's noise {tuple(noise.shape)} does not match the "
+                               f"reference latent {tuple(x0.tensor.shape)}")
+        return noise.to(x0.tensor)
 
     def update_rule(self) -> str:
         return "score" if self.unet else "optimise"
@@ -104,8 +159,8 @@ class MotionClone(GuidedTransfer):
     # -- U-Net: temporal attention layers of the chosen up blocks ----------------------
     def blocks(self) -> tuple[int, ...]:
         if self.unet:
-            b = self.options["blocks"]
-            return self.UNET_BLOCKS if b is None else tuple(int(x) for x in str(b).split(","))
+            b = self.settings.blocks
+            return b if isinstance(b, tuple) else tuple(int(x) for x in str(b).split(","))
         return super().blocks()
 
     def temporal_family(self):
@@ -132,7 +187,7 @@ class MotionClone(GuidedTransfer):
                                stop_module=self.stop_module(blocks))
         nxt = f"up_blocks.{max(self.blocks()) + 1}"
         model = self.family.denoiser
-        stop = nxt if self.options["truncate"] and nxt in dict(model.named_modules()) else None
+        stop = nxt if self.settings.truncate and nxt in dict(model.named_modules()) else None
         return FeaturePass(self.family, attention_family=self.temporal_family(),
                            attention_layers=self.guidance_layers(), stop_module=stop)
 
@@ -156,9 +211,14 @@ class MotionClone(GuidedTransfer):
         return sum(sparse_loss(t, p) for t, p in zip(target, self.attention_maps(feats)))
 
     def loss_weights(self, n: int) -> list[float]:
-        w = float(self.setting("guidance_weight"))
-        up, down = int(self.setting("warm_up_steps")), int(self.setting("cool_down_steps"))
+        s = self.settings
+        w, up, down = float(s.guidance_weight), int(s.warm_up_steps), int(s.cool_down_steps)
         return [w * ramp_weight(k, n, up, down) for k in range(n)]
+
+    def extras(self, case, seed, run, x0, zero_shot) -> dict:
+        s = self.settings
+        return {**super().extras(case, seed, run, x0, zero_shot), "cfg_combine": s.cfg_combine,
+                "guidance_scale": float(s.guidance_scale), "reference_noise": s.reference_noise}
 
     def score_step(self, run, i: int, grad):
         """√(1−ᾱ_prev) √(1−ᾱ_t) ∇L: the DDIM step with ε − √(1−ᾱ_t) ∇L (η = 0), minus the plain step."""

@@ -2,31 +2,23 @@
 
 ρ is written ρ₀ + δ with δ (float32, created as zeros at the first forward) the variable
 Adam updates: Adam's steps depend only on the gradients, so this is optimising ρ itself from
-ρ₀. Where ρ lives differs per model family (one applier each, keyed by the family's name):
-
-- CogVideoX-5B style (``use_rotary_positional_embeddings``): the RoPE (cos, sin) the pipeline
-  passes as ``image_rotary_emb`` (every block applies it to Q and K);
-- CogVideoX-2B style: the 3D sin-cos embedding added to the video tokens in ``patch_embed``;
-- Wan: the (cos, sin) returned by the transformer's ``rope`` module.
+ρ₀. Where ρ lives differs per model family: the family installs the hooks
+(:meth:`~evalkit.generators.families.base.ModelFamily.offset_positional_embedding`; CogVideoX:
+the RoPE or the sin-cos embedding of ``patch_embed``, Wan: the ``rope`` module's output).
 
 ``active`` switches δ on (guided steps) or off (ρ₀: DiTFlow Alg. 1 line 23); ``delta`` can be
 saved per step and set again for zero-shot reuse with another prompt (Sec. 5.3, Fig. 7).
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from evalkit.errors import EvalkitError
 
 
 class PositionalOffset:
-    """δ on the positional embedding of ``model`` (a DiT of family ``family``) while installed."""
+    """δ on the positional embedding of ``family``'s denoiser (a DiT) while installed."""
 
-    def __init__(self, model, family: str) -> None:
-        if family not in APPLIERS:
-            raise EvalkitError(f"positional-embedding optimisation: model family {family!r} is not supported "
-                               f"(supported: {', '.join(sorted(APPLIERS))})")
-        self.model, self.family = model, family
+    def __init__(self, family) -> None:
+        self.family = family
         self.delta: list | None = None
         self.active = False
         self._hooks: list = []
@@ -54,40 +46,10 @@ class PositionalOffset:
         self.delta = [d.detach().clone().requires_grad_(True) for d in delta] if delta else None
 
     def __enter__(self) -> "PositionalOffset":
-        self._hooks = APPLIERS[self.family](self.model, self)
+        self._hooks = self.family.offset_positional_embedding(self.apply)
         return self
 
     def __exit__(self, *exc) -> None:
         for h in self._hooks:
             h.remove()
         self._hooks = []
-
-
-def _cogvideox(model, offset: PositionalOffset) -> list:
-    if model.config.use_rotary_positional_embeddings:
-        def rope_kwarg(module, args, kwargs):
-            rope = kwargs.get("image_rotary_emb")
-            if rope is None:
-                raise EvalkitError("CogVideoX: the transformer was called without image_rotary_emb")
-            return args, {**kwargs, "image_rotary_emb": offset.apply(tuple(rope))}
-        return [model.register_forward_pre_hook(rope_kwarg, with_kwargs=True)]
-
-    def add_to_video_tokens(module, args, output):
-        import torch
-
-        if not offset.active:
-            return output
-        text_len = args[0].shape[1]   # patch_embed(text_embeds, image_embeds): text tokens first
-        video = offset.apply((output[:, text_len:],), batched=True)[0]
-        return torch.cat([output[:, :text_len], video], dim=1)
-    return [model.patch_embed.register_forward_hook(add_to_video_tokens)]
-
-
-def _wan(model, offset: PositionalOffset) -> list:
-    def rope_output(module, args, output):
-        return offset.apply(tuple(output))
-    return [model.rope.register_forward_hook(rope_output)]
-
-
-#: family name -> installer of the hooks that add δ to that family's ρ
-APPLIERS: dict[str, Callable] = {"cogvideox": _cogvideox, "wan": _wan}

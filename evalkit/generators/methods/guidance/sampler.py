@@ -3,8 +3,8 @@
 The pipeline samples as usual (so zero guided steps reproduce ``vanilla`` bit for bit); before
 each denoising step i, :class:`GuidedRun` may change the latents z_t or the positional offset δ:
 
-- step 0: the pipeline's initial latents pass through :func:`initial_latents` (a temporary
-  wrapper of the pipeline's ``prepare_latents``, restored on exit);
+- step 0: the pipeline's initial latents pass through :meth:`GuidedController.first_step` (the
+  family's :meth:`~evalkit.generators.families.base.ModelFamily.initial_latents_through`);
 - step i > 0: :class:`GuidedController`, the attention controller of the pipeline call, receives
   the latents in the step callback (``callback_on_step_end``: returned to the pipeline; the U-Net
   pipeline's legacy ``callback``: written in place, its return value is ignored).
@@ -16,9 +16,8 @@ the generation's ``inversion`` (reference passes) and ``optimization`` (gradient
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Protocol
 
 from evalkit.errors import EvalkitError
 from evalkit.generators.attention import AttentionController, FeatureStore, Inject, Record
@@ -56,28 +55,6 @@ class GuidedController(AttentionController):
         self.start(step=int(i) + 1)
 
 
-@contextlib.contextmanager
-def initial_latents(pipe, fn: Callable) -> Iterator[None]:
-    """Within the block, the pipeline's initial latents (``prepare_latents``' result) pass through ``fn``."""
-    if not callable(getattr(pipe, "prepare_latents", None)):
-        raise EvalkitError(f"guidance: {type(pipe).__name__} has no prepare_latents (its initial latents "
-                           "cannot be guided)")
-    own = "prepare_latents" in vars(pipe)
-    original = pipe.prepare_latents
-
-    def wrapped(*args, **kwargs):
-        return fn(original(*args, **kwargs))
-
-    pipe.prepare_latents = wrapped
-    try:
-        yield
-    finally:
-        if own:
-            pipe.prepare_latents = original
-        else:
-            del pipe.prepare_latents
-
-
 class PerStepKV:
     """DiTFlow's KV injection (Sec. 5.1; the release's protocol): before guided step i the
     reference latent, noised to t_i with the generation's initial noise, is passed with the target
@@ -98,10 +75,23 @@ class PerStepKV:
         self.pass_.run(x0.with_tensor(x), sched.timesteps[i], embeds, grad=False, step=i, behaviours=[self.recorder])
 
 
+class GuidanceHooks(Protocol):
+    """What a guidance method tells the run (``GuidedTransfer`` implements it)."""
+
+    def feature_pass(self) -> FeaturePass: ...
+    def target_at(self, run: "GuidedRun", i: int) -> Any: ...
+    def loss(self, target: Any, feats: dict): ...
+    def initial_latents(self, run: "GuidedRun", z): ...
+    def post_step(self, run: "GuidedRun", i: int, z): ...
+    def score_step(self, run: "GuidedRun", i: int, grad): ...
+
+
 @dataclass
 class GuidedRun:
     """One guided generation: what happens before each denoising step (see the module docstring)."""
-    method: Any                      # the GuidedTransfer generator (feature_pass, target_at, loss, post_step)
+    method: GuidanceHooks            # the method's hooks: features, target, loss, initial latents, post step
+    family: Any                      # the bound ModelFamily
+    what: str                        # the method's name (in error messages)
     x0: Any                          # the source's Latents (geometry of the generation, reference latent)
     embeds: Any                      # conditional embeddings of the prompt being generated
     sched: Any                       # a copy of the pipeline's schedule
@@ -182,16 +172,16 @@ class GuidedRun:
             feats = fp.run(lat, t, self.embeds, grad=True, step=i, behaviours=behaviours)
             return weight * self.method.loss(target, feats)
 
-        model = self.method.family.denoiser
+        model = self.family.denoiser
         with torch.enable_grad(), frozen(model), gradient_checkpointing(model, self.checkpointing):
             if self.mode == "score":
-                grad, value = loss_gradient(loss_fn, x, what=self.method.registry_name)
+                grad, value = loss_gradient(loss_fn, x, what=self.what)
                 self._pending = self.method.score_step(self, i, grad)
                 self.losses[i] = [value]
                 return z
             variables = (lambda: [x]) if self.variable == "latent" else self.offset.parameters
             self.losses[i] = gradient_descent(loss_fn, variables, self.opt_steps, self.lrs[k],
-                                          what=self.method.registry_name, optimiser_name=self.optimiser)
+                                          what=self.what, optimiser_name=self.optimiser)
         if self.variable == "latent":
             self.stored[i] = x.detach()
             return x.detach().to(z.dtype)

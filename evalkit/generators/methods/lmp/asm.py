@@ -4,12 +4,14 @@ With the model frozen, gradient descent on the target's hidden states lowers the
 between the target video tokens and the reference prompt's subject tokens: the loss is the mean
 of the top 1/5 of those attention values (Eq. 8), the update ``z ← z − lr·∇z L`` (Eq. 9, lr 100).
 
-Choices (docs/generators.md, "LMP"): the "hidden states of the target video" are the latents
+Choices (docs/generators/lmp.md): the "hidden states of the target video" are the latents
 the denoiser takes (its ``hidden_states`` input), updated before the step's prediction; the
-values ranked are the per-token map of :func:`~evalkit.generators.methods.lmp.text_attention.subject_attention`
-(text→video and video→text summed, averaged over heads, subject tokens and layers) over the
-keys ``[reference text; target video]`` (Eq. 7); one update per denoising step. The backward pass recomputes each block (gradient checkpointing,
-option ``asm_checkpointing``): behaviours must act the same in the recomputation, so nothing that
+values ranked are the per-token map of
+:func:`~evalkit.generators.methods.lmp.text_attention.subject_attention` (text→video and
+video→text summed, averaged over heads, subject tokens and layers) over the keys
+``[reference text; target video]`` (Eq. 7); one update per denoising step. The backward pass
+recomputes each block (gradient checkpointing, option ``asm_checkpointing``): behaviours must act
+the same in the recomputation, so nothing that
 changes their state (the FBDM refresh) runs during an ASM pass.
 """
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """LMP — Leveraging Motion Prior (LMP paper Sec. 4), zero-shot motion transfer on CogVideoX.
 
 The real reference video is denoised in the same batch as the target (row 0, noised per step by
-Eq. 10: :mod:`.lmp_reference`). In every controlled layer:
+Eq. 10: :mod:`.reference`). In every controlled layer:
 
-- FBDM (Sec. 4.2, :mod:`.lmp_masks`): the reference's foreground tokens are those its subject
+- FBDM (Sec. 4.2, :mod:`.masks`): the reference's foreground tokens are those its subject
   words (the case's ``source_subject``) attend to most, from the reference's own joint text–video
   attention averaged over heads and layers, refreshed from every pass that holds the reference;
-- RMTM (Sec. 4.3, :mod:`.attention.kv_concat`): the target's video tokens attend to their own
+- RMTM (Sec. 4.3, :mod:`.kv_concat`): the target's video tokens attend to their own
   tokens plus the reference's foreground K/V, reference keys reweighted by λ = 0.98;
-- ASM (Sec. 4.4, :mod:`.lmp_asm`): before a step's prediction, gradient steps (lr 100) on the
+- ASM (Sec. 4.4, :mod:`.asm`): before a step's prediction, gradient steps (lr 100) on the
   target latents lower the top-1/5 attention between them and the reference's subject tokens;
   by default only where the case's target subject differs from the source's (Sec. 4.4: "only
   necessary when the subjects in the reference and target videos are different").
@@ -16,7 +16,8 @@ Eq. 10: :mod:`.lmp_reference`). In every controlled layer:
 The paper's three timestep hyper-parameters (Sec. 5.1: "… is set to 40, … to 45, and … to 35";
 the symbols are lost from the text) are the options ``fbdm_steps``, ``rmtm_steps`` and
 ``asm_steps`` in that order: an int N is the first N steps of the schedule, ``"a:b"`` steps
-a…b−1. Every other reading is one option away (docs/generators.md, "LMP").
+a…b−1. Every other reading is one option away (docs/generators/lmp.md). The options resolve
+once, at construction, into :class:`~evalkit.generators.methods.lmp.settings.LMPSettings`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from evalkit.generators.peak_memory import stage_timer
 from evalkit.registry import GENERATORS
 
 from .reference import REFERENCE_MODES
+from .settings import WINDOWS, LMPSettings
 
 LMP_DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
@@ -57,24 +59,6 @@ LMP_DEFAULTS: dict[str, Any] = {
     "reference_prompt": "source",  # the reference row's prompt: the case's source prompt or ""
     "source_frame_repeat": 2,      # 24 → 49 frames (Sec. 5.1: 49 frames; docs/generators.md "Source frames")
 }
-WINDOWS = ("fbdm_steps", "rmtm_steps", "asm_steps")
-
-
-def step_window(value: Any, name: str) -> range:
-    """``N`` → steps 0…N−1; ``"a:b"`` → steps a…b−1."""
-    try:
-        if isinstance(value, str) and ":" in value:
-            a, b = (int(x) for x in value.split(":"))
-            window = range(a, b)
-        else:
-            window = range(0, int(value))
-    except (TypeError, ValueError):
-        raise EvalkitError(f"lmp: {name}={value!r} must be a step count N or a range 'a:b'") from None
-    if window.start < 0 or window.stop < window.start:
-        raise EvalkitError(f"lmp: {name}={value!r} is not a window of steps")
-    return window
-
-
 def _same_subject(a: str, b: str) -> bool:
     def norm(s: str) -> str:
         s = " ".join(s.lower().split())
@@ -100,6 +84,7 @@ class _LMPController(AttentionController):
 @GENERATORS.register("lmp")
 class LMP(DiffusersT2V):
     """LMP: reference denoised in parallel, foreground K/V concatenated (RMTM), optional ASM."""
+    families: ClassVar[tuple[str, ...]] = ("cogvideox",)   # joint text–video attention (FBDM, ASM)
     defaults: ClassVar[dict[str, Any]] = dict(LMP_DEFAULTS)
     # a window is "first N steps" (an int) or a range "a:b": checked by the generator's own parser
     types: ClassVar[dict[str, type]] = {**DiffusersT2V.types, **{w: object for w in WINDOWS}}
@@ -109,12 +94,13 @@ class LMP(DiffusersT2V):
         "asm_checkpointing": (True, False),
         "reference": REFERENCE_MODES, "reference_noise": ("seed", "target"), "reference_prompt": ("source", "empty")}
 
-    # -- resolved options --------------------------------------------------------------
-    def windows(self) -> dict[str, range]:
-        return {name: step_window(self.options[name], name) for name in WINDOWS}
+    def __init__(self, device: str = "cpu", **options: Any) -> None:
+        super().__init__(device=device, **options)
+        self.settings = LMPSettings.from_options(self.options, self.spec)
 
+    # -- resolved per case ---------------------------------------------------------------
     def use_asm(self, case: MotionTransferCase) -> bool:
-        mode = self.options["asm"]
+        mode = self.settings.asm
         if mode != "auto":
             return mode == "on"
         if not case.subject or not case.source_subject:
@@ -124,11 +110,10 @@ class LMP(DiffusersT2V):
 
     def layers(self):
         from evalkit.generators.attention import block_filter, self_attention_layers
-
         from evalkit.generators.settings import parse_blocks
 
         family = self.family
-        return block_filter(self_attention_layers(family.denoiser, type(family)), parse_blocks(self.options["blocks"]))
+        return block_filter(self_attention_layers(family.denoiser, type(family)), parse_blocks(self.settings.blocks))
 
     def subject_positions(self, case: MotionTransferCase, prompt: str, text_length: int) -> tuple[int, ...]:
         """Token positions of the case's ``source_subject`` in the reference row's prompt (FBDM, ASM)."""
@@ -137,36 +122,27 @@ class LMP(DiffusersT2V):
         if not case.source_prompt or not case.source_subject:
             raise EvalkitError(f"lmp: case {case.case_id} needs a source prompt and its subject words "
                                "(`source_subject`): FBDM and ASM find the reference subject by them")
-        if getattr(self.pipe, "tokenizer", None) is None:
+        tokenizer = self.family.tokenizer
+        if tokenizer is None:
             raise EvalkitError("lmp: the pipeline has no tokenizer to find the subject tokens")
         try:
-            return subject_token_positions(self.pipe.tokenizer, prompt, case.source_subject, text_length)
+            return subject_token_positions(tokenizer, prompt, case.source_subject, text_length)
         except EvalkitError as exc:
             raise EvalkitError(f"lmp: case {case.case_id}: {exc}") from None
 
-    def token_grid(self, x0: Latents) -> tuple[int, int, int]:
-        cfg = self.family.denoiser.config
-        p, pt = int(cfg.patch_size), int(getattr(cfg, "patch_size_t", None) or 1)
-        f, _, h, w = x0.tensor.shape[1:]
-        return (f // pt, h // p, w // p)
-
     def initial_latents(self, seed: int, x0: Latents):
         """The target's initial noise exactly as the pipeline draws it for ``seed`` (unscaled)."""
-        import torch
-
-        pipe = self.pipe
-        gen = torch.Generator(device="cpu" if not str(self.device).startswith("cuda") else self.device)
-        gen.manual_seed(int(seed))
-        z = pipe.prepare_latents(1, pipe.transformer.config.in_channels, x0.num_frames, x0.height, x0.width,
-                                 self.embed(self.options["negative_prompt"]).embeds.dtype, self.device, gen)
-        return z / pipe.scheduler.init_noise_sigma
+        family = self.family
+        return family.initial_noise(x0.num_frames, x0.height, x0.width, family.seed_generator(seed),
+                                    self.embed(self.settings.negative_prompt).embeds.dtype)
 
     def reference_noise(self, seed: int, x0: Latents):
         import torch
 
-        if self.options["reference_noise"] == "target":
-            return self.initial_latents(seed, x0).to(x0.tensor) * self.pipe.scheduler.init_noise_sigma
-        gen = torch.Generator(device="cpu").manual_seed(int(self.options["reference_seed"]))
+        if self.settings.reference_noise == "target":
+            return self.initial_latents(seed, x0).to(x0.tensor) * self.family.init_noise_sigma
+        # a fixed CPU stream: the same reference noise on every device (not the case seed's)
+        gen = torch.Generator(device="cpu").manual_seed(int(self.settings.reference_seed))
         return torch.randn(x0.tensor.shape, generator=gen).to(x0.tensor)
 
     # -- the method --------------------------------------------------------------------
@@ -181,26 +157,25 @@ class LMP(DiffusersT2V):
         from .reference import ReferenceBranch, ReferenceRows
         from .text_attention import SubjectAttentionProbe
 
-        family, steps, o = self.family, int(self.opt("steps")), self.options
-        win = self.windows()
+        family, o = self.family, self.settings
+        steps, win = o.steps, o.windows()
         timings: dict[str, float] = {}
-        repeat = int(o["source_frame_repeat"])
-        if repeat < 1:
-            raise EvalkitError(f"lmp: source_frame_repeat={repeat} must be >= 1")
+        repeat = int(o.source_frame_repeat)
         with stage_timer(self.device, timings, "inversion"):
             frames, fps = self.source_clip(case, repeat)
             x0 = family.encode_video(frames, fps)
-        ref_prompt = case.source_prompt if o["reference_prompt"] == "source" else ""
+        ref_prompt = case.source_prompt if o.reference_prompt == "source" else ""
         ref_emb, tgt_emb = self.embed(ref_prompt), self.embed(case.target_prompt)
         # FBDM and ASM find the reference subject's words among the reference row's text tokens
-        needs_subject = bool(o["fbdm"]) or o["asm"] != "off"
+        needs_subject = bool(o.fbdm) or o.asm != "off"
         positions = self.subject_positions(case, ref_prompt, int(ref_emb.embeds.shape[1])) if needs_subject else ()
         asm_on = self.use_asm(case)
         branch = ReferenceBranch(family, x0, self.reference_noise(seed, x0), family.schedule(steps, x0), ref_emb,
-                                 o["reference"])
-        fg = Foreground(self.token_grid(x0), o["fbdm_threshold"]) if o["fbdm"] else None
-        concat = ConcatReferenceKV(layers=self.layers(), weight=float(o["rmtm_weight"]), reweight=o["rmtm_reweight"],
-                                   queries=o["queries"], target_passes=o["passes"],
+                                 o.reference)
+        grid = family.token_grid(x0.num_frames, x0.height, x0.width)
+        fg = Foreground(grid, o.fbdm_threshold) if o.fbdm else None
+        concat = ConcatReferenceKV(layers=self.layers(), weight=float(o.rmtm_weight), reweight=o.rmtm_reweight,
+                                   queries=o.queries, target_passes=o.passes,
                                    tokens=fg.tokens if fg is not None else all_tokens,
                                    active=win["rmtm_steps"].__contains__)
         fbdm_probe = SubjectAttentionProbe(subject=positions, text_row=0, video_row=0, armed=False)
@@ -211,7 +186,7 @@ class LMP(DiffusersT2V):
         # the main calls need the reference while RMTM acts (FBDM refreshes only serve RMTM); a denoised
         # reference must also keep pace up to the last ASM step (ASM passes hold it themselves)
         horizon = max(win["rmtm_steps"].stop if len(win["rmtm_steps"]) else 0,
-                      win["asm_steps"].stop if asm_on and o["reference"] == "denoise" else 0)
+                      win["asm_steps"].stop if asm_on and o.reference == "denoise" else 0)
 
         def before_call(step: int) -> None:   # (calls at steps >= horizon hold no reference row)
             fbdm_probe.reset()
@@ -232,9 +207,9 @@ class LMP(DiffusersT2V):
 
             in_asm[0] = True
             try:
-                with frozen(family.denoiser), checkpointed(family.denoiser, bool(o["asm_checkpointing"])):
-                    z, losses = asm_update(forward, z, asm_probe, lr=float(o["asm_lr"]),
-                                           iterations=int(o["asm_iterations"]), fraction=float(o["asm_top_fraction"]))
+                with frozen(family.denoiser), checkpointed(family.denoiser, bool(o.asm_checkpointing)):
+                    z, losses = asm_update(forward, z, asm_probe, lr=float(o.asm_lr),
+                                           iterations=int(o.asm_iterations), fraction=float(o.asm_top_fraction))
             finally:
                 in_asm[0] = False
             asm_losses.extend(losses)
@@ -258,8 +233,8 @@ class LMP(DiffusersT2V):
                         family.denoise_once(x0.with_tensor(branch.latent(0)), branch.timestep(0), ref_emb)
                 if asm_on and 0 in win["asm_steps"]:
                     with stage_timer(self.device, timings, "optimization"):
-                        z = asm(0, self.initial_latents(seed, x0) * self.pipe.scheduler.init_noise_sigma)
-                    latents = z / self.pipe.scheduler.init_noise_sigma
+                        z = asm(0, self.initial_latents(seed, x0) * family.init_noise_sigma)
+                    latents = z / family.init_noise_sigma
             with stage_timer(self.device, in_call, "call"):
                 out = self.sample(case.target_prompt, seed, num_frames=x0.num_frames, fps=x0.fps, controller=ctrl,
                                   output_type=output_type, latents=latents)
@@ -271,7 +246,7 @@ class LMP(DiffusersT2V):
                   "asm_losses": asm_losses, "foreground_fractions": fg.fractions if fg is not None else [],
                   "rmtm_calls": concat.count,
                   "reference_tokens_per_call": concat.concatenated / concat.count if concat.count else 0.0,
-                  "windows": {k: [w.start, w.stop] for k, w in win.items()}, "reference": o["reference"],
+                  "windows": {k: [w.start, w.stop] for k, w in win.items()}, "reference": o.reference,
                   "source_frames": x0.num_frames, "source_frame_repeat": repeat}
         return Run(out, timings, x0.fps, extras)
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "overhead_guidance.py"
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "overhead_guidance.py"
 
 
 @pytest.mark.slow
