@@ -11,8 +11,15 @@ torch = pytest.importorskip("torch")
 import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.attention import (AttentionCall, AttentionController, Behaviour, FeatureStore,  # noqa: E402
-                                          block_filter, controlled, self_attention_layers)
+from evalkit.generators.attention import (  # noqa: E402
+    AttentionCall,
+    AttentionController,
+    Behaviour,
+    FeatureStore,
+    block_filter,
+    controlled,
+    self_attention_layers,
+)
 from evalkit.generators.methods.vwarper.attention.branches import branch_pairs  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.concat_reference import ConcatReference  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.kv_replace import KVReplace, replacement_mask  # noqa: E402
