@@ -17,6 +17,7 @@ from evalkit.generators.methods import vwarper as package  # noqa: E402
 from evalkit.generators.methods.vwarper.settings import VWarperSettings  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.report.paper.tables import load_table  # noqa: E402
+from evalkit.run.plan import ComponentSpec  # noqa: E402
 
 TABLES = ("vwarper-table1", "vwarper-table2", "vwarper-tableA1")
 
@@ -47,6 +48,8 @@ def test_the_warp_direction_is_a_named_reading_with_both_sides():
     default) warps backward along gen→ref. Both are accepted, nothing else is."""
     assert GENERATORS.get("vwarper").defaults["warp"] == "gather"
     assert GENERATORS.get("vwarper")(warp="splat").settings.warp == "splat"
+    spec = ComponentSpec.parse("vwarper[warp=splat]")   # the spelling docs/generators/vwarper.md gives
+    assert GENERATORS.get(spec.name)(**spec.options).settings.warp == "splat"
     with pytest.raises(EvalkitError, match="warp"):
         GENERATORS.get("vwarper")(warp="forward")
 
