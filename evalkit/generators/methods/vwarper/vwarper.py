@@ -5,8 +5,7 @@ Paper Sec. 4, App. A and B.2, on CogVideoX (personalization cases):
 1. **Coarse appearance adaptation** (``lora="train"``): LoRA rank 128 on K, V, O of every MM-DiT
    attention layer + a learnable subject token, trained on the case's reference images
    (:mod:`.coarse_training` on :mod:`evalkit.generators.training`; a cached, resumable artifact
-   per subject). ``lora`` may
-   instead name a LoRA to load (ours or a user's) or be ``"none"``.
+   per subject). ``lora`` may instead name a LoRA to load (ours or a user's) or be ``"none"``.
 2. **Fine appearance injection**: a reference branch (the reference image repeated over time,
    DDIM-inverted, :mod:`.inversion`) denoised in the same batch as the generation;
    correspondences from the RoPE-free Q/K of layer 12 (:mod:`.correspondence`); the
@@ -121,7 +120,8 @@ class VWarper(DiffusersT2V):
                                   "masks": s.masks, "num_frames": s.num_frames, "fps": s.fps}
         with ExitStack() as stack:
             with stage_timer(self.device, timings, "optimization"):
-                embedding, extras["lora"] = coarse_stage(family, s, case, stack, self.base_weights())
+                base = self.base_weights() if s.lora == "train" else ""   # the artifact key's part
+                embedding, extras["lora"] = coarse_stage(family, s, case, stack, base)
             prompts = SubjectPrompts(family, case.subject_token, embedding, s.token_space)
             if s.injection == "none":
                 with stage_timer(self.device, timings, "inference"):
