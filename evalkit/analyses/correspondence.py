@@ -8,7 +8,7 @@ image size (``max(H, W)``, :func:`.pck.pck`), over the subject's foreground toke
 per-video metric: it needs the method's internals, so a *prober* (a generator with
 ``probe(case, seed, steps, layers) -> ProbeRecording``, e.g. ``vwarper``) records them.
 
-Substitutions (docs/generators.md, "V-Warper"): the paper's foreground is Grounded-SAM's; ours is
+Substitutions (docs/generators/vwarper.md): the paper's foreground is Grounded-SAM's; ours is
 the method's own subject-attention foreground at that step (``foreground="attention"``) or every
 token (``"all"``). DINOv3 is the default backbone; any DINO-family model can stand in
 (``dense_backbone``).

@@ -84,6 +84,11 @@ class ModelFamily:
         """Pipeline arguments that advance ``controller`` after every step."""
         return {"callback_on_step_end": controller.on_step_end}
 
+    def text_components(self) -> tuple[Any, Any]:
+        """(tokenizer, text encoder) the pipeline's ``encode_prompt`` uses, for methods that edit a
+        prompt's tokens or embeddings (a learned subject token) rather than call ``encode_prompt``."""
+        return self.pipe.tokenizer, self.pipe.text_encoder
+
     # -- geometry of a clip in latent and token space -----------------------------------
     def temporal_factor(self) -> int:
         """The VAE's temporal compression: clips must have k·factor + 1 frames."""
@@ -191,6 +196,11 @@ class ModelFamily:
     def encode_video(self, frames: np.ndarray, fps: float) -> Latents:
         """VAE latents of uint8 frames (T, H, W, 3): posterior mode, the pipeline's normalisation."""
         raise NotImplementedError
+
+    def decode_video(self, latents):
+        """Float frames ``[batch, T, H, W, 3]`` in [0, 1] (numpy) of the denoiser-layout latents a
+        pipeline call returns with ``output_type="latent"``, decoded as the pipeline decodes them."""
+        raise NotImplementedError(f"{type(self).__name__}: decoding latents outside the pipeline")
 
     # -- one denoising step ------------------------------------------------------------
     def schedule(self, steps: int, latents: Latents | None = None):

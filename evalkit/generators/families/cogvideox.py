@@ -55,6 +55,13 @@ class CogVideoXFamily(ModelFamily):
         return Latents(z.permute(0, 2, 1, 3, 4).contiguous(), len(frames), frames.shape[1], frames.shape[2],
                        fps, grid)
 
+    def decode_video(self, latents):
+        import torch
+
+        with torch.no_grad():
+            video = self.pipe.decode_latents(latents)
+        return self.pipe.video_processor.postprocess_video(video=video, output_type="np")
+
     def rotary_embeddings(self, height: int, width: int, latent_frames: int):
         if not self.denoiser.config.use_rotary_positional_embeddings:
             return None

@@ -2,7 +2,8 @@
 
 The batch holds ``[generation, reference]`` (``[uncond gen, uncond ref, cond gen, cond ref]``
 under CFG; :mod:`evalkit.generators.methods.vwarper.attention.branches`). The generation starts from the case
-seed's noise, drawn exactly as ``CogVideoXPipeline`` draws it for one video, so without a reference
+seed's noise, drawn exactly as the pipeline draws it for one video (the family's
+``seed_generator`` and ``initial_noise``), so without a reference
 branch (``injection="none"``) the result is the pipeline's own; the reference starts from its
 DDIM-inverted latent and, with ``reference_branch="trajectory"`` (our reading of "synchronized"),
 is reset to the inverted latent of every next step from the step callback (``"denoise"``: it is
@@ -25,7 +26,6 @@ from evalkit.generators.attention import (
 )
 from evalkit.generators.families.base import Embeds
 
-from evalkit.generators.settings import parse_blocks
 from .attention.concat_reference import ConcatReference
 from .attention.kv_replace import KVReplace
 from .attention.rope_free import RecordRopeFree
@@ -35,6 +35,7 @@ from .coarse_training import cover_resize
 from .field import FieldSettings, StepFields
 from .inversion import ddim_inversion
 from .masks import SubjectMaps
+from .settings import VWarperSettings
 
 
 @dataclass
@@ -61,103 +62,89 @@ class BranchContext:
         return out
 
 
-def token_grid(pipe, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
-    cfg = pipe.transformer.config
-    frames = (num_frames - 1) // pipe.vae_scale_factor_temporal + 1
-    p, pt = cfg.patch_size, cfg.patch_size_t or 1
-    s = pipe.vae_scale_factor_spatial * p
-    return (frames + pt - 1) // pt, height // s, width // s
-
-
-def indices(spec) -> tuple[int, ...] | None:
-    """Layer or step indices: ``"20-29"``, ``"1,3"``, a list, one int, or ``"all"`` (None)."""
-    return parse_blocks(str(spec) if isinstance(spec, int) else spec)
-
-
-def reference_clip(gen, case, prompts) -> BranchContext:
+def reference_clip(family, settings: VWarperSettings, case, prompts) -> BranchContext:
     """The reference image repeated over the clip, VAE-encoded and DDIM-inverted (its prompt, no CFG)."""
     images = case.reference_images.load()
-    index = int(gen.options["reference_image"])
+    index = settings.reference_image
     if not 0 <= index < len(images):
         raise EvalkitError(f"{case.case_id}: reference_image={index} but the case has {len(images)} reference images")
-    h, w, n = int(gen.opt("height")), int(gen.opt("width")), int(gen.options["num_frames"])
+    h, w, n = settings.height, settings.width, settings.num_frames
     image = cover_resize(images[index], h, w)
-    latents = gen.family.encode_video(np.repeat(image[None], n, axis=0), gen.fps)
-    ref_prompt = gen.options["reference_prompt"].format(token=case.subject_token, class_noun=case.class_noun)
+    latents = family.encode_video(np.repeat(image[None], n, axis=0), settings.fps)
+    ref_prompt = settings.reference_prompt.format(token=case.subject_token, class_noun=case.class_noun)
     ref_embeds = prompts.encode(ref_prompt)
-    trajectory = ddim_inversion(gen.family, latents, ref_embeds, int(gen.opt("steps")))
-    pipe = gen.pipe
-    rope = (pipe._prepare_rotary_positional_embeddings(h, w, latents.tensor.shape[1], gen.device)
-            if pipe.transformer.config.use_rotary_positional_embeddings else None)
+    trajectory = ddim_inversion(family, latents, ref_embeds, settings.steps)
+    rope = family.rotary_embeddings(h, w, latents.tensor.shape[1])
     paths = getattr(case.reference_images, "paths", ())
     return BranchContext(image, paths[index].name if index < len(paths) else str(index), ref_prompt, ref_embeds,
-                         trajectory, token_grid(pipe, n, h, w), rope,
-                         self_attention_layers(gen.family.denoiser, type(gen.family)))
+                         trajectory, family.token_grid(n, h, w), rope,
+                         self_attention_layers(family.denoiser, type(family)))
 
 
-def branch_behaviours(gen, case, prompts, ctx: BranchContext, probe_steps=()) -> list:
+def branch_behaviours(settings: VWarperSettings, case, prompts, ctx: BranchContext, probe_steps=()) -> list:
     """The attention behaviours of the chosen injection (subject attention, RoPE-free Q/K of the
     match layer, then value warping or key–value replacement; or token concatenation)."""
-    o = gen.options
+    s = settings
 
-    def layers(spec):
-        return block_filter(ctx.layers, indices(spec))
+    def layers(chosen):
+        return block_filter(ctx.layers, chosen)
 
-    steps = set(gen.warp_steps)
-    warp_layers = indices(o["warp_layers"])
-    if o["injection"] == "token-concat":
-        return [ConcatReference(layers=layers(o["warp_layers"]), passes=o["passes"], active=steps.__contains__)]
-    match_layer = int(o["match_layer"])
-    if o["match_from"] == "current" and warp_layers is not None and match_layer >= min(warp_layers):
-        raise EvalkitError(f"{gen.registry_name}: match_from='current' needs the match layer ({match_layer}) "
-                           f"before the warped layers ({o['warp_layers']})")
+    steps = set(s.warp_steps)
+    if s.injection == "token-concat":
+        return [ConcatReference(layers=layers(s.warp_layers), passes=s.passes, active=steps.__contains__)]
+    match_layer = s.match_layer
+    if s.match_from == "current" and s.warp_layers is not None and match_layer >= min(s.warp_layers):
+        raise EvalkitError(f"{s.name}: match_from='current' needs the match layer ({match_layer}) "
+                           f"before the warped layers ({_spell(s.warp_layers)})")
     if not 0 <= match_layer < len(ctx.layers):
-        raise EvalkitError(f"{gen.registry_name}: match_layer {match_layer} out of range ({len(ctx.layers)} layers)")
+        raise EvalkitError(f"{s.name}: match_layer {match_layer} out of range ({len(ctx.layers)} layers)")
     store, maps = FeatureStore(), SubjectMaps()
     ctx.fields = StepFields(store, maps, FieldSettings(
-        ctx.grid, ctx.layers[match_layer], masks=o["masks"], tau_fg=float(o["tau_fg"]), tau_cc=float(o["tau_cc"]),
-        fg_normalize=o["fg_normalize"], scope=o["scope"], head_reduce=o["head_reduce"], warp=o["warp"],
-        match_from=o["match_from"]))
-    shift = 1 if o["match_from"] == "previous" else 0
-    record_steps = {s - shift for s in steps}
+        ctx.grid, ctx.layers[match_layer], masks=s.masks, tau_fg=s.tau_fg, tau_cc=s.tau_cc,
+        fg_normalize=s.fg_normalize, scope=s.scope, head_reduce=s.head_reduce, warp=s.warp,
+        match_from=s.match_from))
+    shift = 1 if s.match_from == "previous" else 0
+    record_steps = {step - shift for step in steps}
     out = []
-    if o["masks"] != "none" or probe_steps:
+    if s.masks != "none" or probe_steps:
         words = {"token": [case.subject_token], "class": [case.class_noun],
-                 "token+class": [case.subject_token, case.class_noun]}[o["mask_words"]]
+                 "token+class": [case.subject_token, case.class_noun]}[s.mask_words]
         tokens = {"gen": prompts.positions(case.prompt, words, item=case.case_id),
                   "ref": prompts.positions(ctx.ref_prompt, words, item=f"{case.case_id} (reference prompt)")}
-        until = max(list(steps) + [s - 1 for s in probe_steps])
-        out.append(SubjectAttention(layers=layers(o["mask_layers"]), passes="cond", tokens=tokens, sink=maps.add,
-                                    softmax=o["fg_softmax"], active=lambda s: s <= until))
+        until = max(list(steps) + [step - 1 for step in probe_steps])
+        out.append(SubjectAttention(layers=layers(s.mask_layers), passes="cond", tokens=tokens, sink=maps.add,
+                                    softmax=s.fg_softmax, active=lambda step: step <= until))
     out.append(RecordRopeFree(layers=layers([match_layer]), passes="cond", store=store, rope=ctx.rope,
                               active=record_steps.__contains__))
-    if o["injection"] == "kv-replace":
-        out.append(KVReplace(layers=layers(o["warp_layers"]), passes=o["passes"], masks=ctx.fields.kv_masks,
+    if s.injection == "kv-replace":
+        out.append(KVReplace(layers=layers(s.warp_layers), passes=s.passes, masks=ctx.fields.kv_masks,
                              active=steps.__contains__))
     else:
-        out.append(ValueWarp(layers=layers(o["warp_layers"]), passes=o["passes"], warp=ctx.fields.field,
+        out.append(ValueWarp(layers=layers(s.warp_layers), passes=s.passes, warp=ctx.fields.field,
                              active=steps.__contains__))
     return out
 
 
-def sample_branches(gen, prompts, case, seed: int, ctx: BranchContext | None, output_type: str,
-                    behaviours=()):
+def _spell(chosen: tuple[int, ...]) -> str:
+    return ",".join(str(i) for i in chosen)
+
+
+def sample_branches(family, settings: VWarperSettings, prompts, case, seed: int, ctx: BranchContext | None,
+                    output_type: str, behaviours=()):
     """Run the pipeline on the generation (and, with ``ctx``, its reference branch); returns the
     generation's frames (``output_type="np"``) or latents."""
     import torch
-    from diffusers.utils.torch_utils import randn_tensor
 
-    pipe, family = gen.pipe, gen.family
-    do_cfg = gen.guidance > 1.0
-    h, w, n = int(gen.opt("height")), int(gen.opt("width")), int(gen.options["num_frames"])
+    s = settings
+    pipe = family.pipe
+    do_cfg = s.guidance > 1.0
+    h, w, n = s.height, s.width, s.num_frames
     cond = prompts.encode(case.prompt).embeds
-    neg = prompts.encode(gen.options["negative_prompt"]).embeds
-    g = torch.Generator(device="cpu" if not str(gen.device).startswith("cuda") else gen.device).manual_seed(int(seed))
-    shape = (1, (n - 1) // pipe.vae_scale_factor_temporal + 1, pipe.transformer.config.in_channels,
-             h // pipe.vae_scale_factor_spatial, w // pipe.vae_scale_factor_spatial)
-    latents = randn_tensor(shape, generator=g, device=torch.device(gen.device), dtype=cond.dtype)
-    kwargs: dict[str, Any] = dict(height=h, width=w, num_frames=n, num_inference_steps=int(gen.opt("steps")),
-                                  guidance_scale=gen.guidance, generator=g, output_type="latent")
+    neg = prompts.encode(s.negative_prompt).embeds
+    g = family.seed_generator(seed)
+    latents = family.initial_noise(n, h, w, g, cond.dtype)
+    kwargs: dict[str, Any] = dict(height=h, width=w, num_frames=n, num_inference_steps=s.steps,
+                                  guidance_scale=s.guidance, generator=g, output_type="latent")
     if ctx is None:
         kwargs.update(prompt_embeds=cond, negative_prompt_embeds=neg if do_cfg else None, latents=latents)
         out = pipe(**kwargs).frames
@@ -165,16 +152,14 @@ def sample_branches(gen, prompts, case, seed: int, ctx: BranchContext | None, ou
         ref = ctx.ref_embeds.embeds
         kwargs.update(prompt_embeds=torch.cat([cond, ref]), negative_prompt_embeds=torch.cat([neg, neg]) if do_cfg
                       else None, latents=torch.cat([latents, ctx.trajectory[0].to(latents)]),
-                      callback_on_step_end=_step_callback(ctx, gen.options["reference_branch"]))
+                      callback_on_step_end=_step_callback(ctx, s.reference_branch))
         ctx.controller.behaviours = list(behaviours)
         with controlled(family.denoiser, type(family), ctx.controller, cfg="batched" if do_cfg else "none"):
             out = pipe(**kwargs).frames
     out = out[:1]
     if output_type == "latent":
         return out
-    with torch.no_grad():
-        video = pipe.decode_latents(out)
-    return pipe.video_processor.postprocess_video(video=video, output_type="np")
+    return family.decode_video(out)
 
 
 def _step_callback(ctx: BranchContext, mode: str):

@@ -19,21 +19,10 @@ from evalkit.errors import EvalkitError
 from evalkit.generators.training.artifact import CoarseArtifact
 from evalkit.generators.training.lora import applied_lora
 
-from .coarse_training import CoarseSettings, ensure_coarse
+from .coarse_training import ensure_coarse
+from .settings import VWarperSettings
 
 CURVE_POINTS = 100
-
-
-def coarse_settings(gen) -> CoarseSettings:
-    o = gen.options
-    return CoarseSettings(height=int(gen.opt("height")), width=int(gen.opt("width")), rank=int(o["lora_rank"]),
-                          alpha=None if o["lora_alpha"] is None else float(o["lora_alpha"]),
-                          targets=o["lora_targets"], lr=float(o["lora_lr"]), token_lr=float(o["token_lr"]),
-                          steps=int(o["lora_steps"]), batch_size=int(o["lora_batch_size"]),
-                          weight_decay=float(o["lora_weight_decay"]), seed=int(o["lora_seed"]),
-                          learn_token=bool(o["learn_token"]), token_space=o["token_space"],
-                          prompt=str(o["train_prompt"]),
-                          gradient_checkpointing=bool(o["gradient_checkpointing"]))
 
 
 def loss_curve(losses, points: int = CURVE_POINTS) -> list[list[float]]:
@@ -45,15 +34,15 @@ def loss_curve(losses, points: int = CURVE_POINTS) -> list[list[float]]:
     return [[int(b), float(losses[a:b].mean())] for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-def coarse_stage(gen, case: PersonalizationCase, stack: ExitStack) -> tuple[Any, dict[str, Any]]:
+def coarse_stage(family, settings: VWarperSettings, case: PersonalizationCase, stack: ExitStack,
+                 base_weights: str) -> tuple[Any, dict[str, Any]]:
     """(learned subject embedding or None, what to record); the LoRA stays applied until ``stack``
-    closes."""
-    source = gen.options["lora"]
+    closes. ``base_weights`` identifies the base weights for the trained artifact's key."""
+    source = settings.lora
     if source == "none":
         return None, {"source": "none"}
     if source == "train":
-        res = ensure_coarse(gen.family, case, coarse_settings(gen), gen.base_weights(),
-                            checkpoint_every=int(gen.options["lora_checkpoint_every"]))
+        res = ensure_coarse(family, case, settings.coarse, base_weights, checkpoint_every=settings.checkpoint_every)
         meta, folder = res.meta, res.artifact.folder
         info = {"source": "trained" if res.trained_now else "cache", "key": meta.get("key"), "path": str(folder),
                 "steps": meta["steps"], "train_seconds": meta["seconds"], "resumed_from": meta["resumed_from"],
@@ -63,15 +52,15 @@ def coarse_stage(gen, case: PersonalizationCase, stack: ExitStack) -> tuple[Any,
     else:
         path = Path(str(source)).expanduser()
         if not path.exists():
-            raise EvalkitError(f"{gen.registry_name}: LoRA {source} not found")
+            raise EvalkitError(f"{settings.name}: LoRA {source} not found")
         info = {"source": "given", "path": str(path)}
-    stack.enter_context(applied_lora(gen.family.denoiser, path))
-    embedding = subject_embedding(gen, path)
+    stack.enter_context(applied_lora(family.denoiser, path))
+    embedding = subject_embedding(family, settings.token_space, path)
     info["token_embedding"] = embedding is not None
     return embedding, info
 
 
-def subject_embedding(gen, path: Path):
+def subject_embedding(family, token_space: str, path: Path):
     """The learned token embedding stored beside the LoRA (``subject_token.safetensors``), or None."""
     from safetensors.torch import load_file
 
@@ -82,12 +71,12 @@ def subject_embedding(gen, path: Path):
 
     with safe_open(str(f), framework="pt") as sf:
         space = (sf.metadata() or {}).get("space", "input")
-    if space != gen.options["token_space"]:
-        raise EvalkitError(f"{f}: a subject embedding of T5's {space} space, but token_space="
-                           f"{gen.options['token_space']!r}")
+    if space != token_space:
+        raise EvalkitError(f"{f}: a subject embedding of T5's {space} space, but token_space={token_space!r}")
     emb = load_file(str(f)).get("embedding")
-    width = gen.pipe.text_encoder.get_input_embeddings().embedding_dim
+    _, encoder = family.text_components()
+    width = encoder.get_input_embeddings().embedding_dim
     if emb is None or emb.shape != (width,):
         raise EvalkitError(f"{f}: expected an 'embedding' of shape ({width},) for this text encoder, "
                            f"got {None if emb is None else tuple(emb.shape)}")
-    return emb.to(gen.device)
+    return emb.to(family.device)

@@ -3,7 +3,7 @@
 LoRA (rank 128, AdamW lr 1e-4) on K, V, O of every MM-DiT attention layer plus a learnable
 subject-token embedding (lr 5e-4), trained on the subject's reference images as one-frame videos
 with the model's own diffusion loss (MSE to its prediction target: v for CogVideoX). Choices the
-paper leaves open (docs/generators.md, "V-Warper"): 500 steps, batch 1, LoRA alpha = rank,
+paper leaves open (docs/generators/vwarper.md): 500 steps, batch 1, LoRA alpha = rank,
 AdamW's default weight decay (0.01), prompt "a photo of {token} {class_noun}", images resized
 to cover the generation size and centre-cropped, VAE posterior mode, timesteps uniform over
 training steps, the token initialised to the mean embedding of the class noun.
@@ -44,7 +44,7 @@ class CoarseSettings:
     weight_decay: float = 1e-2
     seed: int = 0
     learn_token: bool = True
-    token_space: str = "input"          # "input" (textual inversion) or "output" (evalkit.generators.methods.vwarper.prompts)
+    token_space: str = "input"          # "input" (textual inversion) or "output" (.prompts)
     prompt: str = "a photo of {token} {class_noun}"
     gradient_checkpointing: bool = False
 
@@ -92,26 +92,26 @@ class CoarseTrainer:
 
         from .prompts import SubjectPrompts, initial_embedding
 
-        s, pipe, model = self.settings, self.family.pipe, self.family.denoiser
+        s, model = self.settings, self.family.denoiser
         device = self.family.device
         start_time = time.perf_counter()
-        with _frozen(pipe):
+        with _frozen(self.family):
             with torch.random.fork_rng(devices=[device] if str(device).startswith("cuda") else []):
                 torch.manual_seed(s.seed)   # the LoRA's random init is part of the run's identity
                 params = add_trainable_lora(model, lora_config(self.family.self_attention, s.rank,
                                                                s.alpha or s.rank, s.targets))
             try:
-                token = initial_embedding(pipe, self.class_noun, s.token_space).to(device).requires_grad_(True) \
+                token = initial_embedding(self.family, self.class_noun, s.token_space).to(device).requires_grad_(True) \
                     if s.learn_token else None
                 groups = [{"params": params, "lr": s.lr}]
                 if token is not None:
                     groups.append({"params": [token], "lr": s.token_lr})
                 opt = torch.optim.AdamW(groups, weight_decay=s.weight_decay)
                 rng = torch.Generator("cpu").manual_seed(s.seed)
-                prompts = SubjectPrompts(pipe, self.token, token, device, s.token_space)
+                prompts = SubjectPrompts(self.family, self.token, token, s.token_space)
                 prompt = s.prompt.format(token=self.token, class_noun=self.class_noun)
                 self._latents = self._encode_images()
-                self._rope = _rope(pipe, s.height, s.width, device)
+                self._rope = self.family.rotary_embeddings(s.height, s.width, 1)   # one-frame videos
                 state = self._resume(artifact, model, token, opt, rng)
                 if s.gradient_checkpointing:
                     model.enable_gradient_checkpointing()
@@ -275,19 +275,13 @@ def ensure_coarse(family, case, settings: CoarseSettings, base_weights: str, *, 
         return CoarseResult(artifact, meta, True, time.perf_counter() - start)
 
 
-def _rope(pipe, height: int, width: int, device):
-    cfg = pipe.transformer.config
-    if not cfg.use_rotary_positional_embeddings:
-        return None
-    return pipe._prepare_rotary_positional_embeddings(height, width, 1, device)
-
-
 class _frozen:
     """The pipeline's modules frozen (requires_grad False) and in eval mode (no dropout: T5 has
     some) for the block; flags and modes restored after."""
 
-    def __init__(self, pipe) -> None:
-        self.modules = [m for m in (pipe.transformer, pipe.text_encoder, pipe.vae) if m is not None]
+    def __init__(self, family) -> None:
+        _, encoder = family.text_components()
+        self.modules = [m for m in (family.denoiser, encoder, family.pipe.vae) if m is not None]
 
     def __enter__(self):
         self.flags = [[p.requires_grad for p in m.parameters()] for m in self.modules]

@@ -5,7 +5,7 @@ symmetric map ``Ĉ = ½(C_gen→ref + C_ref→genᵀ)``; the most correlated pai
 flows (row argmax: generation → reference, column argmax: reference → generation), and the
 round trip generation → reference → generation gives each token's cycle-consistency error.
 
-Choices where the paper is silent (docs/generators.md, "V-Warper"), each an option:
+Choices where the paper is silent (docs/generators/vwarper.md), each an option:
 
 - ``scope="frame"``: latent frame f of the generation is matched against latent frame f of the
   reference branch (the reference image repeated over time); ``"video"`` matches against every

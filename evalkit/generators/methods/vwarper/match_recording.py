@@ -24,6 +24,7 @@ from evalkit.generators.attention import AttentionCall, Behaviour, block_filter
 from .attention.branches import branch_pairs, video_tokens
 from .attention.rope_free import unrotate
 from .correspondence import match
+from .settings import VWarperSettings
 
 
 @dataclass(kw_only=True)
@@ -68,29 +69,38 @@ def latent_frame_pixels(num_latent: int, num_frames: int, factor: int) -> list[i
     return [0] + [min(num_frames - 1, factor * f - factor // 2) for f in range(1, num_latent)]
 
 
-def probe_generation(gen, case, seed: int, steps: tuple[int, ...], layers=None) -> ProbeRecording:
-    if gen.options["injection"] not in ("value-warp", "kv-replace"):
-        raise EvalkitError(f"{gen.registry_name}: the correspondence probe needs the matching branch "
-                           f"(injection value-warp or kv-replace), not {gen.options['injection']!r}")
-    held: dict[str, Any] = {}
+class ProbeSession:
+    """One probed generation: :meth:`observe` is the generator's ``run(observe=...)`` hook (it adds
+    :class:`ProbeMatches` and the block-output hooks), :meth:`close` removes the hooks, and
+    :meth:`recording` packs the matches with the generated frames."""
 
-    def observe(ctx) -> list:
-        probe = ProbeMatches(layers=block_filter(ctx.layers, layers), passes="cond", steps=frozenset(steps),
+    def __init__(self, family, settings: VWarperSettings, steps: tuple[int, ...], layers=None) -> None:
+        if settings.injection not in ("value-warp", "kv-replace"):
+            raise EvalkitError(f"{settings.name}: the correspondence probe needs the matching branch "
+                               f"(injection value-warp or kv-replace), not {settings.injection!r}")
+        self.family, self.settings, self.steps, self.layers = family, settings, tuple(steps), layers
+        self.ctx = self.probe = None
+        self.hooks: list = []
+
+    def observe(self, ctx) -> list:
+        layers = self.layers
+        probe = ProbeMatches(layers=block_filter(ctx.layers, layers), passes="cond", steps=frozenset(self.steps),
                              index={name: i for i, name in enumerate(ctx.layers)}, grid=ctx.grid, rope=ctx.rope,
-                             scope=gen.options["scope"], head_reduce=gen.options["head_reduce"])
-        blocks = gen.family.denoiser.transformer_blocks
+                             scope=self.settings.scope, head_reduce=self.settings.head_reduce)
+        blocks = self.family.denoiser.transformer_blocks
         chosen = range(len(ctx.layers)) if layers is None else [int(i) for i in layers]
-        held.update(ctx=ctx, probe=probe, hooks=[blocks[i].register_forward_hook(probe.block_hook(ctx.controller, i))
-                                                 for i in chosen])
+        self.ctx, self.probe = ctx, probe
+        self.hooks = [blocks[i].register_forward_hook(probe.block_hook(ctx.controller, i)) for i in chosen]
         return [probe]
 
-    try:
-        out = gen.run(case, seed, observe=observe, probe_steps=steps)
-    finally:
-        for h in held.get("hooks", []):
+    def close(self) -> None:
+        for h in self.hooks:
             h.remove()
-    ctx, probe = held["ctx"], held["probe"]
-    video = (np.clip(np.asarray(out.frames[0], np.float32), 0, 1) * 255).round().astype(np.uint8)
-    picks = latent_frame_pixels(ctx.grid[0], len(video), int(gen.pipe.vae_scale_factor_temporal))
-    foreground = {s: ctx.fields.foreground("gen", s).cpu().numpy() for s in steps}
-    return ProbeRecording(case.case_id, video[picks], ctx.reference, ctx.grid, dict(probe.matches), foreground)
+        self.hooks = []
+
+    def recording(self, case, frames) -> ProbeRecording:
+        ctx, probe = self.ctx, self.probe
+        video = (np.clip(np.asarray(frames[0], np.float32), 0, 1) * 255).round().astype(np.uint8)
+        picks = latent_frame_pixels(ctx.grid[0], len(video), self.family.temporal_factor())
+        foreground = {s: ctx.fields.foreground("gen", s).cpu().numpy() for s in self.steps}
+        return ProbeRecording(case.case_id, video[picks], ctx.reference, ctx.grid, dict(probe.matches), foreground)

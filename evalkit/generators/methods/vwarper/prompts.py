@@ -27,18 +27,22 @@ TOKEN_SPACES = ("input", "output")
 
 
 class SubjectPrompts:
-    def __init__(self, pipe, token: str, embedding: Any = None, device: str = "cpu", space: str = "input") -> None:
+    """Prompt encoding with the subject token of a bound model family (its tokenizer and text
+    encoder, :meth:`~evalkit.generators.families.base.ModelFamily.text_components`)."""
+
+    def __init__(self, family, token: str, embedding: Any = None, space: str = "input") -> None:
         from tokenizers import AddedToken
 
         if space not in TOKEN_SPACES:
             raise EvalkitError(f"subject token: token_space {space!r} not in {TOKEN_SPACES}")
-        self.pipe, self.token, self.embedding, self.device, self.space = pipe, token, embedding, device, space
-        self.tokenizer = copy.deepcopy(pipe.tokenizer)
+        tokenizer, self.encoder = family.text_components()
+        self.token, self.embedding, self.device, self.space = token, embedding, family.device, space
+        self.tokenizer = copy.deepcopy(tokenizer)
         self.token_id: int | None = None
         if embedding is not None and space == "input":
             self.tokenizer.add_tokens([AddedToken(token, single_word=True, normalized=False)])
             self.token_id = self.tokenizer.convert_tokens_to_ids(token)
-            if self.token_id >= pipe.text_encoder.get_input_embeddings().num_embeddings:
+            if self.token_id >= self.encoder.get_input_embeddings().num_embeddings:
                 raise EvalkitError(f"subject token {token!r}: the text encoder has no embedding row for id "
                                    f"{self.token_id}")
 
@@ -51,7 +55,7 @@ class SubjectPrompts:
         subject embedding with ``grad``."""
         import torch
 
-        encoder = self.pipe.text_encoder
+        encoder = self.encoder
         ids = self.ids(prompt)
         with torch.set_grad_enabled(grad):
             if self.embedding is None:
@@ -95,16 +99,17 @@ class SubjectPrompts:
         return sorted(set(out))
 
 
-def initial_embedding(pipe, class_noun: str, space: str = "input"):
+def initial_embedding(family, class_noun: str, space: str = "input"):
     """The learned token's start (float32): the mean embedding of the class noun's tokens, in T5's
     input table (``"input"``) or T5's output for the class noun alone (``"output"``)."""
     import torch
 
-    ids = pipe.tokenizer(class_noun, add_special_tokens=False, return_tensors="pt").input_ids[0]
+    tokenizer, encoder = family.text_components()
+    ids = tokenizer(class_noun, add_special_tokens=False, return_tensors="pt").input_ids[0]
     if not len(ids):
         raise EvalkitError(f"class noun {class_noun!r} tokenizes to nothing")
-    table = pipe.text_encoder.get_input_embeddings().weight
+    table = encoder.get_input_embeddings().weight
     with torch.no_grad():
         if space == "output":
-            return pipe.text_encoder(ids[None].to(table.device))[0][0].float().mean(0).clone()
+            return encoder(ids[None].to(table.device))[0][0].float().mean(0).clone()
         return table[ids.to(table.device)].float().mean(0).clone()

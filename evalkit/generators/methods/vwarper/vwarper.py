@@ -4,19 +4,21 @@ Paper Sec. 4, App. A and B.2, on CogVideoX (personalization cases):
 
 1. **Coarse appearance adaptation** (``lora="train"``): LoRA rank 128 on K, V, O of every MM-DiT
    attention layer + a learnable subject token, trained on the case's reference images
-   (:mod:`evalkit.generators.training`; a cached, resumable artifact per subject). ``lora`` may
-   instead name a LoRA to load (ours or a user's) or be ``"none"``.
+   (:mod:`.coarse_training` on :mod:`evalkit.generators.training`; a cached, resumable artifact
+   per subject). ``lora`` may instead name a LoRA to load (ours or a user's) or be ``"none"``.
 2. **Fine appearance injection**: a reference branch (the reference image repeated over time,
-   DDIM-inverted, :mod:`.vwarper_inversion`) denoised in the same batch as the generation;
-   correspondences from the RoPE-free Q/K of layer 12 (:mod:`.vwarper_correspondence`); the
+   DDIM-inverted, :mod:`.inversion`) denoised in the same batch as the generation;
+   correspondences from the RoPE-free Q/K of layer 12 (:mod:`.correspondence`); the
    reference values warped onto matched generation tokens at steps 3–19 in layers 20–29,
-   inside the foreground ∩ cycle-consistency mask (:mod:`.vwarper_field`, :mod:`.vwarper_masks`).
+   inside the foreground ∩ cycle-consistency mask (:mod:`.field`, :mod:`.masks`).
    25 frames, 50 steps, 16 fps.
 
 Ablations are options: Table 2 (I) ``injection="none"`` (registered as ``vwarper-coarse``),
 (II) ``masks="none"`` (``vwarper-nomask``), (III) the defaults; App. B.2 ``injection=
 "kv-replace"`` and ``"token-concat"``; Fig. 3 ``lora_targets="qkvo"``. Every reading of the
-paper we had to choose is an option, listed in docs/generators.md ("V-Warper").
+paper we had to choose is an option, listed in docs/generators/vwarper.md. The options are
+resolved once, at construction, into :class:`~.settings.VWarperSettings`; the package's helpers
+take ``(family, settings, ...)``.
 """
 from __future__ import annotations
 
@@ -24,14 +26,14 @@ from contextlib import ExitStack
 from typing import Any, Callable, ClassVar
 
 from evalkit.cases import Generation, PersonalizationCase, StageTimings
-from evalkit.errors import EvalkitError
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import peak_memory, reset_peak_memory, stage_timer
 from evalkit.registry import GENERATORS
 
-from .branches import BranchContext, branch_behaviours, indices, reference_clip, sample_branches
+from .branches import BranchContext, branch_behaviours, reference_clip, sample_branches
 from .coarse import coarse_stage
+from .settings import VWarperSettings, vwarper_settings
 
 INJECTIONS = ("value-warp", "kv-replace", "token-concat", "none")
 
@@ -92,13 +94,12 @@ class VWarper(DiffusersT2V):
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
-        self.warp_steps = tuple(sorted(indices(self.options["warp_steps"]) or ()))
-        if self.options["injection"] != "none" and not self.warp_steps:
-            raise EvalkitError(f"{self.registry_name}: warp_steps must name at least one step")
+        #: every option resolved once (backbone defaults included); the package's helpers read only this
+        self.settings: VWarperSettings = vwarper_settings(self.registry_name, self.options, self.spec)
 
     @property
     def fps(self) -> float:
-        return float(self.options["fps"])
+        return self.settings.fps
 
     def generate(self, case: PersonalizationCase, seed: int) -> Generation:
         self.load()  # before any stage timer: loading is never part of a generation's timings
@@ -114,34 +115,39 @@ class VWarper(DiffusersT2V):
         recorded up to those steps."""
         from .prompts import SubjectPrompts
 
-        self.load()
-        opts, timings = self.options, {}
-        extras: dict[str, Any] = {"backbone": self.spec.name, "seed": int(seed), "injection": opts["injection"],
-                                  "masks": opts["masks"], "num_frames": int(opts["num_frames"]), "fps": self.fps}
+        family, s, timings = self.family, self.settings, {}
+        extras: dict[str, Any] = {"backbone": self.spec.name, "seed": int(seed), "injection": s.injection,
+                                  "masks": s.masks, "num_frames": s.num_frames, "fps": s.fps}
         with ExitStack() as stack:
             with stage_timer(self.device, timings, "optimization"):
-                embedding, extras["lora"] = coarse_stage(self, case, stack)
-            prompts = SubjectPrompts(self.pipe, case.subject_token, embedding, self.device, opts["token_space"])
-            if opts["injection"] == "none":
+                base = self.base_weights() if s.lora == "train" else ""   # the artifact key's part
+                embedding, extras["lora"] = coarse_stage(family, s, case, stack, base)
+            prompts = SubjectPrompts(family, case.subject_token, embedding, s.token_space)
+            if s.injection == "none":
                 with stage_timer(self.device, timings, "inference"):
-                    frames = sample_branches(self, prompts, case, seed, None, output_type)
-                return Run(frames, timings, self.fps, extras)
+                    frames = sample_branches(family, s, prompts, case, seed, None, output_type)
+                return Run(frames, timings, s.fps, extras)
             with stage_timer(self.device, timings, "inversion"):
-                context = reference_clip(self, case, prompts)
-            behaviours = branch_behaviours(self, case, prompts, context, probe_steps)
+                context = reference_clip(family, s, case, prompts)
+            behaviours = branch_behaviours(s, case, prompts, context, probe_steps)
             if observe is not None:
                 behaviours += observe(context)
             with stage_timer(self.device, timings, "inference"):
-                frames = sample_branches(self, prompts, case, seed, context, output_type, behaviours)
+                frames = sample_branches(family, s, prompts, case, seed, context, output_type, behaviours)
         extras.update(context.summary(behaviours))
-        return Run(frames, timings, self.fps, extras)
+        return Run(frames, timings, s.fps, extras)
 
     def probe(self, case: PersonalizationCase, seed: int, steps=(10, 20, 30, 40), layers=None):
         """Internal cross-branch matches per feature type, layer and step, for the PCK probe
         (:mod:`evalkit.analyses.correspondence`)."""
-        from .match_recording import probe_generation
+        from .match_recording import ProbeSession
 
-        return probe_generation(self, case, seed, tuple(steps), layers)
+        session = ProbeSession(self.family, self.settings, tuple(steps), layers)
+        try:
+            out = self.run(case, seed, observe=session.observe, probe_steps=session.steps)
+        finally:
+            session.close()
+        return session.recording(case, out.frames)
 
     def base_weights(self) -> str:
         """Identity of the base weights for the coarse stage's cache key: path or hub id, its

@@ -11,8 +11,16 @@ torch = pytest.importorskip("torch")
 import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.attention import (AttentionCall, AttentionController, Behaviour, FeatureStore,  # noqa: E402
-                                          block_filter, controlled, self_attention_layers)
+from evalkit.generators.attention import (  # noqa: E402
+    AttentionCall,
+    AttentionController,
+    Behaviour,
+    FeatureStore,
+    block_filter,
+    controlled,
+    self_attention_layers,
+)
+from evalkit.generators.families import family_class  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.branches import branch_pairs  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.concat_reference import ConcatReference  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.kv_replace import KVReplace, replacement_mask  # noqa: E402
@@ -44,7 +52,7 @@ def inputs(pipe, batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 3, 4, 4, 4, generator=g)
     emb = torch.randn(batch, TEXT, 32, generator=g)
-    rope = pipe._prepare_rotary_positional_embeddings(32, 32, 3, "cpu")
+    rope = family_class("cogvideox")(pipe, "cpu").rotary_embeddings(32, 32, 3)
     return dict(hidden_states=x, encoder_hidden_states=emb, timestep=torch.full((batch,), 500),
                 image_rotary_emb=rope, return_dict=False), rope
 

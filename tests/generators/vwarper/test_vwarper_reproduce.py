@@ -8,13 +8,12 @@ import yaml
 
 pytest.importorskip("diffusers")
 
+import tiny_pipelines as tp  # noqa: E402,F401
 from typer.testing import CliRunner  # noqa: E402
 
-import tiny_pipelines as tp  # noqa: E402,F401
-
 from evalkit.cli import _load_commands, app  # noqa: E402
-from evalkit.report.paper.tables import load_table  # noqa: E402
 from evalkit.report.paper.reproduce import reproduce  # noqa: E402
+from evalkit.report.paper.tables import load_table  # noqa: E402
 from evalkit.report.sources import load_run  # noqa: E402
 from evalkit.run.store import ResultsStore  # noqa: E402
 

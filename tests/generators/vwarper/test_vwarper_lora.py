@@ -22,15 +22,17 @@ pytest.importorskip("peft")
 from evalkit.cases import ImageFiles, PersonalizationCase  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.families import family_class  # noqa: E402
-from evalkit.generators.training.artifact import CoarseArtifact  # noqa: E402
-from evalkit.generators.methods.vwarper.coarse_training import (CoarseSettings,
+from evalkit.generators.methods.vwarper.coarse_training import (
+    CoarseSettings,
     CoarseTrainer,
     cover_resize,
     ensure_coarse,
-    training_key)
+    training_key,
+)
+from evalkit.generators.training.artifact import CoarseArtifact  # noqa: E402
 from evalkit.generators.training.lora import applied_lora  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SETTINGS = CoarseSettings(height=32, width=32, rank=4, steps=10, lr=1e-3, token_lr=5e-3)
 
 
@@ -122,7 +124,7 @@ torch.set_num_threads(1)
 sys.path[:0] = [{repo!r}, {tests!r}]
 import tiny_pipelines as tp
 from evalkit.generators.families import family_class
-from evalkit.generators.training import coarse
+from evalkit.generators.methods.vwarper import coarse_training as coarse
 from evalkit.generators.methods.vwarper.coarse_training import CoarseSettings, ensure_coarse
 from evalkit.cases import ImageFiles, PersonalizationCase
 from pathlib import Path

@@ -15,7 +15,7 @@ import tiny_pipelines as tp  # noqa: E402,F401  (makes torchvision importable, w
 
 pytest.importorskip("peft")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow

@@ -46,7 +46,8 @@ def test_names_options_and_refusals(opts, tmp_path):
     assert GENERATORS.get("vwarper-coarse")().options["injection"] == "none"
     assert GENERATORS.get("vwarper-nomask")().options["masks"] == "none"
     v = GENERATORS.get("vwarper")()
-    assert (v.options["backbone"], v.options["num_frames"], v.fps, v.warp_steps[0], v.warp_steps[-1]) == \
+    steps = v.settings.warp_steps
+    assert (v.options["backbone"], v.options["num_frames"], v.fps, steps[0], steps[-1]) == \
         ("cogvideox-5b", 25, 16.0, 3, 19)
     with pytest.raises(EvalkitError, match="vwarper runs on the families cogvideox"):
         GENERATORS.get("vwarper")(backbone="wan2.1-1.3b")
@@ -108,8 +109,8 @@ def test_a_given_lora_and_the_output_token_space(opts, tmp_path):
 
 
 def test_loss_curves_reach_the_report_once_per_training():
-    from evalkit.report.plots import training_curve_data, training_curves_plot
     from evalkit.generators.methods.vwarper.coarse import loss_curve
+    from evalkit.report.plots import training_curve_data, training_curves_plot
 
     curve = loss_curve(np.linspace(2.0, 1.0, 250))
     assert len(curve) == 100 and curve[-1][0] == 250 and curve[0][1] == pytest.approx(np.linspace(2, 1, 250)[:2].mean())
@@ -124,11 +125,11 @@ def test_loss_curves_reach_the_report_once_per_training():
 def test_subject_prompts_match_the_pipeline_and_place_the_learned_token(opts, tmp_path):
     gen = GENERATORS.get("vwarper")(**opts)
     gen.load()
-    pipe = gen.pipe
-    plain = SubjectPrompts(pipe, "sks").encode(PROMPT).embeds
+    pipe, family = gen.pipe, gen.family
+    plain = SubjectPrompts(family, "sks").encode(PROMPT).embeds
     with torch.no_grad():  # as the pipeline runs (autograd changes the kernels' rounding)
         assert torch.equal(plain, pipe.encode_prompt(PROMPT, None, False, device="cpu")[0])
-    learned = SubjectPrompts(pipe, "sks", torch.randn(32))
+    learned = SubjectPrompts(family, "sks", torch.randn(32))
     pos = learned.positions(PROMPT, ["sks", "dog"], item="dog/00")
     assert len(pos) == 2 and learned.ids(PROMPT)[0, pos[0]] == learned.token_id
     assert not torch.allclose(learned.encode(PROMPT).embeds, plain)
@@ -136,12 +137,12 @@ def test_subject_prompts_match_the_pipeline_and_place_the_learned_token(opts, tm
     with pytest.raises(EvalkitError, match="dog/00: the prompt .* does not contain 'cat'"):
         learned.positions(PROMPT, ["cat"], item="dog/00")
     # token_space="output": T5's output replaced at the subject word's tokens only
-    out_space = SubjectPrompts(pipe, "sks", torch.ones(32) * 7, space="output")
+    out_space = SubjectPrompts(family, "sks", torch.ones(32) * 7, space="output")
     got = out_space.encode(PROMPT).embeds
     at = out_space.positions(PROMPT, ["sks"])
     others = [i for i in range(got.shape[1]) if i not in at]
     assert (got[0, at] == 7).all() and torch.equal(got[0, others], plain[0, others])
-    assert torch.equal(out_space.encode("").embeds, SubjectPrompts(pipe, "sks").encode("").embeds)
+    assert torch.equal(out_space.encode("").embeds, SubjectPrompts(family, "sks").encode("").embeds)
 
 
 def test_ddim_inversion_follows_the_ddim_update():

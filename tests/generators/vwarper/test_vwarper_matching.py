@@ -7,11 +7,13 @@ torch = pytest.importorskip("torch")
 
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.attention import FeatureStore, Recorded  # noqa: E402
-from evalkit.generators.methods.vwarper.correspondence import (correlation,
+from evalkit.generators.methods.vwarper.correspondence import (
+    correlation,
     cycle_error,
     match,
     symmetric_correlation,
-    token_coords)
+    token_coords,
+)
 from evalkit.generators.methods.vwarper.field import FieldSettings, StepFields  # noqa: E402
 from evalkit.generators.methods.vwarper.masks import SubjectMaps, cycle_mask, foreground_mask  # noqa: E402
 
