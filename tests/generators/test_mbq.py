@@ -76,7 +76,7 @@ def test_injection_changes_the_output_and_fraction_counts_steps(tiny_dirs):
     opts = dict(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), **SMALL)
     van = GENERATORS.get("vanilla")(**opts, num_frames=9).generate(case(), 1)
     part = GENERATORS.get("mbq")(**opts, injection_fraction=0.34, blocks="all")
-    assert part.num_injected_steps() == 1
+    assert part.settings.injected_steps == 1
     g = part.generate(case(), 1)
     assert g.extras["injections"] == 2  # one step × two layers
     assert not np.array_equal(g.video.frames, van.video.frames)

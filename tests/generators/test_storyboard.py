@@ -15,6 +15,7 @@ pytest.importorskip("diffusers")
 
 from evalkit.cases import MultiShotCase  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
+from evalkit.generators.methods.storyboard.passes import layer_sets  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 
 SET = MultiShotCase("set", "a dog", ("a dog runs", "a dog jumps", "a dog sits"))
@@ -108,7 +109,8 @@ def test_options_and_case_kinds_are_checked(tiny_dirs):
     assert GENERATORS.get("storyboard").case_kinds == ("multi-shot",)
     gen = GENERATORS.get("storyboard")(**dict(UNET, model_path=tiny_dirs("unet")), sdsa_layers="up")
     gen.load()
-    assert all(n.startswith("up_blocks") for n in gen.layer_sets()["names"] if gen.layer_sets()["sdsa"](n))
+    sets = layer_sets(gen.family, gen.settings)
+    assert all(n.startswith("up_blocks") for n in sets["names"] if sets["sdsa"](n))
 
 
 def _videocrafter2_folder(tmp_path_factory, turbo: bool):

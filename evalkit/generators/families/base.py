@@ -150,6 +150,29 @@ class ModelFamily:
         """VAE latents of uint8 frames (T, H, W, 3): posterior mode, the pipeline's normalisation."""
         raise NotImplementedError
 
+    def decoder_block(self, level: int) -> str:
+        """The module path of a U-Net's decoder level ``level`` (its last block, with the upsampler),
+        e.g. for DIFT features; a DiT has no decoder levels."""
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(f"model family {self.registry_name!r} has no U-Net decoder levels")
+
+    # -- decoding latents to frames ---------------------------------------------------------
+    def decode(self, latents) -> np.ndarray:
+        """uint8 frames ``(T, H, W, 3)`` of one item's latents (``[1, ...]`` in the denoiser's layout),
+        as the pipeline decodes them."""
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(f"decoding latents to frames is not available for model family {self.registry_name!r}")
+
+    @staticmethod
+    def _to_uint8(video) -> np.ndarray:
+        """[C, T, H, W] in [-1, 1] -> uint8 (T, H, W, 3)."""
+        import torch
+
+        v = ((video.float() / 2 + 0.5).clamp(0, 1) * 255).round().to("cpu", dtype=torch.uint8)
+        return v.permute(1, 2, 3, 0).numpy()
+
     # -- one denoising step ------------------------------------------------------------
     def schedule(self, steps: int, latents: Latents | None = None):
         """A copy of the pipeline's scheduler set to ``steps`` steps, as the pipeline sets it."""
