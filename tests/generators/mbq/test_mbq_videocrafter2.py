@@ -146,7 +146,7 @@ def test_fig2_run_config_and_the_paper_tables_name_these_backbones():
     from evalkit.report.paper.tables import load_table
     from evalkit.run.plan import load_plan
 
-    cfg = Path(__file__).resolve().parents[2] / "docs" / "examples" / "mbq_fig2_videocrafter2.yaml"
+    cfg = Path(__file__).resolve().parents[3] / "docs" / "examples" / "mbq_fig2_videocrafter2.yaml"
     plan = load_plan(str(cfg))
     fractions = [g["injection_fraction"] for g in plan.to_dict()["generators"]]
     assert fractions == [0.0, 0.1, 0.2, 0.3, 0.4]
