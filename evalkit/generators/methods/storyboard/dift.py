@@ -59,3 +59,23 @@ class DiftCapture:
         if self.cfg == "batched":
             out = out[out.shape[0] // 2:]
         self.features = self.layout.to_frames(out.detach(), "BSHD").clone()
+
+
+def gaussian_smooth(features, grid: tuple[int, int], kernel_size: int = 3, sigma: float = 1.0):
+    """ConsiStory's smoothing of the DIFT features before matching (NVlabs/consistory
+    ``consistory_run.py``: ``gaussian_smooth(x, kernel_size=3, sigma=1)`` of utils/general_utils.py):
+    every channel of every frame, on its ``grid`` (h, w), convolved with the normalised 3×3 Gaussian,
+    zero padding. ``features`` ``[shots, F, h·w, C]`` -> the same shape."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = grid
+    shots, frames, tokens, channels = features.shape
+    if h * w != tokens:
+        raise EvalkitError(f"DIFT smoothing: a {h}×{w} grid does not hold {tokens} tokens")
+    r = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
+    kernel = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma ** 2))
+    kernel = (kernel / kernel.sum()).to(features.device, features.dtype)
+    x = features.permute(0, 1, 3, 2).reshape(shots * frames * channels, 1, h, w)
+    y = F.conv2d(x, kernel[None, None], padding=kernel_size // 2)
+    return y.reshape(shots, frames, channels, tokens).permute(0, 1, 3, 2).contiguous()

@@ -40,10 +40,24 @@ def layer_sets(family, settings: StoryboardRunSettings) -> dict[str, Any]:
     return {"names": names, "sdsa": set(sdsa).__contains__, "q": block_filter(names, settings.q_blocks)}
 
 
+def step_timesteps(sampler_timesteps: list[float], numbering: str) -> list[float]:
+    """The timestep each denoising step is compared with in the phase windows: the sampler's own
+    (``"sampler"``; VideoCrafter2's 50 DDIM steps: 981, 961, …, 1) or the paper's numbering of an
+    N-step schedule, t_i = 1000·(1 − i/N) (``"paper"``: MbQ Sec. 3's "t = 1000, 980, …", which
+    ``mbq`` maps to VideoCrafter2's 981, 961, …)."""
+    if numbering == "sampler":
+        return list(sampler_timesteps)
+    n = len(sampler_timesteps)
+    return [1000.0 * (1.0 - i / n) for i in range(n)]
+
+
 def phase_windows(family, settings: StoryboardRunSettings) -> dict[str, Any]:
-    """Denoising step indices of each phase, from the schedule's timesteps (t in [0, 1000])."""
+    """Denoising step indices of each phase, from the schedule's timesteps (t in [0, 1000]; see
+    :func:`step_timesteps`). The DIFT step is always the sampler's (ConsiStory's t = 261 is its
+    sampler's timestep)."""
     s = settings
-    ts = [float(t) for t in family.schedule(s.steps).timesteps]
+    sampler = [float(t) for t in family.schedule(s.steps).timesteps]
+    ts = step_timesteps(sampler, s.window_timesteps)
     pres = s.t_pres if s.q_mode == "preserve+flow" else float("-inf")
     none = s.q_mode == "none"
     (slo, shi), (rlo, rhi) = s.sdsa_window, s.refine_window
@@ -52,7 +66,32 @@ def phase_windows(family, settings: StoryboardRunSettings) -> dict[str, Any]:
             "flow": set() if none else {i for i, t in enumerate(ts) if t < pres},
             "sdsa": {i for i, t in enumerate(ts) if slo <= t <= shi},
             "refine": {i for i, t in enumerate(ts) if rlo <= t <= rhi} if s.refine else set(),
-            "dift": min(range(len(ts)), key=lambda i: abs(ts[i] - s.dift_timestep))}
+            "dift": min(range(len(sampler)), key=lambda i: abs(sampler[i] - s.dift_timestep)),
+            # ConsiStory's query blend (only with query_blend, so that other runs' extras are unchanged):
+            # its first tenth of the steps, where extended attention acts
+            **({"blend": {i for i, t in enumerate(ts) if i <= s.steps // 10 and slo <= t <= shi}}
+               if s.query_blend == "consistory" else {})}
+
+
+def step_dropout(token_masks: Callable, dropout: float, generator) -> Callable:
+    """ConsiStory's mask dropout (utils/ptp_utils.py, ``aggregate_attention``: one draw per step and
+    resolution into ``last_mask_dropout``): ``token_masks(step, per_frame)`` with each subject token
+    dropped with probability ``dropout``, drawn once per (step, tokens per frame) and shared by every
+    layer, attender and CFG pass of that step."""
+    import torch
+
+    drawn: dict = {}
+
+    def masks(step: int, per_frame: int):
+        m = token_masks(step, per_frame)
+        if m is None:
+            return None
+        if (step, per_frame) not in drawn:
+            keep = torch.rand(m.shape, generator=generator) >= dropout
+            drawn[(step, per_frame)] = m & keep.to(m.device)
+        return drawn[(step, per_frame)]
+
+    return masks
 
 
 class SetPasses:
@@ -108,18 +147,23 @@ class SetPasses:
                   FlowRecord(store=store, layout=self.layout, key_frame_stride=s.key_frame_stride,
                              layers=self.layers["q"], passes=s.q_passes, active=self.w["flow"].__contains__,
                              device=self.cache)]
+        if self.w.get("blend"):   # the query blend's vanilla Q: the SDSA layers at the blend steps
+            record.append(RecordAt(store=store, what=("q",), layers=self.layers["sdsa"], passes=s.sdsa_passes,
+                                   active=self.w["blend"].__contains__, device=self.cache))
         ctrl, hooks = AttentionController(record), []
         if s.mask_source == "vanilla":
             self.vanilla_masks, hook = self._masks_hook(self.w["sdsa"], 0, dift=True)
             hooks.append(hook(ctrl))
         self._sample(ctrl, hooks=hooks)
 
-    def behaviours(self, store, masks) -> list:
+    def behaviours(self, store, masks) -> list[tuple[str, Any]]:
+        """(extras name of its count, behaviour) of the consistent passes, in the order they act."""
         import torch
 
         from evalkit.generators.attention.q_preserve import PreserveQ
         from evalkit.generators.attention.sdsa import FramewiseSDSA
 
+        from .q_blend import BlendQ, blend_strengths
         from .q_flow import QFlow
 
         s, device = self.settings, self.family.device
@@ -129,15 +173,25 @@ class SetPasses:
         def token_masks(step: int, per_frame: int):
             return masks.tokens(step, frames, per_frame, device)
 
-        return [PreserveQ(store=store, what=("q",), layers=self.layers["q"], passes=s.q_passes,
-                          active=self.w["pres"].__contains__, dropout=s.q_dropout, generator=draws),
-                QFlow(store=store, layout=self.layout, key_frame_stride=s.key_frame_stride,
-                      layers=self.layers["q"], passes=s.q_passes, active=self.w["flow"].__contains__,
-                      dropout=s.q_dropout, generator=draws),
-                FramewiseSDSA(layout=self.layout, anchors=self.anchors, masks=token_masks,
-                              frames=s.sdsa_frames, layers=self.layers["sdsa"],
-                              passes=s.sdsa_passes, active=self.w["sdsa"].__contains__,
-                              dropout=s.sdsa_dropout, generator=draws)]
+        step_draw = s.sdsa_dropout_draw == "step" and s.sdsa_dropout > 0
+        if step_draw:
+            token_masks = step_dropout(token_masks, s.sdsa_dropout, draws)
+
+        named = [("q_preserved", PreserveQ(store=store, what=("q",), layers=self.layers["q"], passes=s.q_passes,
+                                           active=self.w["pres"].__contains__, dropout=s.q_dropout,
+                                           generator=draws)),
+                 ("q_flowed", QFlow(store=store, layout=self.layout, key_frame_stride=s.key_frame_stride,
+                                    layers=self.layers["q"], passes=s.q_passes, active=self.w["flow"].__contains__,
+                                    dropout=s.q_dropout, generator=draws))]
+        if "blend" in self.w:
+            named.append(("q_blended", BlendQ(store=store, strengths=tuple(blend_strengths(s.steps)),
+                                              layers=self.layers["sdsa"], passes=s.sdsa_passes,
+                                              active=self.w["blend"].__contains__)))
+        named.append(("sdsa_calls", FramewiseSDSA(layout=self.layout, anchors=self.anchors, masks=token_masks,
+                                                  frames=s.sdsa_frames, layers=self.layers["sdsa"],
+                                                  passes=s.sdsa_passes, active=self.w["sdsa"].__contains__,
+                                                  dropout=0.0 if step_draw else s.sdsa_dropout, generator=draws)))
+        return named
 
     def _consistent_pass(self, store, *, dift: bool, refine=None, output_type: str = "latent"):
         from evalkit.generators.attention import AttentionController
@@ -147,12 +201,12 @@ class SetPasses:
             masks = self.vanilla_masks
         else:
             masks, hook = self._masks_hook(self.w["sdsa"], 1, dift=dift)
-        ctrl = AttentionController(self.behaviours(store, masks))
+        named = self.behaviours(store, masks)
+        ctrl = AttentionController([b for _, b in named])
         hooks = [hook(ctrl)] if hook is not None and self.shots > 1 else []   # one shot: no masks needed
         extra = [f(ctrl) for f in (refine, self._dift_capture if dift else None) if f is not None]
         out = self._sample(ctrl, output_type, hooks + extra)
-        names = ("q_preserved", "q_flowed", "sdsa_calls")
-        for name, b in zip(names, ctrl.behaviours):
+        for name, b in named:
             self.counts[name] = int(b.count)
         return out, masks, extra
 
@@ -167,6 +221,9 @@ class SetPasses:
 
     def dift_pass(self, store):
         """Pass 2: the consistent generation without refinement; DIFT matches for pass 3."""
+        from evalkit.generators.attention.frames import token_grid
+
+        from .dift import gaussian_smooth
         from .refine import anchor_matches
 
         _, masks, _ = self._consistent_pass(store, dift=True)
@@ -177,7 +234,10 @@ class SetPasses:
         subject = masks.tokens("dift", feats.shape[1], feats.shape[2], feats.device)
         if subject is None:
             raise EvalkitError(f"{method}: no subject masks at the DIFT step {self.w['dift']}")
-        return anchor_matches(feats, subject, self.anchors)
+        s = self.settings
+        if s.dift_smoothing == "gaussian3":
+            feats = gaussian_smooth(feats, token_grid(feats.shape[2], s.height, s.width))
+        return anchor_matches(feats, subject, self.anchors, threshold=s.refine_threshold)
 
     def consistent(self, store, matches, output_type: str):
         """The final pass (with refinement injection when ``matches`` are given)."""

@@ -55,11 +55,15 @@ class StoryboardRunSettings:
     method: str                                 # the registry name (error messages)
     backbone: str
     steps: int
+    num_frames: int                             # frames of every shot
+    height: int
+    width: int
     shot_seeds: str
     anchors: int
     q_mode: str
     t_pres: float
     sdsa_window: tuple[float, float]
+    window_timesteps: str                       # "sampler" or "paper" (passes.step_timesteps)
     refine: bool
     refine_window: tuple[float, float]
     refine_alpha: float
@@ -67,6 +71,8 @@ class StoryboardRunSettings:
     sdsa_frames: str
     sdsa_layers: str
     sdsa_dropout: float
+    sdsa_dropout_draw: str                      # "call" or "step" (ConsiStory)
+    query_blend: str                            # "none" or "consistory" (q_blend.py)
     sdsa_passes: str
     q_blocks: tuple[int, ...] | None
     q_passes: str
@@ -75,25 +81,33 @@ class StoryboardRunSettings:
     mask_source: str
     dift_timestep: float
     dift_module: str | None                     # None: the family's default (dift.default_dift_module)
+    dift_smoothing: str                         # "none" or "gaussian3" (ConsiStory)
+    refine_threshold: str                       # "none" or "otsu" (ConsiStory)
     q_cache: str
     source: str                                 # where the backbone row comes from
 
 
-def resolve_settings(method: str, backbone: str, options: dict[str, Any], steps: int) -> StoryboardRunSettings:
+def resolve_settings(method: str, backbone: str, options: dict[str, Any], steps: int, num_frames: int,
+                     height: int, width: int) -> StoryboardRunSettings:
     row = SETTINGS.for_backbone(backbone)
     if int(options["anchors"]) < 1:
         raise EvalkitError(f"{method}: anchors={options['anchors']} must be >= 1")
     return StoryboardRunSettings(
-        method=method, backbone=backbone, steps=int(steps), shot_seeds=options["shot_seeds"],
+        method=method, backbone=backbone, steps=int(steps), num_frames=int(num_frames), height=int(height),
+        width=int(width), shot_seeds=options["shot_seeds"],
         anchors=int(options["anchors"]), q_mode=options["q_mode"], t_pres=float(options["t_pres"]),
-        sdsa_window=parse_window(options["sdsa_t"], "sdsa_t"), refine=bool(options["refine"]),
+        sdsa_window=parse_window(options["sdsa_t"], "sdsa_t"),
+        window_timesteps=options["window_timesteps"], refine=bool(options["refine"]),
         refine_window=parse_window(options["refine_t"], "refine_t"), refine_alpha=float(options["refine_alpha"]),
         refine_passes=options["refine_passes"],
         sdsa_frames=row.sdsa_frames if is_default(options["sdsa_frames"]) else options["sdsa_frames"],
         sdsa_layers=row.sdsa_layers if is_default(options["sdsa_layers"]) else options["sdsa_layers"],
-        sdsa_dropout=float(options["sdsa_dropout"]), sdsa_passes=options["sdsa_passes"],
+        sdsa_dropout=float(options["sdsa_dropout"]),
+        sdsa_dropout_draw=options["sdsa_dropout_draw"], query_blend=options["query_blend"],
+        sdsa_passes=options["sdsa_passes"],
         q_blocks=parse_blocks(options["q_blocks"]), q_passes=options["q_passes"], q_dropout=float(options["q_dropout"]),
         key_frame_stride=int(options["key_frame_stride"]), mask_source=options["mask_source"],
         dift_timestep=float(options["dift_timestep"]),
         dift_module=None if is_default(options["dift_module"]) else options["dift_module"],
+        dift_smoothing=options["dift_smoothing"], refine_threshold=options["refine_threshold"],
         q_cache=options["q_cache"], source=row.source)

@@ -45,11 +45,13 @@ class Storyboard(DiffusersT2V):
     types: ClassVar[dict[str, type]] = {**DiffusersT2V.types, "sdsa_t": object, "refine_t": object}
     defaults: ClassVar[dict[str, Any]] = {
         **COMMON_DEFAULTS,
+        "backbone": "videocrafter2",     # the paper's backbone (MbQ Sec. 5; issue 26: not wan2.1-1.3b)
         "shot_seeds": "batch",
         "anchors": 2,                    # App. B.14: two anchor shots share with each other
         "q_mode": "preserve+flow",
         "t_pres": 750,                   # App. B.14: Q preservation for t >= 750, Q flow below
         "sdsa_t": [550, 950],            # App. B.14 (or "550-950")
+        "window_timesteps": "sampler",   # phase windows on the sampler's t ("paper": t = 1000·(1 − i/N))
         "refine": True,
         "refine_t": [590, 950],          # App. B.14
         "refine_alpha": 0.8,             # ConsiStory's feature-injection blend (its public code)
@@ -57,6 +59,8 @@ class Storyboard(DiffusersT2V):
         "sdsa_frames": "auto",           # auto: the backbone's setting (T2V-Turbo-V2: + middle frame)
         "sdsa_layers": "auto",           # auto: U-Net decoder layers ("up"), DiT all blocks
         "sdsa_dropout": 0.0,             # App. B.7: no SDSA dropout in videos
+        "sdsa_dropout_draw": "call",     # per attender and layer call; "step": ConsiStory's one draw per step
+        "query_blend": "none",           # "consistory": ConsiStory's vanilla-query blend (0.9 -> 0.818)
         "sdsa_passes": "both",           # ConsiStory extends both CFG passes
         "q_blocks": "all",               # self-attention layers whose Q is preserved / flowed
         "q_passes": "both",              # as ConsiStory's vanilla-query injection (whole batch)
@@ -65,18 +69,24 @@ class Storyboard(DiffusersT2V):
         "mask_source": "previous-step",  # x̂0 of the step before (or: the vanilla pass at the same step)
         "dift_timestep": 261,            # ConsiStory's DIFT step
         "dift_module": "auto",           # U-Net up_blocks.1; DiT the middle block
+        "dift_smoothing": "none",        # "gaussian3": ConsiStory's 3×3 Gaussian (σ = 1) of the DIFT grid
+        "refine_threshold": "none",      # "otsu": ConsiStory's Otsu threshold on the matches' distances
         "q_cache": "device",             # where the vanilla Q cache lives: "device" or "cpu"
     }
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "shot_seeds": SHOT_SEEDS, "q_mode": Q_MODES, "refine": (True, False),
         "sdsa_frames": ("auto", "matching", "matching+middle", "all"), "sdsa_layers": ("auto", "up", "all"),
         "sdsa_passes": ("cond", "both"), "q_passes": ("cond", "both"), "refine_passes": ("cond", "both"),
-        "mask_source": ("previous-step", "vanilla"), "q_cache": ("device", "cpu")}
+        "mask_source": ("previous-step", "vanilla"), "q_cache": ("device", "cpu"),
+        "window_timesteps": ("sampler", "paper"), "sdsa_dropout_draw": ("call", "step"),
+        "query_blend": ("none", "consistory"),
+        "dift_smoothing": ("none", "gaussian3"), "refine_threshold": ("none", "otsu")}
 
     def __init__(self, device: str = "cpu", **options: Any) -> None:
         super().__init__(device=device, **options)
         self._segmenter = None
-        self.settings = resolve_settings(self.registry_name, self.spec.name, self.options, int(self.opt("steps")))
+        self.settings = resolve_settings(self.registry_name, self.spec.name, self.options, int(self.opt("steps")),
+                                         int(self.opt("num_frames")), int(self.opt("height")), int(self.opt("width")))
 
     def load(self) -> None:
         super().load()
@@ -91,7 +101,7 @@ class Storyboard(DiffusersT2V):
 
         self.load()
         s, family = self.settings, self.family
-        shots, frames_n = len(case.prompts), int(self.opt("num_frames"))
+        shots, frames_n = len(case.prompts), s.num_frames
         sample = partial(self.sample, case.prompts, seed, num_frames=frames_n, fps=self.spec.fps,
                          latents=self.shot_latents(shots, seed, frames_n))
         ctx = SetPasses(family, s, sample=sample, segmenter=self._segmenter, subject=case.subject, shots=shots,
@@ -101,7 +111,7 @@ class Storyboard(DiffusersT2V):
         detail: dict[str, float] = {}
         store = FeatureStore()
         with stage_timer(self.device, timings, "inversion"):
-            if ctx.w["pres"] or ctx.w["flow"] or s.mask_source == "vanilla":
+            if ctx.w["pres"] or ctx.w["flow"] or ctx.w.get("blend") or s.mask_source == "vanilla":
                 with stage_timer(self.device, detail, "vanilla_pass"):
                     ctx.vanilla(store)
             matches = None
