@@ -215,7 +215,9 @@ class FeatureInjection(DiffusersT2V):
     the target generation: the injection, then anything a variant adds). ``self.settings`` holds
     the resolved settings (:class:`InjectionSettings`).
     """
-    families: ClassVar[tuple[str, ...]] = ("wan", "cogvideox", "ltx", "unet", "animatediff", "videocrafter2")
+    #: every family, a plugged-in one too: only the ModelFamily contract is used (encode_video,
+    #: schedule, noise_to, denoise_once, the attention processors)
+    families: ClassVar[tuple[str, ...] | None] = None
     inject_what: ClassVar[tuple[str, ...]] = ("q",)
     defaults: ClassVar[dict[str, Any]] = {
         **COMMON_DEFAULTS,
