@@ -11,6 +11,7 @@ An instance is bound to one loaded pipeline: ``WanFamily(pipe, device)``.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -181,6 +182,31 @@ class ModelFamily:
         sched = copy.deepcopy(self.pipe.scheduler)
         sched.set_timesteps(steps, device=self.device)
         return sched
+
+    @contextmanager
+    def time_shift(self, mu: float | None):
+        """``with family.time_shift(mu):`` the pipeline's flow-matching scheduler replaced by a copy
+        whose sigmas are shifted by μ — σ' = e^μ·σ / (1 + (e^μ − 1)·σ), the exponential time shift,
+        as a static shift of e^μ — for the pipeline's own sampling and for :meth:`schedule`; the
+        original is restored on exit. ``mu=None``: nothing changes."""
+        if mu is None:
+            yield
+            return
+        import math
+
+        from evalkit.errors import EvalkitError
+
+        original = self.pipe.scheduler
+        names = [n for n in ("shift", "flow_shift") if n in original.config]
+        if not names:
+            raise EvalkitError(f"model family {self.registry_name!r}: scheduler {type(original).__name__} has no "
+                               f"flow-matching shift; a scheduler μ applies to flow-matching schedulers only")
+        shift = {n: math.exp(float(mu)) for n in names}
+        self.pipe.scheduler = type(original).from_config(original.config, **shift, use_dynamic_shifting=False)
+        try:
+            yield
+        finally:
+            self.pipe.scheduler = original
 
     def noise_to(self, sched, x0, noise, index: int):
         """``x0`` noised to the schedule's step ``index``."""

@@ -20,7 +20,8 @@ def test_kv_injection_records_k_and_v_of_the_first_block(tiny_dirs):
     gen = observing(GENERATORS.get("kv-injection"))(**opts)
     g = gen.generate(c, 0)
     store = gen.store
-    assert sorted(store) == [("transformer_blocks.0.attn1", "k", "single"), ("transformer_blocks.0.attn1", "v", "single")]
+    assert sorted(store) == [("transformer_blocks.0.attn1", "k", "single"),
+                             ("transformer_blocks.0.attn1", "v", "single")]
     # 9 frames → 3 latent frames; 16×16 px → 2×2 latent → one 2×2 patch: 3 video tokens (text excluded)
     assert all(r.layout == "BHSD" and r.tensor.shape == (1, 4, 3, 16) for r in store.values())
     # both CFG passes (batched [uncond, cond]) at both steps

@@ -87,12 +87,14 @@ class ExtendedAttentionInjection(MotionByQueries):
         s, timings = self.settings, {}
         n_inject = s.injected_steps
         store = FeatureStore()
-        with stage_timer(self.device, timings, "inversion"):
-            source, recorded_at, detail = self.record(case, store, n_inject)
-        behaviours = batch_behaviours(self.family, s, store, n_inject, source.num_frames)
-        with stage_timer(self.device, timings, "inference"):
-            frames = self.sample([case.target_prompt] * s.batch_videos, seed, num_frames=source.num_frames,
-                                 fps=source.fps, controller=AttentionController(behaviours), output_type=output_type)
+        with self.family.time_shift(s.scheduler_mu):
+            with stage_timer(self.device, timings, "inversion"):
+                source, recorded_at, detail = self.record(case, store, n_inject)
+            behaviours = batch_behaviours(self.family, s, store, n_inject, source.num_frames)
+            with stage_timer(self.device, timings, "inference"):
+                frames = self.sample([case.target_prompt] * s.batch_videos, seed, num_frames=source.num_frames,
+                                     fps=source.fps, controller=AttentionController(behaviours),
+                                     output_type=output_type)
         extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": s.fraction,
                   "injected_steps": n_inject, "recorded_at_steps": recorded_at, "batch_videos": s.batch_videos,
                   "kept": s.keep, "injections": behaviours[0].count,

@@ -100,6 +100,7 @@ class InjectionSettings:
     record_prompt: str                  # "source" or "empty"
     record_seed: int                    # seed of the recording noise (one noise for every level)
     steps: int                          # denoising steps of the target generation
+    scheduler_mu: float | None          # flow-matching time shift μ (App. A.1.1: 3.065); None: the pipeline's
     source: str                         # where the paper row's numbers come from
 
     @property
@@ -139,7 +140,7 @@ def resolve_settings(name: str, backbone: str, options: dict[str, Any], steps: i
         consistency_steps=row.consistency_steps, source_frame_repeat=repeat,
         record_step_fraction=float(options["record_step_fraction"]), passes=options["passes"],
         record_prompt=options["record_prompt"], record_seed=int(options["record_seed"]), steps=int(steps),
-        source=row.source)
+        scheduler_mu=None if options["scheduler_mu"] is None else float(options["scheduler_mu"]), source=row.source)
 
 
 # -- helpers: (family, settings, ...) --------------------------------------------------------
@@ -229,11 +230,13 @@ class FeatureInjection(DiffusersT2V):
         "record_prompt": "source",      # prompt of the recording pass: the case's source prompt or ""
         "record_seed": 0,               # seed of the recording noise (same for all levels)
         "source_frame_repeat": None,    # None: the method's setting (App. A.1.1); 1 when the dataset repeats
+        "scheduler_mu": None,           # None: the pipeline's schedule; App. A.1.1 gives μ = 3.065 (Wan, LTX)
     }
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "record": ("auto", "single", "per-step"),
         "passes": ("cond", "both"), "record_prompt": ("source", "empty")}
-    types: ClassVar[dict[str, type]] = {**COMMON_TYPES, "injection_fraction": float, "source_frame_repeat": int}
+    types: ClassVar[dict[str, type]] = {**COMMON_TYPES, "injection_fraction": float, "source_frame_repeat": int,
+                                        "scheduler_mu": float}
     bounds: ClassVar[dict[str, tuple]] = {**COMMON_BOUNDS, "injection_fraction": (0.0, 1.0),
                                           "record_step_fraction": (0.0, 1.0), "source_frame_repeat": (1, None),
                                           "record_seed": (0, None)}
@@ -304,15 +307,17 @@ class FeatureInjection(DiffusersT2V):
 
         s, timings = self.settings, {}
         n_inject = s.injected_steps
-        with stage_timer(self.device, timings, "inversion"):
-            source, recorded_at, detail, store, cached = self.recording(case, n_inject)
-        behaviours = self.target_behaviours(store, n_inject)
-        with stage_timer(self.device, timings, "inference"):
-            frames = self.sample(case.target_prompt, seed, num_frames=source.num_frames, fps=source.fps,
-                                 controller=AttentionController(behaviours), output_type=output_type)
+        with self.family.time_shift(s.scheduler_mu):   # recording schedule and sampling alike
+            with stage_timer(self.device, timings, "inversion"):
+                source, recorded_at, detail, store, cached = self.recording(case, n_inject)
+            behaviours = self.target_behaviours(store, n_inject)
+            with stage_timer(self.device, timings, "inference"):
+                frames = self.sample(case.target_prompt, seed, num_frames=source.num_frames, fps=source.fps,
+                                     controller=AttentionController(behaviours), output_type=output_type)
+            recorded_timesteps = timesteps_at(self.family, s, recorded_at, source)
         extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": s.fraction,
                   "injected_steps": n_inject, "recorded_at_steps": recorded_at,
-                  "recorded_at_timesteps": timesteps_at(self.family, s, recorded_at, source),
+                  "recorded_at_timesteps": recorded_timesteps, "scheduler_mu": s.scheduler_mu,
                   "recorded_bytes": store.nbytes, "recorded_tensors": len(store),
                   "injections": sum(b.count for b in behaviours if isinstance(b, Inject)),
                   "source_frames": source.num_frames, "source_frame_repeat": s.source_frame_repeat,
