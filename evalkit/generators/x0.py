@@ -8,9 +8,8 @@ conditional then unconditional under sequential CFG), forms the guided predictio
 steps with, and hands ``(step, x̂0)`` of the conditional latents to a callback before the next
 step's first call. It changes nothing in the pipeline's computation.
 
-Decoding x̂0 to frames (for CLIPSeg) is the one model-family-specific piece here
-(:data:`DECODERS`, looked up along the family class's bases, so a family derived from the U-Net
-family inherits its decoder).
+Decoding x̂0 to frames (for CLIPSeg) is the model family's (``family.decode``): a family without
+a decoder raises a one-line error naming it.
 """
 from __future__ import annotations
 
@@ -96,50 +95,10 @@ class X0Hook:
         self.callback(step, predicted_x0(self.sched, x.float(), guided, t))
 
 
-# -- decoding x̂0 to frames: per model family ------------------------------------------------
-def _to_uint8(video) -> np.ndarray:
-    """[C, T, H, W] in [-1, 1] -> uint8 (T, H, W, 3)."""
-    import torch
-
-    v = ((video.float() / 2 + 0.5).clamp(0, 1) * 255).round().to("cpu", dtype=torch.uint8)
-    return v.permute(1, 2, 3, 0).numpy()
-
-
-def _decode_with_pipeline(family, z) -> np.ndarray:
-    # TextToVideoSDPipeline ([B, C, F, h, w]) and CogVideoXPipeline ([B, F, C, h, w]) decode themselves
-    return _to_uint8(family.pipe.decode_latents(z.to(family.pipe.vae.dtype))[0])
-
-
-def _decode_wan(family, z) -> np.ndarray:
-    import torch
-
-    vae = family.pipe.vae
-    shape = (1, vae.config.z_dim, 1, 1, 1)
-    mean = torch.tensor(vae.config.latents_mean).view(shape).to(z.device, vae.dtype)
-    std = torch.tensor(vae.config.latents_std).view(shape).to(z.device, vae.dtype)
-    return _to_uint8(vae.decode(z.to(vae.dtype) * std + mean, return_dict=False)[0][0])
-
-
-def _decode_lvdm(family, z) -> np.ndarray:
-    # evalkit's VideoCrafter2 port: decode() gives (B, F, H, W, 3) in [0, 1]
-    return (np.clip(family.pipe.decode(z)[0], 0.0, 1.0) * 255.0).round().astype(np.uint8)
-
-
-#: family registry name -> decoder of one item's latents to uint8 (T, H, W, 3)
-DECODERS: dict[str, Callable] = {"unet": _decode_with_pipeline, "cogvideox": _decode_with_pipeline,
-                                 "wan": _decode_wan, "videocrafter2": _decode_lvdm}
-
-
 def decode_frames(family, x0) -> np.ndarray:
-    """uint8 frames ``(items, T, H, W, 3)`` of latents ``x0`` (one item at a time: bounded memory)."""
+    """uint8 frames ``(items, T, H, W, 3)`` of latents ``x0``, decoded by the model family one item at a
+    time (bounded memory)."""
     import torch
 
-    for cls in type(family).__mro__:
-        decode = DECODERS.get(vars(cls).get("registry_name", ""))
-        if decode is not None:
-            break
-    else:
-        raise EvalkitError(f"x̂0 decoding is not available for model family {type(family).registry_name!r} "
-                           f"(known: {', '.join(sorted(DECODERS))})")
     with torch.no_grad():
-        return np.stack([decode(family, x0[i:i + 1]) for i in range(x0.shape[0])])
+        return np.stack([family.decode(x0[i:i + 1]) for i in range(x0.shape[0])])

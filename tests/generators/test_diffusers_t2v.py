@@ -81,14 +81,14 @@ def test_pipeline_memo_is_keyed_by_dtype(tiny_dirs):
 
 def test_source_frames_follow_app_a11(tiny_dirs):
     gen = GENERATORS.get("mbq")(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), **SMALL)
-    assert gen.frame_repeat() == 2
+    assert gen.settings.source_frame_repeat == 2
     for n, want in ((16, 33), (24, 49), (4, 9)):
-        frames, fps = gen.source_clip(case(n), gen.frame_repeat())
+        frames, fps = gen.source_clip(case(n), gen.settings.source_frame_repeat)
         assert (len(frames), fps) == (want, 16.0)
         assert frames.shape[1:] == (32, 32, 3)
     frames, fps = gen.source_clip(case(6), 1)  # no repetition: padded to 4k+1 for the VAE
     assert (len(frames), fps) == (9, 8.0)
-    frames, _ = gen.source_clip(case(16), gen.frame_repeat())
+    frames, _ = gen.source_clip(case(16), gen.settings.source_frame_repeat)
     src = case(16).source.load().frames
     assert np.array_equal(frames[0], frames[1]) and np.array_equal(frames[-1], frames[-2])
     assert np.array_equal(frames[2], src[1]) and np.array_equal(frames[-1], src[-1])

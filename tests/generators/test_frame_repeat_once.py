@@ -40,8 +40,8 @@ def test_the_rule_is_applied_once_wherever_it_is_applied(tiny_dirs):
     by_dataset = GENERATORS.get("mbq")(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), source_frame_repeat=1,
                                        **SMALL)
     raw, converted = mt_case(source(24)), mt_case(TransformedVideo(source(24), parse_transforms("wan-frames")))
-    a, fps_a = by_generator.source_clip(raw, by_generator.frame_repeat())
-    b, fps_b = by_dataset.source_clip(converted, by_dataset.frame_repeat())
+    a, fps_a = by_generator.source_clip(raw, by_generator.settings.source_frame_repeat)
+    b, fps_b = by_dataset.source_clip(converted, by_dataset.settings.source_frame_repeat)
     assert (len(a), fps_a) == (len(b), fps_b) == (49, 16.0)   # App. A.1.1: 24 -> 49, fps doubled
     assert np.array_equal(a, b)                                # one implementation
     g = by_dataset.generate(converted, 0)

@@ -199,8 +199,34 @@ class ModelFamily:
 
     def decode_video(self, latents):
         """Float frames ``[batch, T, H, W, 3]`` in [0, 1] (numpy) of the denoiser-layout latents a
-        pipeline call returns with ``output_type="latent"``, decoded as the pipeline decodes them."""
+        pipeline call returns with ``output_type="latent"``, decoded exactly as the pipeline's own
+        ``output_type="np"`` output (a generation's frames). :meth:`decode` is the uint8 view of one
+        item used to look at x̂0 during sampling (masks, DIFT); the two stay apart so that each keeps
+        the numbers it always had."""
         raise NotImplementedError(f"{type(self).__name__}: decoding latents outside the pipeline")
+
+    def decoder_block(self, level: int) -> str:
+        """The module path of a U-Net's decoder level ``level`` (its last block, with the upsampler),
+        e.g. for DIFT features; a DiT has no decoder levels."""
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(f"model family {self.registry_name!r} has no U-Net decoder levels")
+
+    # -- decoding latents to frames ---------------------------------------------------------
+    def decode(self, latents) -> np.ndarray:
+        """uint8 frames ``(T, H, W, 3)`` of one item's latents (``[1, ...]`` in the denoiser's layout),
+        as the pipeline decodes them."""
+        from evalkit.errors import EvalkitError
+
+        raise EvalkitError(f"decoding latents to frames is not available for model family {self.registry_name!r}")
+
+    @staticmethod
+    def _to_uint8(video) -> np.ndarray:
+        """[C, T, H, W] in [-1, 1] -> uint8 (T, H, W, 3)."""
+        import torch
+
+        v = ((video.float() / 2 + 0.5).clamp(0, 1) * 255).round().to("cpu", dtype=torch.uint8)
+        return v.permute(1, 2, 3, 0).numpy()
 
     # -- one denoising step ------------------------------------------------------------
     def schedule(self, steps: int, latents: Latents | None = None):
@@ -210,6 +236,31 @@ class ModelFamily:
         sched = copy.deepcopy(self.pipe.scheduler)
         sched.set_timesteps(steps, device=self.device)
         return sched
+
+    @contextlib.contextmanager
+    def time_shift(self, mu: float | None):
+        """``with family.time_shift(mu):`` the pipeline's flow-matching scheduler replaced by a copy
+        whose sigmas are shifted by μ — σ' = e^μ·σ / (1 + (e^μ − 1)·σ), the exponential time shift,
+        as a static shift of e^μ — for the pipeline's own sampling and for :meth:`schedule`; the
+        original is restored on exit. ``mu=None``: nothing changes."""
+        if mu is None:
+            yield
+            return
+        import math
+
+        from evalkit.errors import EvalkitError
+
+        original = self.pipe.scheduler
+        names = [n for n in ("shift", "flow_shift") if n in original.config]
+        if not names:
+            raise EvalkitError(f"model family {self.registry_name!r}: scheduler {type(original).__name__} has no "
+                               f"flow-matching shift; a scheduler μ applies to flow-matching schedulers only")
+        shift = {n: math.exp(float(mu)) for n in names}
+        self.pipe.scheduler = type(original).from_config(original.config, **shift, use_dynamic_shifting=False)
+        try:
+            yield
+        finally:
+            self.pipe.scheduler = original
 
     def noise_to(self, sched, x0, noise, index: int):
         """``x0`` noised to the schedule's step ``index``."""

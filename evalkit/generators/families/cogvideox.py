@@ -45,6 +45,10 @@ class CogVideoXFamily(ModelFamily):
     self_attention = r"^transformer_blocks\.(\d+)\.attn1$"
     processor = CogVideoXControlProcessor
 
+    def decode(self, latents) -> np.ndarray:
+        # the pipeline decodes itself (TextToVideoSD: [B, C, F, h, w]; CogVideoX: [B, F, C, h, w])
+        return self._to_uint8(self.pipe.decode_latents(latents.to(self.pipe.vae.dtype))[0])
+
     def encode_video(self, frames: np.ndarray, fps: float) -> Latents:
         import torch
 

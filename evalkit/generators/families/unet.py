@@ -66,6 +66,13 @@ class UNetFamily(ModelFamily):
         # TextToVideoSDPipeline has only the legacy callback(step, t, latents)
         return {"callback": controller.legacy_callback, "callback_steps": 1}
 
+    def decoder_block(self, level: int) -> str:
+        return f"up_blocks.{int(level)}"
+
+    def decode(self, latents) -> np.ndarray:
+        # the pipeline decodes itself (TextToVideoSD: [B, C, F, h, w]; CogVideoX: [B, F, C, h, w])
+        return self._to_uint8(self.pipe.decode_latents(latents.to(self.pipe.vae.dtype))[0])
+
     def encode_video(self, frames: np.ndarray, fps: float) -> Latents:
         import torch
 

@@ -42,6 +42,15 @@ class VideoCrafter2Family(ModelFamily):
     def encode_prompt(self, prompt: str) -> Embeds:
         return Embeds(self.pipe.encode_prompt(prompt))
 
+    def decoder_block(self, level: int) -> str:
+        # lvdm: num_res_blocks + 1 output blocks per level; the level's last one holds its upsampler
+        per_level = len(self.denoiser.output_blocks) // len(self.denoiser.config.channel_mult)
+        return f"output_blocks.{(int(level) + 1) * per_level - 1}"
+
+    def decode(self, latents) -> np.ndarray:
+        # evalkit's VideoCrafter2 port: decode() gives (B, F, H, W, 3) in [0, 1]
+        return (np.clip(self.pipe.decode(latents)[0], 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
     def encode_video(self, frames: np.ndarray, fps: float) -> Latents:
         import torch
 

@@ -51,6 +51,15 @@ class WanFamily(ModelFamily):
     self_attention = r"^blocks\.(\d+)\.attn1$"
     processor = WanControlProcessor
 
+    def decode(self, latents) -> np.ndarray:
+        import torch
+
+        vae = self.pipe.vae   # the pipeline's de-normalisation: z · std + mean per latent channel
+        shape = (1, vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, vae.dtype)
+        std = torch.tensor(vae.config.latents_std).view(shape).to(latents.device, vae.dtype)
+        return self._to_uint8(vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)[0][0])
+
     def encode_video(self, frames: np.ndarray, fps: float) -> Latents:
         import torch
 

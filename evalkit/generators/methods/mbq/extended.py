@@ -15,6 +15,7 @@ score one video per case), ``keep="all"`` all of them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalkit.cases import MotionTransferCase
@@ -23,7 +24,33 @@ from evalkit.generators.diffusers_t2v import Run
 from evalkit.generators.peak_memory import stage_timer
 from evalkit.registry import GENERATORS
 
-from .mbq import FeatureInjection, MotionByQueries
+from .mbq import FeatureInjection, InjectionSettings, MotionByQueries, injection_layers
+
+
+@dataclass(frozen=True)
+class ExtendedSettings(InjectionSettings):
+    """:class:`InjectionSettings` plus the shared extended attention of the batch."""
+    batch_videos: int                   # videos generated together (Sec. 3: 3)
+    extended_frames: str                # "auto" (U-Net "matching", DiT "all"), "matching" or "all"
+    extended_passes: str                # "cond" or "both"
+    keep: str                           # "first" or "all" videos returned
+
+
+def batch_behaviours(family, settings: ExtendedSettings, store, n_inject: int, num_frames: int) -> list:
+    """Q injection into every video of the batch, then framewise SDSA among the videos."""
+    from evalkit.generators.attention.frames import FrameLayout
+    from evalkit.generators.attention.q_preserve import PreserveQ
+    from evalkit.generators.attention.sdsa import FramewiseSDSA
+
+    b, layers = settings.batch_videos, injection_layers(family, settings)
+    unet = family.architecture == "unet"
+    frames = num_frames if unet else (num_frames - 1) // family.temporal_factor() + 1
+    mode = settings.extended_frames
+    return [PreserveQ(store=store, what=settings.what, key=settings.record_key, layers=layers,
+                      passes=settings.passes, active=lambda step: step < n_inject),
+            FramewiseSDSA(layout=FrameLayout(b, frames, frames_in_rows=unet), anchors=tuple(range(b)),
+                          frames=("matching" if unet else "all") if mode == "auto" else mode,
+                          passes=settings.extended_passes)]
 
 
 @GENERATORS.register("mbq-extended")
@@ -39,46 +66,39 @@ class ExtendedAttentionInjection(MotionByQueries):
         **FeatureInjection.choices, "extended_frames": ("auto", "matching", "all"),
         "extended_passes": ("cond", "both"), "keep": ("first", "all")}
 
+    def resolve_settings(self) -> ExtendedSettings:
+        base = super().resolve_settings()
+        b = int(self.options["batch_videos"])
+        if b < 1:
+            raise EvalkitError(f"{self.registry_name}: batch_videos={b} must be >= 1")
+        return ExtendedSettings(**vars(base), batch_videos=b, extended_frames=self.options["extended_frames"],
+                                extended_passes=self.options["extended_passes"], keep=self.options["keep"])
+
     def recorder(self, store):
         from evalkit.generators.attention.q_preserve import RecordAt
 
-        return RecordAt(store=store, what=self.inject_what, key=self.record_key(), layers=self.layers(),
-                        passes=self.options["passes"])
-
-    def batch_behaviours(self, store, n_inject: int, num_frames: int) -> list:
-        from evalkit.generators.attention.frames import FrameLayout
-        from evalkit.generators.attention.q_preserve import PreserveQ
-        from evalkit.generators.attention.sdsa import FramewiseSDSA
-
-        b, family = int(self.options["batch_videos"]), self.family
-        if b < 1:
-            raise EvalkitError(f"{self.registry_name}: batch_videos={b} must be >= 1")
-        unet = family.architecture == "unet"
-        frames = num_frames if unet else (num_frames - 1) // family.temporal_factor() + 1
-        mode = self.options["extended_frames"]
-        return [PreserveQ(store=store, what=self.inject_what, key=self.record_key(), layers=self.layers(),
-                          passes=self.options["passes"], active=lambda step: step < n_inject),
-                FramewiseSDSA(layout=FrameLayout(b, frames, frames_in_rows=unet), anchors=tuple(range(b)),
-                              frames=("matching" if unet else "all") if mode == "auto" else mode,
-                              passes=self.options["extended_passes"])]
+        s = self.settings
+        return RecordAt(store=store, what=s.what, key=s.record_key, layers=injection_layers(self.family, s),
+                        passes=s.passes)
 
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
         from evalkit.generators.attention import AttentionController, FeatureStore
 
-        timings: dict[str, float] = {}
-        n_inject = self.num_injected_steps()
+        s, timings = self.settings, {}
+        n_inject = s.injected_steps
         store = FeatureStore()
-        with stage_timer(self.device, timings, "inversion"):
-            source, recorded_at, detail = self.record(case, store, n_inject)
-        behaviours = self.batch_behaviours(store, n_inject, source.num_frames)
-        b = int(self.options["batch_videos"])
-        with stage_timer(self.device, timings, "inference"):
-            frames = self.sample([case.target_prompt] * b, seed, num_frames=source.num_frames, fps=source.fps,
-                                 controller=AttentionController(behaviours), output_type=output_type)
-        extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": self.fraction(),
-                  "injected_steps": n_inject, "recorded_at_steps": recorded_at, "batch_videos": b,
-                  "kept": self.options["keep"], "injections": behaviours[0].count,
+        with self.family.time_shift(s.scheduler_mu):
+            with stage_timer(self.device, timings, "inversion"):
+                source, recorded_at, detail = self.record(case, store, n_inject)
+            behaviours = batch_behaviours(self.family, s, store, n_inject, source.num_frames)
+            with stage_timer(self.device, timings, "inference"):
+                frames = self.sample([case.target_prompt] * s.batch_videos, seed, num_frames=source.num_frames,
+                                     fps=source.fps, controller=AttentionController(behaviours),
+                                     output_type=output_type)
+        extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": s.fraction,
+                  "injected_steps": n_inject, "recorded_at_steps": recorded_at, "batch_videos": s.batch_videos,
+                  "kept": s.keep, "injections": behaviours[0].count,
                   "extended_calls": behaviours[1].count, "source_frames": source.num_frames,
-                  "source_frame_repeat": self.frame_repeat(), "backbone_settings": self.settings().source,
+                  "source_frame_repeat": s.source_frame_repeat, "backbone_settings": s.source,
                   "recording_detail_s": detail}
-        return Run(frames if self.options["keep"] == "all" else frames[:1], timings, source.fps, extras)
+        return Run(frames if s.keep == "all" else frames[:1], timings, source.fps, extras)

@@ -12,13 +12,15 @@ of 50) is our choice. The method's per-backbone settings are :data:`PAPER_SETTIN
 ``injection_fraction`` sweeps reproduce the analysis of Sec. 3 (Fig. 2); :func:`injection_sweep`
 expands one generator config over fractions. The source's recording (VAE latents and recorded
 features) depends only on the source and the recording settings: it is made once per process
-and shared by every seed and sweep point (``recording``; a cached one costs no inversion time,
-``extras["recording_cached"]``).
+and shared by every seed and sweep point (``recording``, :data:`RECORDINGS`; a cached one costs no
+inversion time, ``extras["recording_cached"]``; :func:`clear_recordings` empties it).
+
+A generator resolves its options once, at construction, into :class:`InjectionSettings`
+(``self.settings``); the helpers here take ``(family, settings, ...)``.
 """
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
@@ -28,8 +30,10 @@ from evalkit.generators.diffusers_t2v import COMMON_BOUNDS, COMMON_DEFAULTS, COM
 from evalkit.generators.families.base import Embeds, Latents
 from evalkit.generators.loading import DTYPES
 from evalkit.generators.peak_memory import stage_timer
-from evalkit.generators.settings import PaperSettings, parse_blocks
+from evalkit.generators.settings import PaperSettings, is_default, parse_blocks
 from evalkit.registry import GENERATORS
+
+from .recordings import RECORDINGS
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,117 @@ ARCHITECTURE_SETTINGS: dict[str, MbQSettings] = {
 #: Fig. 2 x-axes: 0–40 % of the steps for the U-Net (VideoCrafter2), 0–60 % for Wan
 SWEEP_FRACTIONS = {"unet": (0.0, 0.1, 0.2, 0.3, 0.4), "dit": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)}
 
-
-#: recordings (source latents + recorded features) kept per process: items run case by case, so
-#: every seed and sweep point of a case follows its first and reuses its recording
-RECORDINGS_KEPT = 2
-_RECORDINGS: OrderedDict[str, tuple] = OrderedDict()
-
-
 SETTINGS = PaperSettings(PAPER_SETTINGS, ARCHITECTURE_SETTINGS)
+
+
+@dataclass(frozen=True)
+class InjectionSettings:
+    """One feature-injection generator's resolved settings: its options with the backbone's paper
+    row (:data:`SETTINGS`) filled in, built once at construction."""
+    what: tuple[str, ...]               # the attention features recorded and injected ("q"; "k", "v")
+    record: str                         # "single" low-noise step or "per-step"
+    fraction: float                     # share of the steps injected
+    blocks: tuple[int, ...] | None      # None: every self-attention layer
+    consistency_steps: int              # Meiri et al.'s re-noise/denoise pass before the recording
+    source_frame_repeat: int            # App. A.1.1 (evalkit.frame_repeat)
+    record_step_fraction: float         # single mode: the recorded step's place in the schedule
+    passes: str                         # "cond" or "both" CFG passes
+    record_prompt: str                  # "source" or "empty"
+    record_seed: int                    # seed of the recording noise (one noise for every level)
+    steps: int                          # denoising steps of the target generation
+    scheduler_mu: float | None          # flow-matching time shift μ (App. A.1.1: 3.065); None: the pipeline's
+    source: str                         # where the paper row's numbers come from
+
+    @property
+    def injected_steps(self) -> int:
+        """"The first k steps": k = fraction × steps, rounded to the nearest step."""
+        return int(math.floor(self.fraction * self.steps + 0.5))
+
+    @property
+    def record_key(self) -> str | None:
+        """The store key: None (the step index) per step, one fixed key for a single recording."""
+        return None if self.record == "per-step" else "single"
+
+    def recorded_steps(self, schedule_length: int) -> list[int]:
+        """Step indices of the recording passes: the injected steps (per step), else one low-noise step."""
+        if self.record == "per-step":
+            return list(range(self.injected_steps))
+        if not self.injected_steps:
+            return []
+        return [min(schedule_length - 1, int(self.record_step_fraction * schedule_length))]
+
+
+def resolve_settings(name: str, backbone: str, options: dict[str, Any], steps: int,
+                     what: tuple[str, ...]) -> InjectionSettings:
+    """The settings of a feature-injection generator ``name`` from its options (None / "auto": the
+    backbone's paper row)."""
+    row = SETTINGS.for_backbone(backbone)
+    fraction = row.fraction if is_default(options["injection_fraction"]) else float(options["injection_fraction"])
+    if not 0.0 <= fraction <= 1.0:
+        raise EvalkitError(f"{name}: injection_fraction={fraction} outside [0, 1]")
+    repeat = options["source_frame_repeat"]
+    repeat = row.source_frame_repeat if is_default(repeat) else int(repeat)
+    if repeat < 1:
+        raise EvalkitError(f"{name}: source_frame_repeat={repeat} must be >= 1")
+    return InjectionSettings(
+        what=tuple(what), record=row.record if is_default(options["record"]) else options["record"],
+        fraction=fraction, blocks=row.blocks if is_default(options["blocks"]) else parse_blocks(options["blocks"]),
+        consistency_steps=row.consistency_steps, source_frame_repeat=repeat,
+        record_step_fraction=float(options["record_step_fraction"]), passes=options["passes"],
+        record_prompt=options["record_prompt"], record_seed=int(options["record_seed"]), steps=int(steps),
+        scheduler_mu=None if options["scheduler_mu"] is None else float(options["scheduler_mu"]), source=row.source)
+
+
+# -- helpers: (family, settings, ...) --------------------------------------------------------
+def injection_layers(family, settings: InjectionSettings) -> list[str]:
+    """The self-attention layers recorded and injected (the settings' blocks)."""
+    from evalkit.generators.attention import block_filter, self_attention_layers
+
+    return block_filter(self_attention_layers(family.denoiser, type(family)), settings.blocks)
+
+
+def timesteps_at(family, settings: InjectionSettings, steps: list[int], latents: Latents) -> list[int]:
+    """The schedule's timesteps at step indices (e.g. VideoCrafter2: 0 -> 981, the paper's t = 1000)."""
+    timesteps = family.schedule(settings.steps, latents).timesteps
+    return [int(timesteps[i]) for i in steps]
+
+
+def consistency_pass(family, settings: InjectionSettings, x0: Latents, embeds: Embeds, noise_gen) -> Latents:
+    """Meiri et al. latent-space consistency (MbQ App. A.1): noise x0 by the last steps of the
+    schedule and denoise it back to a clean latent with the recording prompt."""
+    import torch
+
+    n = settings.consistency_steps
+    if n <= 0:
+        return x0
+    sched = family.schedule(settings.steps)
+    noise = torch.randn(x0.tensor.shape, generator=noise_gen, device="cpu").to(x0.tensor)
+    x = family.noise_to(sched, x0.tensor, noise, len(sched.timesteps) - n)
+    for t in sched.timesteps[-n:]:
+        eps = family.denoise_once(x0.with_tensor(x), t, embeds).to(x.dtype)
+        x = family.scheduler_step(sched, eps, t, x)
+    return x0.with_tensor(x)
+
+
+def record_source(family, settings: InjectionSettings, x0: Latents, embeds: Embeds, recorder) -> list[int]:
+    """Run ``recorder`` on the source latents noised to each recorded step (one noise for every
+    level, drawn from ``record_seed`` after the consistency pass); returns the recorded steps."""
+    import torch
+
+    from evalkit.generators.attention import AttentionController, controlled
+
+    noise_gen = torch.Generator(device="cpu").manual_seed(settings.record_seed)
+    x0 = consistency_pass(family, settings, x0, embeds, noise_gen)
+    noise = torch.randn(x0.tensor.shape, generator=noise_gen, device="cpu").to(x0.tensor)
+    sched = family.schedule(settings.steps, x0)
+    indices = settings.recorded_steps(len(sched.timesteps))
+    ctrl = AttentionController([recorder])
+    with controlled(family.denoiser, type(family), ctrl):
+        for i in indices:
+            ctrl.start(step=i)
+            family.denoise_once(x0.with_tensor(family.noise_to(sched, x0.tensor, noise, i)), sched.timesteps[i],
+                                embeds)
+    return indices
 
 
 def injection_sweep(config: dict[str, Any], fractions: Iterable[float] | None = None) -> list[dict[str, Any]]:
@@ -106,8 +213,12 @@ class FeatureInjection(DiffusersT2V):
 
     Subclasses change what is injected (``inject_what``), their defaults, or the strategies:
     :meth:`recorder` (the recording behaviour) and :meth:`target_behaviours` (what acts on
-    the target generation: the injection, then anything a variant adds).
+    the target generation: the injection, then anything a variant adds). ``self.settings`` holds
+    the resolved settings (:class:`InjectionSettings`).
     """
+    #: every family, a plugged-in one too: only the ModelFamily contract is used (encode_video,
+    #: schedule, noise_to, denoise_once, the attention processors)
+    families: ClassVar[tuple[str, ...] | None] = None
     inject_what: ClassVar[tuple[str, ...]] = ("q",)
     defaults: ClassVar[dict[str, Any]] = {
         **COMMON_DEFAULTS,
@@ -119,116 +230,50 @@ class FeatureInjection(DiffusersT2V):
         "record_prompt": "source",      # prompt of the recording pass: the case's source prompt or ""
         "record_seed": 0,               # seed of the recording noise (same for all levels)
         "source_frame_repeat": None,    # None: the method's setting (App. A.1.1); 1 when the dataset repeats
+        "scheduler_mu": None,           # None: the pipeline's schedule; App. A.1.1 gives μ = 3.065 (Wan, LTX)
     }
     choices: ClassVar[dict[str, tuple]] = {
         "dtype": DTYPES, "record": ("auto", "single", "per-step"),
         "passes": ("cond", "both"), "record_prompt": ("source", "empty")}
-    types: ClassVar[dict[str, type]] = {**COMMON_TYPES, "injection_fraction": float, "source_frame_repeat": int}
+    types: ClassVar[dict[str, type]] = {**COMMON_TYPES, "injection_fraction": float, "source_frame_repeat": int,
+                                        "scheduler_mu": float}
     bounds: ClassVar[dict[str, tuple]] = {**COMMON_BOUNDS, "injection_fraction": (0.0, 1.0),
                                           "record_step_fraction": (0.0, 1.0), "source_frame_repeat": (1, None),
                                           "record_seed": (0, None)}
 
-    # -- resolved options --------------------------------------------------------------
-    def settings(self) -> MbQSettings:
-        return SETTINGS.for_backbone(self.spec.name)
+    def __init__(self, device: str = "cpu", **options: Any) -> None:
+        super().__init__(device=device, **options)
+        self.settings = self.resolve_settings()
 
-    def fraction(self) -> float:
-        f = self.options["injection_fraction"]
-        f = self.settings().fraction if f is None else float(f)
-        if not 0.0 <= f <= 1.0:
-            raise EvalkitError(f"{self.registry_name}: injection_fraction={f} outside [0, 1]")
-        return f
-
-    def record_mode(self) -> str:
-        mode = self.options["record"]
-        return self.settings().record if mode == "auto" else mode
-
-    def blocks(self) -> tuple[int, ...] | None:
-        b = self.options["blocks"]
-        return self.settings().blocks if b is None else parse_blocks(b)
-
-    def frame_repeat(self) -> int:
-        r = self.options["source_frame_repeat"]
-        r = self.settings().source_frame_repeat if r is None else int(r)
-        if r < 1:
-            raise EvalkitError(f"{self.registry_name}: source_frame_repeat={r} must be >= 1")
-        return r
-
-    def num_injected_steps(self) -> int:
-        # "the first k steps": k = fraction × steps, rounded to the nearest step
-        return int(math.floor(self.fraction() * int(self.opt("steps")) + 0.5))
-
-    def timesteps_of(self, steps: list[int], latents: Latents) -> list[int]:
-        """The schedule's timesteps at step indices (e.g. VideoCrafter2: 0 -> 981, the paper's t = 1000)."""
-        timesteps = self.family.schedule(int(self.opt("steps")), latents).timesteps
-        return [int(timesteps[i]) for i in steps]
-
-    def record_key(self) -> str | None:
-        """The store key: None (the step index) per step, one fixed key for a single recording."""
-        return None if self.record_mode() == "per-step" else "single"
+    def resolve_settings(self) -> InjectionSettings:
+        return resolve_settings(self.registry_name, self.spec.name, self.options, int(self.opt("steps")),
+                                self.inject_what)
 
     # -- strategies ----------------------------------------------------------------------
-    def layers(self):
-        from evalkit.generators.attention import block_filter, self_attention_layers
-
-        family = self.family
-        return block_filter(self_attention_layers(family.denoiser, type(family)), self.blocks())
-
     def recorder(self, store):
         from evalkit.generators.attention import Record
 
-        return Record(store=store, what=self.inject_what, key=self.record_key(), layers=self.layers(),
-                      passes=self.options["passes"])
+        s = self.settings
+        return Record(store=store, what=s.what, key=s.record_key, layers=injection_layers(self.family, s),
+                      passes=s.passes)
 
     def target_behaviours(self, store, n_inject: int) -> list:
         from evalkit.generators.attention import Inject
 
-        return [Inject(store=store, what=self.inject_what, key=self.record_key(), layers=self.layers(),
-                       passes=self.options["passes"], active=lambda step: step < n_inject)]
+        s = self.settings
+        return [Inject(store=store, what=s.what, key=s.record_key, layers=injection_layers(self.family, s),
+                       passes=s.passes, active=lambda step: step < n_inject)]
 
     # -- the method --------------------------------------------------------------------
-    def consistency_pass(self, x0: Latents, embeds: Embeds, noise_gen) -> Latents:
-        """Meiri et al. latent-space consistency (MbQ App. A.1): noise x0 by the last steps of the
-        schedule and denoise it back to a clean latent with the source prompt."""
-        import torch
-
-        n, family = self.settings().consistency_steps, self.family
-        if n <= 0:
-            return x0
-        sched = family.schedule(int(self.opt("steps")))
-        noise = torch.randn(x0.tensor.shape, generator=noise_gen, device="cpu").to(x0.tensor)
-        x = family.noise_to(sched, x0.tensor, noise, len(sched.timesteps) - n)
-        for t in sched.timesteps[-n:]:
-            eps = family.denoise_once(x0.with_tensor(x), t, embeds).to(x.dtype)
-            x = family.scheduler_step(sched, eps, t, x)
-        return x0.with_tensor(x)
-
     def record(self, case: MotionTransferCase, store, n_inject: int) -> tuple[Latents, list[int], dict]:
         """Fill ``store`` from the source video; returns (source latents, recorded steps, sub-timings)."""
-        import torch
-
-        from evalkit.generators.attention import AttentionController, controlled
-
-        family, detail = self.family, {}
-        frames, fps = self.source_clip(case, self.frame_repeat())
+        s, family, detail = self.settings, self.family, {}
+        frames, fps = self.source_clip(case, s.source_frame_repeat)
         with stage_timer(self.device, detail, "vae_encode"):
             x0 = family.encode_video(frames, fps)
-        emb = self.embed(case.source_prompt if self.options["record_prompt"] == "source" else "")
-        noise_gen = torch.Generator(device="cpu").manual_seed(int(self.options["record_seed"]))
-        x0 = self.consistency_pass(x0, emb, noise_gen)
-        noise = torch.randn(x0.tensor.shape, generator=noise_gen, device="cpu").to(x0.tensor)
-        sched = family.schedule(int(self.opt("steps")), x0)
-        steps = len(sched.timesteps)
-        if self.record_mode() == "per-step":
-            indices = list(range(n_inject))
-        else:
-            indices = [min(steps - 1, int(self.options["record_step_fraction"] * steps))] if n_inject else []
-        ctrl = AttentionController([self.recorder(store)])
-        with stage_timer(self.device, detail, "record_passes"), controlled(family.denoiser, type(family), ctrl):
-            for i in indices:
-                ctrl.start(step=i)
-                family.denoise_once(x0.with_tensor(family.noise_to(sched, x0.tensor, noise, i)),
-                                    sched.timesteps[i], emb)
+        emb = self.embed(case.source_prompt if s.record_prompt == "source" else "")
+        with stage_timer(self.device, detail, "record_passes"):
+            indices = record_source(family, s, x0, emb, self.recorder(store))
         return x0, indices, detail
 
     def recording_key(self, case: MotionTransferCase, n_inject: int) -> str:
@@ -237,7 +282,7 @@ class FeatureInjection(DiffusersT2V):
         seed of the generated video, nor (single mode) the fraction of steps injected."""
         from evalkit.hashing import stable_hash
 
-        steps = n_inject if self.record_mode() == "per-step" else n_inject > 0
+        steps = n_inject if self.settings.record == "per-step" else n_inject > 0
         options = {k: v for k, v in self.options.items() if k != "injection_fraction"}
         return stable_hash("recording", self.version, type(self).recorder.__qualname__, self.inject_what,
                            options, case.source.fingerprint(), case.source_prompt, steps)
@@ -245,39 +290,38 @@ class FeatureInjection(DiffusersT2V):
     def recording(self, case: MotionTransferCase, n_inject: int):
         """(source latents, recorded steps, sub-timings, store, cached): recorded once per
         recording key in this process and shared by every seed, sweep point and method that
-        records alike (the latest ``RECORDINGS_KEPT`` are kept, on the device)."""
+        records alike (:data:`RECORDINGS`, on the device)."""
         from evalkit.generators.attention import FeatureStore
 
         key = self.recording_key(case, n_inject)
-        if key in _RECORDINGS:
-            _RECORDINGS.move_to_end(key)
-            return (*_RECORDINGS[key], True)
+        entry = RECORDINGS.get(key)
+        if entry is not None:
+            return (*entry, True)
         store = FeatureStore()
         source, recorded_at, detail = self.record(case, store, n_inject)
-        _RECORDINGS[key] = (source, recorded_at, detail, store)
-        while len(_RECORDINGS) > RECORDINGS_KEPT:
-            _RECORDINGS.popitem(last=False)
+        RECORDINGS.put(key, (source, recorded_at, detail, store))
         return source, recorded_at, detail, store, False
 
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
         from evalkit.generators.attention import AttentionController, Inject
 
-        timings: dict[str, float] = {}
-        n_inject = self.num_injected_steps()
-        with stage_timer(self.device, timings, "inversion"):
-            source, recorded_at, detail, store, cached = self.recording(case, n_inject)
-        behaviours = self.target_behaviours(store, n_inject)
-        with stage_timer(self.device, timings, "inference"):
-            frames = self.sample(case.target_prompt, seed, num_frames=source.num_frames, fps=source.fps,
-                                 controller=AttentionController(behaviours), output_type=output_type)
-        extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": self.fraction(),
+        s, timings = self.settings, {}
+        n_inject = s.injected_steps
+        with self.family.time_shift(s.scheduler_mu):   # recording schedule and sampling alike
+            with stage_timer(self.device, timings, "inversion"):
+                source, recorded_at, detail, store, cached = self.recording(case, n_inject)
+            behaviours = self.target_behaviours(store, n_inject)
+            with stage_timer(self.device, timings, "inference"):
+                frames = self.sample(case.target_prompt, seed, num_frames=source.num_frames, fps=source.fps,
+                                     controller=AttentionController(behaviours), output_type=output_type)
+            recorded_timesteps = timesteps_at(self.family, s, recorded_at, source)
+        extras = {"backbone": self.spec.name, "seed": int(seed), "injection_fraction": s.fraction,
                   "injected_steps": n_inject, "recorded_at_steps": recorded_at,
-                  "recorded_at_timesteps": self.timesteps_of(recorded_at, source),
+                  "recorded_at_timesteps": recorded_timesteps, "scheduler_mu": s.scheduler_mu,
                   "recorded_bytes": store.nbytes, "recorded_tensors": len(store),
                   "injections": sum(b.count for b in behaviours if isinstance(b, Inject)),
-                  "source_frames": source.num_frames, "source_frame_repeat": self.frame_repeat(),
-                  "backbone_settings": self.settings().source, "recording_detail_s": detail,
-                  "recording_cached": cached}
+                  "source_frames": source.num_frames, "source_frame_repeat": s.source_frame_repeat,
+                  "backbone_settings": s.source, "recording_detail_s": detail, "recording_cached": cached}
         return Run(frames, timings, source.fps, extras)
 
 

@@ -20,10 +20,14 @@ from evalkit.errors import EvalkitError
 from evalkit.generators.attention.frames import FrameLayout
 
 
-def anchor_matches(features, masks, anchors: Sequence[int], chunk: int = 4096):
+def anchor_matches(features, masks, anchors: Sequence[int], chunk: int = 4096, threshold: str = "none"):
     """``features`` ``[shots, F, S, C]``, subject ``masks`` ``[shots, F, S]`` -> (``index``, ``valid``):
     ``index[i, f, p]`` is the flat ``shot·F·S + frame·S + token`` of the most similar anchor subject
-    token (anchors other than ``i``); ``valid`` where ``(i, f, p)`` is subject and a match exists."""
+    token (anchors other than ``i``); ``valid`` where ``(i, f, p)`` is subject and a match exists.
+    ``threshold="otsu"``: also only where the match's cosine distance (1 − cos) is below Otsu's
+    threshold over the distances of all of shot ``i``'s tokens (ConsiStory's ``dist_thr='dynamic'``,
+    NVlabs/consistory consistory_utils.py ``FeatureInjector.inject_outputs``, per image there, per
+    shot, all frames, here)."""
     import torch
     import torch.nn.functional as F
 
@@ -40,11 +44,24 @@ def anchor_matches(features, masks, anchors: Sequence[int], chunk: int = 4096):
         if cand.numel() == 0:
             continue
         own = feats[i * frames * tokens:(i + 1) * frames * tokens]
+        distance = torch.empty(own.shape[0], device=feats.device)
         for s in range(0, own.shape[0], chunk):
-            best = (own[s:s + chunk] @ feats[cand].T).argmax(dim=1)
+            sim, best = (own[s:s + chunk] @ feats[cand].T).max(dim=1)
             index[i, s:s + chunk] = cand[best]
+            distance[s:s + chunk] = 1.0 - sim
         valid[i] = flat_masks[i].to(feats.device)
+        if threshold == "otsu":
+            valid[i] &= distance < otsu_threshold(distance)
     return index.reshape(shots, frames, tokens), valid.reshape(shots, frames, tokens)
+
+
+def otsu_threshold(values) -> float:
+    """Otsu's threshold of a 1-D tensor of values (skimage, as ConsiStory's ``get_dynamic_threshold``)."""
+    from skimage.filters import threshold_otsu
+
+    v = values.detach().float().cpu().numpy()
+    # all distances equal: nothing to separate, every match kept (skimage would return the value itself)
+    return float(threshold_otsu(v)) if v.size and float(v.max() - v.min()) > 0 else float("inf")
 
 
 class RefinementInjection:

@@ -12,7 +12,7 @@ import tiny_pipelines as tp  # noqa: E402
 from observing import observing  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
-from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS, VC2_21_TENSORS, injection_sweep  # noqa: E402
+from evalkit.generators.methods.mbq.mbq import PAPER_SETTINGS, VC2_21_TENSORS, injection_sweep, timesteps_at  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -34,11 +34,12 @@ def test_paper_schedule_twenty_recordings_t1000_to_620_and_the_21_tensor_reading
     s = PAPER_SETTINGS["videocrafter2"]
     assert (s.record, s.fraction, s.blocks, s.consistency_steps) == ("per-step", 0.4, None, 2)
     assert mbq.opt("steps") == 50 and mbq.guidance == 12.0 and mbq.options["passes"] == "cond"
-    assert mbq.num_injected_steps() == 20
+    assert mbq.settings.injected_steps == 20
     lat = mbq.family.encode_video(tp.moving_square(4, (16, 16)), 8.0)
-    assert mbq.timesteps_of(list(range(20)), lat) == list(range(981, 600, -20))
+    assert timesteps_at(mbq.family, mbq.settings, list(range(20)), lat) == list(range(981, 600, -20))
     alt = GENERATORS.get("mbq")(backbone="videocrafter2", model_path=vc2_dir, injection_fraction=VC2_21_TENSORS)
-    assert alt.num_injected_steps() == 21 and alt.timesteps_of([20], lat) == [581]   # the paper's t = 600
+    assert alt.settings.injected_steps == 21
+    assert timesteps_at(alt.family, alt.settings, [20], lat) == [581]   # the paper's t = 600
     assert [c["injection_fraction"] for c in injection_sweep({"backbone": "videocrafter2"})] == [0.0, 0.1, 0.2, 0.3,
                                                                                                0.4]
 
@@ -93,8 +94,8 @@ def test_recordings_share_one_noise_and_follow_the_consistency_pass(vc2_dir, mon
 def test_mbq_on_t2v_turbo_v2(vc2_dir):
     default = GENERATORS.get("mbq")(backbone="t2v-turbo-v2", model_path=vc2_dir, height=16, width=16)
     lat = default.family.encode_video(tp.moving_square(4, (16, 16)), 8.0)
-    assert default.num_injected_steps() == 3   # VideoCrafter2's 40 % of T2V-Turbo-v2's 8 steps
-    assert default.timesteps_of([0, 1, 2], lat) == [999, 874, 749]
+    assert default.settings.injected_steps == 3   # VideoCrafter2's 40 % of T2V-Turbo-v2's 8 steps
+    assert timesteps_at(default.family, default.settings, [0, 1, 2], lat) == [999, 874, 749]
     gen = observing(GENERATORS.get("mbq"))(backbone="t2v-turbo-v2", model_path=vc2_dir, height=16, width=16,
                                            steps=4, injection_fraction=0.5)
     g = gen.generate(case(target="a dog runs"), 0)
@@ -145,7 +146,7 @@ def test_fig2_run_config_and_the_paper_tables_name_these_backbones():
     from evalkit.report.paper.tables import load_table
     from evalkit.run.plan import load_plan
 
-    cfg = Path(__file__).resolve().parents[2] / "docs" / "examples" / "mbq_fig2_videocrafter2.yaml"
+    cfg = Path(__file__).resolve().parents[3] / "docs" / "examples" / "mbq_fig2_videocrafter2.yaml"
     plan = load_plan(str(cfg))
     fractions = [g["injection_fraction"] for g in plan.to_dict()["generators"]]
     assert fractions == [0.0, 0.1, 0.2, 0.3, 0.4]

@@ -19,11 +19,11 @@ from observing import ObserveQ  # noqa: E402
 from evalkit.generators.attention import AttentionController  # noqa: E402
 from evalkit.generators.attention.compute import attend  # noqa: E402
 from evalkit.generators.attention.frames import FrameLayout, key_frames, token_grid  # noqa: E402
-from evalkit.generators.methods.storyboard.q_flow import FlowRecord, QFlow, bracketing_keys, nearest_tokens
 from evalkit.generators.attention.q_preserve import PreserveQ, RecordAt  # noqa: E402
-from evalkit.generators.methods.storyboard.refine import RefinementInjection, anchor_matches  # noqa: E402
 from evalkit.generators.attention.sdsa import FramewiseSDSA, frame_sets  # noqa: E402
 from evalkit.generators.attention.store import FeatureStore  # noqa: E402
+from evalkit.generators.methods.storyboard.q_flow import FlowRecord, QFlow, bracketing_keys, nearest_tokens
+from evalkit.generators.methods.storyboard.refine import RefinementInjection, anchor_matches  # noqa: E402
 from evalkit.generators.methods.storyboard.subject_masks import downsample  # noqa: E402
 from evalkit.generators.x0 import X0Hook, predicted_x0  # noqa: E402
 

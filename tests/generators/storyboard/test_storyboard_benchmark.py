@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("diffusers")
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "overhead_storyboard.py"
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "overhead_storyboard.py"
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 and shared by every seed and sweep point; a reused recording gives the same video as a fresh one."""
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.cases import InlineVideo, MotionTransferCase  # noqa: E402
 from evalkit.generators.methods.mbq import mbq  # noqa: E402
+from evalkit.generators.methods.mbq.recordings import clear_recordings  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 
@@ -27,13 +26,14 @@ def case(shift=0):
 
 @pytest.fixture
 def recordings(monkeypatch):
-    """A fresh process-wide recording cache; counts the recordings actually made."""
-    monkeypatch.setattr(mbq, "_RECORDINGS", OrderedDict())
+    """A fresh process-wide recording cache (emptied again afterwards); counts the recordings made."""
+    clear_recordings()
     made = []
     original = mbq.FeatureInjection.record
-    monkeypatch.setattr(mbq.FeatureInjection, "record",
-                        lambda self, c, store, n: made.append(self.options["injection_fraction"]) or original(self, c, store, n))
-    return made
+    monkeypatch.setattr(mbq.FeatureInjection, "record", lambda self, c, store, n:
+                        made.append(self.options["injection_fraction"]) or original(self, c, store, n))
+    yield made
+    clear_recordings()
 
 
 def test_seeds_and_sweep_points_share_one_recording(tiny_dirs, recordings):
@@ -43,7 +43,7 @@ def test_seeds_and_sweep_points_share_one_recording(tiny_dirs, recordings):
     assert recordings == [0.34]  # Wan records one low-noise step: the same for every fraction and seed
     assert [r.extras["recording_cached"] for _, _, r in runs] == [False, True, True, True]
     assert runs[3][2].timings.inversion < runs[0][2].timings.inversion
-    mbq._RECORDINGS.clear()  # a fresh recording gives the same video
+    clear_recordings()  # a fresh recording gives the same video
     g, seed, cached = runs[3]
     assert np.array_equal(g.generate(case(), seed).video.frames, cached.video.frames)
     GENERATORS.get("mbq")(**opts, injection_fraction=0.34).generate(case(shift=3), 0)  # another source

@@ -76,7 +76,7 @@ def test_injection_changes_the_output_and_fraction_counts_steps(tiny_dirs):
     opts = dict(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), **SMALL)
     van = GENERATORS.get("vanilla")(**opts, num_frames=9).generate(case(), 1)
     part = GENERATORS.get("mbq")(**opts, injection_fraction=0.34, blocks="all")
-    assert part.num_injected_steps() == 1
+    assert part.settings.injected_steps == 1
     g = part.generate(case(), 1)
     assert g.extras["injections"] == 2  # one step × two layers
     assert not np.array_equal(g.video.frames, van.video.frames)
@@ -106,3 +106,29 @@ def test_ltx_records_and_generates_at_the_source_frame_rate(tiny_dirs):
     at_default_rate = van.generate(case(), 3).video  # the backbone's 25 fps
     assert np.array_equal(zero.video.frames, at_source_rate.frames)
     assert not np.array_equal(at_source_rate.frames, at_default_rate.frames)
+
+
+def test_scheduler_mu_shifts_the_recording_and_the_sampling_and_is_undone(tiny_dirs):
+    """Issue 26 / MbQ App. A.1.1's "μ = 3.065" (Wan, LTX): off by default (the pipeline's static
+    shift 3); ``scheduler_mu`` shifts the sigmas by e^μ for the recording and the target pass."""
+    import math
+
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    opts = dict(backbone="wan2.1-1.3b", model_path=tiny_dirs("wan"), **SMALL, blocks="all")
+    default = GENERATORS.get("mbq")(**opts)
+    base = default.generate(case(), 2)
+    original = default.family.pipe.scheduler
+    shifted_gen = GENERATORS.get("mbq")(**opts, scheduler_mu=3.065)
+    shifted = shifted_gen.generate(case(), 2)
+    assert shifted_gen.family.pipe.scheduler is original and original.config.shift == 3.0   # restored
+    expect = FlowMatchEulerDiscreteScheduler(shift=math.exp(3.065))
+    expect.set_timesteps(3)
+    step = base.extras["recorded_at_steps"][0]
+    recorded = shifted.extras["recorded_at_timesteps"]
+    assert recorded == [int(expect.timesteps[step])] != base.extras["recorded_at_timesteps"]
+    assert shifted.extras["scheduler_mu"] == 3.065 and base.extras["scheduler_mu"] is None
+    assert not np.array_equal(shifted.video.frames, base.video.frames)
+    with pytest.raises(Exception, match="flow-matching"):   # a DDIM U-Net has no time shift
+        GENERATORS.get("mbq")(backbone="zeroscope", model_path=tiny_dirs("unet"), **SMALL,
+                              scheduler_mu=1.0).generate(case(), 0)

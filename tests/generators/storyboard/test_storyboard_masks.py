@@ -73,13 +73,18 @@ def test_the_denoising_hook_feeds_the_masks_the_x0_of_its_step(segmenter, family
     masks = SubjectMasks(segmenter, "a red square", lambda z: decode_frames(family, z))
     reference = SubjectMasks(segmenter, "a red square", lambda z: decode_frames(family, z))
     reference.update(0, x0)
-    model = Denoiser()
-    with X0Hook(model, sched, "batched", 9.0, lambda step, z: masks.update(step, z), step=lambda: 0):
+    model, seen = Denoiser(), {}
+
+    def feed(step, z):
+        seen[step] = z
+        masks.update(step, z)
+
+    with X0Hook(model, sched, "batched", 9.0, feed, step=lambda: 0):
         model(torch.cat([xt, xt]), torch.tensor([t]))
-    # x̂0 recovers x0 up to float32 rounding, which can move a decoded pixel by one level and a
-    # pixel near Otsu's threshold across it: the masks agree but for a few boundary pixels
-    differ = masks.pixel[0] != reference.pixel[0]
-    assert differ.mean() < 0.01, differ.mean()
+    assert list(seen) == [0] and torch.allclose(seen[0], x0, atol=1e-4)    # the step's x̂0 is x0 (float error)
+    # x̂0 is x0 up to float rounding (≈ 4e-6 here): a decoded pixel may round to the next uint8 level,
+    # which can move a pixel at Otsu's threshold; the masks agree everywhere else
+    assert (masks.pixel[0] != reference.pixel[0]).mean() < 1e-3
 
 
 def test_a_frame_without_subject_is_an_empty_mask_with_its_reason(segmenter, family, monkeypatch):

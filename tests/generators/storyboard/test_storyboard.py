@@ -15,6 +15,7 @@ pytest.importorskip("diffusers")
 
 from evalkit.cases import MultiShotCase  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
+from evalkit.generators.methods.storyboard.passes import layer_sets  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 
 SET = MultiShotCase("set", "a dog", ("a dog runs", "a dog jumps", "a dog sits"))
@@ -108,7 +109,8 @@ def test_options_and_case_kinds_are_checked(tiny_dirs):
     assert GENERATORS.get("storyboard").case_kinds == ("multi-shot",)
     gen = GENERATORS.get("storyboard")(**dict(UNET, model_path=tiny_dirs("unet")), sdsa_layers="up")
     gen.load()
-    assert all(n.startswith("up_blocks") for n in gen.layer_sets()["names"] if gen.layer_sets()["sdsa"](n))
+    sets = layer_sets(gen.family, gen.settings)
+    assert all(n.startswith("up_blocks") for n in sets["names"] if sets["sdsa"](n))
 
 
 def _videocrafter2_folder(tmp_path_factory, turbo: bool):
@@ -128,3 +130,15 @@ def test_storyboard_on_the_videocrafter2_port(tmp_path_factory, backbone, steps)
     g = GENERATORS.get("storyboard")(**opts, key_frame_stride=2).generate(SET, 3)
     assert not same_set(van, g) and g.extras["sdsa_calls"] > 0 and g.extras["refined_calls"] > 0
     assert g.extras["sdsa_frames"] == ("matching+middle" if backbone == "t2v-turbo-v2" else "matching")
+
+
+def test_families_without_a_latent_decoder_are_refused_at_construction():
+    """Subject masks decode x̂0 through ``family.decode``; LTX has none: a plan-time error, and the
+    family's own error names it where something asks anyway."""
+    from evalkit.generators.families import family_class
+
+    for name in ("storyboard", "full-q-preservation", "consistory"):
+        with pytest.raises(EvalkitError, match="ltx-video.*not supported"):
+            GENERATORS.get(name)(backbone="ltx-video")
+    with pytest.raises(EvalkitError, match="decoding latents to frames is not available for model family 'ltx'"):
+        family_class("ltx")(None, "cpu").decode(torch.zeros(1))
