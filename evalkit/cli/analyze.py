@@ -31,7 +31,7 @@ def analyze(
 
     try:
         ds = ComponentSpec.parse(dataset)
-        gen = ComponentSpec.parse(generator)
+        generator_spec = ComponentSpec.parse(generator)
         options = {}
         for item in settings or []:
             key, sep, value = item.partition("=")
@@ -41,7 +41,7 @@ def analyze(
         cases = DATASETS.get(ds.name)(**{**ds.options, **({"root": root} if root else {})}).cases()[:limit]
         if not cases:
             raise fail(f"dataset {ds.name!r} produced no cases")
-        prober = GENERATORS.get(gen.name)(device=device, **gen.options)
+        prober = GENERATORS.get(generator_spec.name)(device=device, **generator_spec.options)
         result = ANALYSES.get(analysis)(device=device, **options).run(
             prober, cases, [int(s) for s in seeds.split(",")], out=out)
     except EvalkitError as exc:
