@@ -15,7 +15,9 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Hashable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence
+
+import numpy as np
 
 from ..cases import Case
 from ..configurable import Configurable
@@ -24,21 +26,58 @@ from ..video import Video
 
 
 class FeatureBackend(Configurable):
-    #: exact checkpoint this backend loads (hub id, torch.hub entry), or None when weight-free
-    weights_id: ClassVar[str | None] = None
-    #: whether it reads uint8 frames on its device (FeatureContext.device_frames) or host arrays
-    takes_device_frames: ClassVar[bool] = False
-
+    #: exact checkpoint this backend loads (hub id, torch.hub entry), or None when weight-free;
+    #: a class default that an instance may refine (the checkpoint its options or model pick)
+    weights_id: str | None = None
     def __init__(self, device: str = "cpu", dtype: str = "float32", **options: Any) -> None:
         super().__init__(**options)
         self.device = device
         self.dtype = dtype
 
     @property
+    def takes_device_frames(self) -> bool:
+        """Whether it reads uint8 frames on its device (FeatureContext.device_frames) or host
+        arrays; a backend sets it as a class attribute, or computes it from its options."""
+        return False
+
+    @property
     def identity(self) -> str:
         """What determines this backend's numbers (enters feature and metric cache keys)."""
         from ..hashing import stable_hash
         return f"{self.registry_name}:{stable_hash(self.config, self.weights_id, self.dtype)}"
+
+
+# What kinds of backends provide, beyond FeatureBackend: helpers that ask a backend by name for
+# one of these cast it to the protocol (the registry gives back a FeatureBackend).
+class FrameEmbedder(Protocol):
+    """Embeds frames (features/embedding.py's EmbeddingBackend)."""
+    def embed(self, frames: Any) -> np.ndarray: ...
+    def embed_videos(self, clips: Sequence[Any]) -> list[np.ndarray]: ...
+
+
+class TextEmbedder(Protocol):
+    """Embeds prompts (CLIP-like backends)."""
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class ImageEmbedder(Protocol):
+    """Embeds still images (reference images of personalization cases)."""
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+class FrameScorer(Protocol):
+    """Scores every frame (MUSIQ)."""
+    def score(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+class LogitScaled(Protocol):
+    """Exposes its learned, exponentiated temperature (PickScore)."""
+    logit_scale: float
+
+
+class PointTracker(Protocol):
+    """Tracks points through videos (features/tracking.py's TrackerBackend)."""
+    def track(self, videos: Sequence[Video], **options: Any) -> list[Any]: ...
 
 
 _LOADED: dict[tuple, FeatureBackend] = {}
