@@ -15,9 +15,7 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence
-
-import numpy as np
+from typing import Any, Callable, Hashable, Iterator, Sequence
 
 from ..cases import Case
 from ..configurable import Configurable
@@ -45,39 +43,6 @@ class FeatureBackend(Configurable):
         """What determines this backend's numbers (enters feature and metric cache keys)."""
         from ..hashing import stable_hash
         return f"{self.registry_name}:{stable_hash(self.config, self.weights_id, self.dtype)}"
-
-
-# What kinds of backends provide, beyond FeatureBackend: helpers that ask a backend by name for
-# one of these cast it to the protocol (the registry gives back a FeatureBackend).
-class FrameEmbedder(Protocol):
-    """Embeds frames (features/embedding.py's EmbeddingBackend)."""
-    def embed(self, frames: Any) -> np.ndarray: ...
-    def embed_videos(self, clips: Sequence[Any]) -> list[np.ndarray]: ...
-
-
-class TextEmbedder(Protocol):
-    """Embeds prompts (CLIP-like backends)."""
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-class ImageEmbedder(Protocol):
-    """Embeds still images (reference images of personalization cases)."""
-    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
-
-
-class FrameScorer(Protocol):
-    """Scores every frame (MUSIQ)."""
-    def score(self, frames: np.ndarray) -> np.ndarray: ...
-
-
-class LogitScaled(Protocol):
-    """Exposes its learned, exponentiated temperature (PickScore)."""
-    logit_scale: float
-
-
-class PointTracker(Protocol):
-    """Tracks points through videos (features/tracking.py's TrackerBackend)."""
-    def track(self, videos: Sequence[Video], **options: Any) -> list[Any]: ...
 
 
 _LOADED: dict[tuple, FeatureBackend] = {}

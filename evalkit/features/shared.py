@@ -8,7 +8,8 @@ import numpy as np
 from ..cases import Case
 from ..errors import InvalidInputError
 from ..video import Video
-from .base import FeatureBackend, FeatureContext, FrameEmbedder, ImageEmbedder, PointTracker, TextEmbedder
+from .base import FeatureBackend, FeatureContext
+from .kinds import FrameEmbedder, ImageEmbedder, PointTracker, TextEmbedder
 
 
 def backend(ctx: FeatureContext, name: str, dtype: str | None = None, **options: Any) -> FeatureBackend:

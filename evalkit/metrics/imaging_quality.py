@@ -11,7 +11,8 @@ from typing import Callable, cast
 import numpy as np
 
 from ..cases import Case, Generation
-from ..features.base import FeatureContext, FrameScorer
+from ..features.base import FeatureContext
+from ..features.kinds import FrameScorer
 from ..features.shared import backend
 from ..registry import METRICS
 from ..video import Video

@@ -14,7 +14,8 @@ from typing import cast
 import numpy as np
 
 from ..cases import Case, Generation
-from ..features.base import FeatureContext, LogitScaled
+from ..features.base import FeatureContext
+from ..features.kinds import LogitScaled
 from ..features.shared import backend, frame_embeddings, text_embeddings
 from ..registry import METRICS
 from .base import Metric, MetricResult, MetricSpec, per_video_result
