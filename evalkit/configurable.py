@@ -54,7 +54,7 @@ class Configurable:
                 f"{name}: unknown option(s) "
                 + ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
                 + f"; options are {sorted(cls.defaults)}")
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in options.items():
             if value is None and key in cls.nullable:
                 out[key] = None

@@ -7,8 +7,9 @@ sits below both ``data`` and ``generators``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from .cases import Case
+from .cases import Case, MultiShotCase
 from .video import FRAME_SUFFIXES
 
 SUBMISSION_FILE = "submission.yaml"
@@ -33,5 +34,5 @@ def expected_paths(case: Case, seed: int) -> list[str]:
     """Where a submission puts (case, seed)'s video(s), relative to its folder (mp4 named)."""
     base = case.case_id if seed == 0 else f"{case.case_id}/seed{seed}"
     if case.kind == "multi-shot":
-        return [f"{base}/shot{j}.mp4" for j in range(len(case.prompts))]
+        return [f"{base}/shot{j}.mp4" for j in range(len(cast(MultiShotCase, case).prompts))]
     return [f"{base}.mp4"]

@@ -251,7 +251,7 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
     files = sorted(f for f in p.iterdir() if f.suffix.lower() in FRAME_SUFFIXES) if p.is_dir() else [p]
     if not files:
         raise VideoReadError(f"{p}: mask folder is empty")
-    masks = []
+    masks: list[np.ndarray] = []
     for f in files:
         try:
             with Image.open(f) as im:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional, cast
 
 import typer
 
@@ -47,8 +47,10 @@ def compare(
     if min_shared < 1:
         raise fail(f"--min-shared {min_shared}: must be ≥ 1")
     try:
-        settings = CompareSettings(resamples=resamples, seed=seed, test=test, tolerance=tolerance,
-                                   rel_tolerance=rel_tolerance, runtime_rel_tolerance=runtime_tolerance,
+        # a str from the command line: CompareSettings checks it is one of the tests
+        settings = CompareSettings(resamples=resamples, seed=seed, test=cast(Literal["wilcoxon", "t"], test),
+                                   tolerance=tolerance, rel_tolerance=rel_tolerance,
+                                   runtime_rel_tolerance=runtime_tolerance,
                                    runtime_min_seconds=runtime_min_seconds)
         a, b = load_run(run_a), load_run(run_b)
     except EvalkitError as exc:

@@ -84,13 +84,13 @@ def _columns(data, metrics: str | None, pareto: str | None):
                                f"name[option=value] as on `evalkit run -m`)")
         for d in data:
             d.results = d.results[d.results["metric"].isin(cols)]
-    pair = None
+    pair: tuple[str, ...] | None = None
     if pareto:
-        pair, unknown = select_columns(data[0].results, split_components(pareto))
-        if unknown or len(pair) != 2:
+        named, unknown = select_columns(data[0].results, split_components(pareto))
+        if unknown or len(named) != 2:
             raise EvalkitError(f"--pareto {pareto!r}: give two columns of the run, X,Y"
                                + (f" ({', '.join(unknown)} not in it)" if unknown else ""))
-        pair = tuple(pair)
+        pair = tuple(named)
     return cols, pair
 
 

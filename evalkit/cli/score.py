@@ -75,7 +75,9 @@ def build_case(case_kinds: tuple[str, ...], needed: tuple[str, ...], case_id: st
     prompt = prompts[0] if prompts else ""
     if "reference-images" in needed or "motion-transfer" not in case_kinds:
         return PersonalizationCase(case_id, subject, "", prompt, ImageFiles(references))
-    return MotionTransferCase(case_id, InlineVideo(source) if source is not None else None, prompt,
+    # no source: a metric that reads none scores the case without one
+    inline: Any = InlineVideo(source) if source is not None else None
+    return MotionTransferCase(case_id, inline, prompt,
                               subject=subject, source_mask=FileMasks(mask) if mask else None)
 
 
@@ -151,7 +153,7 @@ def score(
 
     shots = [video_input(g, v) for g, v in zip(generated, videos)]
     inputs: dict[str, Any] = {"generated": shots[0]} if len(shots) == 1 else {"shots": shots}
-    if src is not None:
+    if source is not None and src is not None:
         inputs["source"] = video_input(source, src)
     if mask:
         inputs["mask"] = {"path": str(mask), "digest": _digest(mask)}

@@ -6,8 +6,9 @@ loaded, so in a run they become per-item failures and the rest continues.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from ..cases import Case
 from ..configurable import Configurable
@@ -18,11 +19,11 @@ class Dataset(Configurable):
     description: ClassVar[str] = ""
     title: ClassVar[str] = ""   # display name of the benchmark (leaderboard site); "" = the registry name
 
-    def __init__(self, root: str | Path | None = None, **options: Any) -> None:
+    def __init__(self, root: str | os.PathLike | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.root = Path(root).expanduser() if root else None
 
-    def cases(self) -> list[Case]:
+    def cases(self) -> Sequence[Case]:
         raise NotImplementedError
 
     def check(self) -> list[str]:

@@ -23,12 +23,12 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
 from ..case_ids import check_case_id
-from ..cases import Case
+from ..cases import Case, MotionTransferCase, MultiShotCase, PersonalizationCase
 from ..errors import EvalkitError
 from ..submissions import expected_paths
 from ..video import Video, write_video
@@ -44,14 +44,21 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path, format="PNG")
 
 
+#: the case kinds an export writes (a case's ``kind`` names its class; casts follow it)
+KnownCase = MotionTransferCase | MultiShotCase | PersonalizationCase
+
+
 def _prompts(case: Case) -> dict[str, Any]:
     if case.kind == "motion-transfer":
-        return {"target_prompt": case.target_prompt, "source_prompt": case.source_prompt,
-                "subject": case.subject, "source_subject": case.source_subject}
+        mt = cast(MotionTransferCase, case)
+        return {"target_prompt": mt.target_prompt, "source_prompt": mt.source_prompt,
+                "subject": mt.subject, "source_subject": mt.source_subject}
     if case.kind == "multi-shot":
-        return {"prompts": list(case.prompts), "subject": case.subject}
-    return {"prompt": case.prompt, "subject_name": case.subject_name, "class_noun": case.class_noun,
-            "subject_token": case.subject_token}
+        ms = cast(MultiShotCase, case)
+        return {"prompts": list(ms.prompts), "subject": ms.subject}
+    pc = cast(PersonalizationCase, case)
+    return {"prompt": pc.prompt, "subject_name": pc.subject_name, "class_noun": pc.class_noun,
+            "subject_token": pc.subject_token}
 
 
 def _video_facts(video: Video) -> dict[str, Any]:
@@ -78,7 +85,7 @@ class _Writer:
         return facts
 
 
-def _source(writer: _Writer, case: Case, record: dict, protocol: dict) -> None:
+def _source(writer: _Writer, case: MotionTransferCase, record: dict, protocol: dict) -> None:
     def write(target: Path) -> dict:
         source = case.source.load()
         write_video(source, target, lossless=True)
@@ -120,13 +127,14 @@ def export_cases(cases: Sequence[Case], out: str | os.PathLike, *, seeds: Sequen
     try:
         writer, lines = _Writer(stage), []
         for case in cases:
-            record: dict[str, Any] = {"case_id": case.case_id, "kind": case.kind, "category": case.category,
+            category = cast(KnownCase, case).category
+            record: dict[str, Any] = {"case_id": case.case_id, "kind": case.kind, "category": category,
                                       **_prompts(case), "seeds": list(seeds),
                                       "outputs": {str(s): expected_paths(case, s) for s in seeds}}
             if case.kind == "motion-transfer":
-                _source(writer, case, record, dict(protocol or {}))
+                _source(writer, cast(MotionTransferCase, case), record, dict(protocol or {}))
             elif case.kind == "personalization":
-                images = case.reference_images.load()
+                images = cast(PersonalizationCase, case).reference_images.load()
                 for i, image in enumerate(images):
                     _save_png(image, stage / "references" / case.case_id / f"{i}.png")
                 record["references"] = [f"references/{case.case_id}/{i}.png" for i in range(len(images))]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -153,7 +153,7 @@ def read_manifest_data(path: Path) -> dict[str, Any]:
     return data
 
 
-def _format_error(err: dict) -> list[str]:
+def _format_error(err: Mapping[str, Any]) -> list[str]:
     """One pydantic error -> one or more lines (model validators join problems with '; ')."""
     loc = ".".join(str(x) for x in err.get("loc", ()))
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
@@ -166,7 +166,7 @@ def _format_error(err: dict) -> list[str]:
 
 
 def validate(data: dict[str, Any], path: Path, schema: type[ManifestHeader],
-             problems: list[str] = ()) -> ManifestHeader:
+             problems: Sequence[str] = ()) -> ManifestHeader:
     """``data`` as ``schema``; raise ManifestProblems with every schema problem plus ``problems``
     (cross checks the caller ran on the raw data)."""
     if data.get("version") != MANIFEST_VERSION:

@@ -122,13 +122,15 @@ class MotionTransfer(ManifestDataset):
     def cross_checks(cls, data: dict) -> list[str]:
         cats = data.get("categories", MOTION_TRANSFER_CATEGORIES)
         cats = tuple(cats) if isinstance(cats, (list, tuple)) else MOTION_TRANSFER_CATEGORIES
-        items = data.get("items") if isinstance(data.get("items"), list) else []
-        items = [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+        raw_items = data.get("items")
+        items = [(i, item) for i, item in enumerate(raw_items if isinstance(raw_items, list) else [])
+                 if isinstance(item, dict)]
         # read from the raw data: a model validator would stay silent when another field fails
         sources = [f"items.{i}.source: required field missing (or 'webvid': a WebVid videoid)"
                    for i, item in items if not (item.get("source") or item.get("webvid"))]
         sources += [f"items.{i} ({item.get('id')}): a webvid clip needs the manifest's 'webvid' block "
-                    "(metadata CSV and clip folder)" for i, item in items if item.get("webvid") and not data.get("webvid")]
+                    "(metadata CSV and clip folder)"
+                    for i, item in items if item.get("webvid") and not data.get("webvid")]
         return item_problems(data.get("items"), cats) + sources
 
     def _path(self, rel: str) -> Path:
@@ -191,7 +193,8 @@ class MotionTransfer(ManifestDataset):
             path = self.source_path(item)
             if item.webvid and not item.source and not path.exists():
                 row = self.webvid_rows[item.webvid]
-                problems.append(f"{item.id}: webvid {missing_clip_message(self.webvid_folder(), item.webvid, row.page_dir)}")
+                missing = missing_clip_message(self.webvid_folder(), item.webvid, row.page_dir)
+                problems.append(f"{item.id}: webvid {missing}")
                 continue
             fr = item.frame_range.to_frame_range() if item.frame_range else None
             masks = self._path(item.masks) if item.masks else None

@@ -36,9 +36,9 @@ SWAPS = ("subject", "scene")
 class FrameSelection(ManifestModel):
     """Frames ``start, start + stride, ...``, ``count`` of them; unset fields of a clip's
     selection come from the manifest's, and those from PROTOCOL_FRAMES."""
-    start: int | None = Field(None, ge=0)
-    stride: int | None = Field(None, ge=1)
-    count: int | None = Field(None, ge=2)
+    start: int | None = Field(default=None, ge=0)
+    stride: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=2)
 
 
 class WebVidClip(ManifestModel):
@@ -161,8 +161,13 @@ class WebVid(ManifestDataset):
         return start, stride, self.num_frames or count
 
     def frame_range(self, clip: WebVidClip) -> FrameRange:
+        start, stride, _ = self.selection(clip)
+        return FrameRange(start, self.frames_needed(clip), stride)
+
+    def frames_needed(self, clip: WebVidClip) -> int:
+        """How many frames the clip must have: the end (exclusive) of its selection."""
         start, stride, count = self.selection(clip)
-        return FrameRange(start, start + stride * (count - 1) + 1, stride)
+        return start + stride * (count - 1) + 1
 
     @staticmethod
     def swapped(clip: WebVidClip, row: WebVidRow, what: str, swap: str) -> str | None:
@@ -209,7 +214,8 @@ class WebVid(ManifestDataset):
                 source: Any = UnavailableClip(f"webvid {cid}: {problem}")
             else:
                 folder = folder or self.clip_folder()
-                source = FileVideo(clip_path(folder, clip.videoid, row.page_dir), fr)
+                # no content problem: the clip's row is in the metadata
+                source = FileVideo(clip_path(folder, clip.videoid, self.rows[clip.videoid].page_dir), fr)
             if self.transforms:
                 source = TransformedVideo(source, self.transforms)
             meta = self.provenance(
@@ -236,9 +242,10 @@ class WebVid(ManifestDataset):
             if (problem := self.content_problem(clip)):
                 problems.append(f"{cid}: {problem}")
                 continue
-            path = clip_path(folder, clip.videoid, self.rows[clip.videoid].page_dir)
+            page_dir = self.rows[clip.videoid].page_dir
+            path = clip_path(folder, clip.videoid, page_dir)
             if not path.exists():
-                problems.append(f"{cid}: {missing_clip_message(folder, clip.videoid, self.rows[clip.videoid].page_dir)}")
+                problems.append(f"{cid}: {missing_clip_message(folder, clip.videoid, page_dir)}")
                 continue
             try:
                 frames = probe_video(path).num_frames
@@ -246,7 +253,7 @@ class WebVid(ManifestDataset):
                 problems.append(f"{cid}: {exc}")
                 continue
             start, stride, count = self.selection(clip)
-            if frames < (need := self.frame_range(clip).end):
+            if frames < (need := self.frames_needed(clip)):
                 problems.append(f"{cid}: clip {path} too short: {frames} frames, the selection needs {need} "
                                 f"(start {start}, stride {stride}, count {count})")
         return problems

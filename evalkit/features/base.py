@@ -15,7 +15,7 @@ from collections import OrderedDict
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Hashable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Sequence
 
 from ..cases import Case
 from ..configurable import Configurable
@@ -24,15 +24,19 @@ from ..video import Video
 
 
 class FeatureBackend(Configurable):
-    #: exact checkpoint this backend loads (hub id, torch.hub entry), or None when weight-free
-    weights_id: ClassVar[str | None] = None
-    #: whether it reads uint8 frames on its device (FeatureContext.device_frames) or host arrays
-    takes_device_frames: ClassVar[bool] = False
-
+    #: exact checkpoint this backend loads (hub id, torch.hub entry), or None when weight-free;
+    #: a class default that an instance may refine (the checkpoint its options or model pick)
+    weights_id: str | None = None
     def __init__(self, device: str = "cpu", dtype: str = "float32", **options: Any) -> None:
         super().__init__(**options)
         self.device = device
         self.dtype = dtype
+
+    @property
+    def takes_device_frames(self) -> bool:
+        """Whether it reads uint8 frames on its device (FeatureContext.device_frames) or host
+        arrays; a backend sets it as a class attribute, or computes it from its options."""
+        return False
 
     @property
     def identity(self) -> str:

@@ -16,7 +16,7 @@ unit vectors are returned as float32 holding those fp16 values. Kernels differ f
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def use_openai_fp16(model) -> None:
 
 
 class ClipBackend(FrameEmbedder):
-    weights_id: ClassVar[str]
+    weights_id: str
     defaults = {"preprocess": "clip", "precision": "float32"}
     choices = {"preprocess": ("clip", "vbench-clip"), "precision": PRECISIONS}
     version = "2"  # 2: float VBench preprocessing, PIL OpenAI preprocessing; precision option

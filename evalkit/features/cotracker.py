@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -58,7 +58,7 @@ def reshape_non_viewable():
 
 
 class _CoTrackerBase(TrackerBackend):
-    defaults: dict = {}
+    defaults: ClassVar[dict[str, Any]] = {}
     takes_device_frames = True
     batch_videos: ClassVar[int] = 1  # default videos per forward pass
     hub_ref: ClassVar[str]

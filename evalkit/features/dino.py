@@ -19,7 +19,7 @@ VBench loads through torch.hub, differ from transformers' ViTModel and are resto
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def use_dino_v1_interpolation(model) -> None:
 
 
 class DinoBackend(FrameEmbedder):
-    weights_id: ClassVar[str]
+    weights_id: str
     defaults = {"preprocess": "vbench-dino"}
     choices = {"preprocess": ("vbench-dino", "dreambooth-dino")}
     version = "2"  # 2: DINO v1 position-embedding interpolation and LayerNorm eps; float preprocessing

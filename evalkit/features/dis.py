@@ -21,9 +21,10 @@ class DISFlow(FlowBackend):
     weights_id = None
 
     def flow(self, video: Video, frames=None) -> np.ndarray:  # a CPU algorithm: reads video.frames
-        dis = cv2.DISOpticalFlow_create(_PRESETS[self.options["preset"]])
+        dis = cv2.DISOpticalFlow.create(_PRESETS[self.options["preset"]])
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video.frames]
         out = np.empty((video.num_frames - 1, video.height, video.width, 2), np.float32)
         for t in range(video.num_frames - 1):
-            out[t] = dis.calc(gray[t], gray[t + 1], None)
+            # the stubs require an initial flow; OpenCV takes None (no initial guess)
+            out[t] = dis.calc(gray[t], gray[t + 1], None)  # type: ignore[call-overload]
         return out

@@ -38,8 +38,8 @@ def encode(value: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(value, (np.integer, np.floating)):
         return {"v": value.item()}
     if isinstance(value, (list, tuple)):
-        items = [encode(v, arrays) for v in value]
-        return None if any(i is None for i in items) else {"t" if isinstance(value, tuple) else "l": items}
+        elements = [encode(v, arrays) for v in value]
+        return None if any(i is None for i in elements) else {"t" if isinstance(value, tuple) else "l": elements}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         items = {k: encode(v, arrays) for k, v in value.items()}
         return None if any(i is None for i in items.values()) else {"d": items}
@@ -91,8 +91,9 @@ class FeatureDisk:
         os.close(fd)
         try:
             with open(tmp, "wb") as fh:
-                np.savez(fh, structure=np.str_(json.dumps(structure)),
-                         **{f"a{i}": np.asarray(a) for i, a in enumerate(arrays)})
+                # Any: numpy's stubs match **kwds against savez's own allow_pickle: bool too
+                named: dict[str, Any] = {f"a{i}": np.asarray(a) for i, a in enumerate(arrays)}
+                np.savez(fh, structure=np.str_(json.dumps(structure)), **named)
             os.replace(tmp, self._path(key, weights_revision))
         finally:
             if os.path.exists(tmp):

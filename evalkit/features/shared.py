@@ -1,7 +1,7 @@
 """Memoised per-video embeddings: one forward pass per (video, backend identity) per run."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -9,6 +9,7 @@ from ..cases import Case
 from ..errors import InvalidInputError
 from ..video import Video
 from .base import FeatureBackend, FeatureContext
+from .kinds import FrameEmbedder, ImageEmbedder, PointTracker, TextEmbedder
 
 
 def backend(ctx: FeatureContext, name: str, dtype: str | None = None, **options: Any) -> FeatureBackend:
@@ -20,23 +21,27 @@ def frame_embeddings(ctx: FeatureContext, backend_name: str, video: Video, dtype
     """(T, D) unit vectors of every frame of ``video``, shared by all metrics of the run
     (and batched with other videos' frames when the runner collects a window of items)."""
     model = backend(ctx, backend_name, dtype, **options)
-    return ctx.features(model, video, "embed", lambda: model.embed(ctx.frames_for(model, video)),
-                        batch=lambda videos: model.embed_videos([ctx.frames_for(model, v) for v in videos]))
+    embedder = cast(FrameEmbedder, model)
+    return ctx.features(model, video, "embed", lambda: embedder.embed(ctx.frames_for(model, video)),
+                        batch=lambda videos: embedder.embed_videos([ctx.frames_for(model, v) for v in videos]))
 
 
 def video_tracks(ctx: FeatureContext, tracker: FeatureBackend, video: Video, what: str, **track_args: Any):
     """``tracker.track`` of ``video`` memoised as feature ``what`` (batched across videos)."""
+    points = cast(PointTracker, tracker)
+
     def batch(videos: list[Video]):
         if getattr(tracker, "takes_device_frames", False):
-            return tracker.track(videos, frames=[ctx.device_frames(v) for v in videos], **track_args)
-        return tracker.track(videos, **track_args)
+            return points.track(videos, frames=[ctx.device_frames(v) for v in videos], **track_args)
+        return points.track(videos, **track_args)
     return ctx.features(tracker, video, what, lambda: batch([video])[0], batch=batch)
 
 
 def text_embeddings(ctx: FeatureContext, backend_name: str, texts: Sequence[str], dtype: str | None = None,
                     **options: Any) -> np.ndarray:
     model = backend(ctx, backend_name, dtype, **options)
-    return ctx.cached(("text", model.identity, tuple(texts)), lambda: model.embed_texts(list(texts)))
+    embedder = cast(TextEmbedder, model)
+    return ctx.cached(("text", model.identity, tuple(texts)), lambda: embedder.embed_texts(list(texts)))
 
 
 def reference_embeddings(ctx: FeatureContext, backend_name: str, case: Case, dtype: str | None = None,
@@ -47,7 +52,7 @@ def reference_embeddings(ctx: FeatureContext, backend_name: str, case: Case, dty
         raise InvalidInputError(f"{case.case_id}: case has no reference images")
     model = backend(ctx, backend_name, dtype, **options)
     return ctx.cached(("refs", refs.fingerprint(), model.identity),
-                      lambda: model.embed_images(refs.load()))
+                      lambda: cast(ImageEmbedder, model).embed_images(refs.load()))
 
 
 def require_frames(video: Video, n: int, metric: str, what: str = "") -> None:

@@ -86,7 +86,7 @@ class AestheticQuality(Metric):
         weight, bias = load_head(str(resolve_head(self.options["head"])))
         scores = []
         for video in generation.videos:
-            feats = frame_embeddings(ctx, self.backend, video, self.feature_dtype, **self.backend_options)
+            feats = frame_embeddings(ctx, self.model_backend, video, self.feature_dtype, **self.backend_options)
             if feats.shape[1] != weight.shape[0]:
                 raise InvalidInputError(f"aesthetic head expects {weight.shape[0]}-d CLIP features, "
                                         f"{self.backend} gives {feats.shape[1]}")

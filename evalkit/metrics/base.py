@@ -37,8 +37,8 @@ INPUTS = {
 #: evalkit.features.precision). float32, the default, is the references'; the others are
 #: explicit choices for speed, with their measured differences in docs/performance.md.
 FEATURE_DTYPES = ("float32", "tf32", "bfloat16")
-DTYPE_DEFAULT = {"dtype": "float32"}
-DTYPE_CHOICES = {"dtype": FEATURE_DTYPES}
+DTYPE_DEFAULT: dict[str, Any] = {"dtype": "float32"}
+DTYPE_CHOICES: dict[str, tuple] = {"dtype": FEATURE_DTYPES}
 
 #: what a metric measures, in the order leaderboards group their columns
 MEASURES = ("motion", "identity", "text alignment", "temporal consistency", "quality", "cost", "other")
@@ -88,6 +88,14 @@ class Metric(Configurable):
         self.backend = backend
         self.device = device
         self._check_dtype()
+
+    @property
+    def model_backend(self) -> str:
+        """The feature backend it computes with: every metric whose spec names backends has one
+        after ``__init__``; asking a metric that takes none is a programming error."""
+        if self.backend is None:
+            raise EvalkitError(f"{self.spec.name} takes no backend")
+        return self.backend
 
     def _check_dtype(self) -> None:
         dtype = self.feature_dtype

@@ -25,15 +25,16 @@ class ReferenceSimilarity(Metric):
         return {"preprocess": self.preprocess}
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        refs = reference_embeddings(ctx, self.backend, case, self.feature_dtype, **self.backend_options)
-        frames = frame_embeddings(ctx, self.backend, generation.video, self.feature_dtype, **self.backend_options)
+        refs = reference_embeddings(ctx, self.model_backend, case, self.feature_dtype, **self.backend_options)
+        frames = frame_embeddings(ctx, self.model_backend, generation.video, self.feature_dtype, **self.backend_options)
         return MetricResult(mean_cross_similarity(frames, refs), {"references": len(refs)})
 
 
 @METRICS.register()
 class ClipI(ReferenceSimilarity):
     spec = MetricSpec(
-        name="clip-i", measures="identity", higher_is_better=True, value_range=(-1.0, 1.0), case_kinds=("personalization",),
+        name="clip-i", measures="identity", higher_is_better=True, value_range=(-1.0, 1.0),
+        case_kinds=("personalization",),
         inputs=("generated", "reference-images"),
         reference="Ruiz et al. 2023 (DreamBooth CLIP-I); V-Warper Table 1",
         backends=("clip-vit-b32", "clip-vit-l14"))

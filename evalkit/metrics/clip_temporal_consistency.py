@@ -21,7 +21,8 @@ def consecutive_similarity(features: np.ndarray) -> float:
 @METRICS.register()
 class ClipTemporalConsistency(Metric):
     spec = MetricSpec(
-        name="clip-temporal-consistency", measures="temporal consistency", higher_is_better=True, value_range=(-1.0, 1.0),
+        name="clip-temporal-consistency", measures="temporal consistency", higher_is_better=True,
+        value_range=(-1.0, 1.0),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated",),
         reference="Motion by Queries Table 1 (Temp. C.); LMP (Cons.)",
         backends=("clip-vit-b32", "clip-vit-l14"), report_scale=100.0)
@@ -36,6 +37,6 @@ class ClipTemporalConsistency(Metric):
         scores = []
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
-            scores.append(consecutive_similarity(frame_embeddings(ctx, self.backend, video, self.feature_dtype,
+            scores.append(consecutive_similarity(frame_embeddings(ctx, self.model_backend, video, self.feature_dtype,
                                                                    **self.backend_options)))
         return per_video_result(case, scores)

@@ -75,8 +75,8 @@ def flow_scores(ctx: FeatureContext, backend, padded: list[Video], crop: tuple[i
 
     def scores_of(flow: np.ndarray) -> list[float]:
         if crop is not None:
-            t, l, h, w = crop
-            flow = flow[:, t:t + h, l:l + w]
+            top, left, h, w = crop
+            flow = flow[:, top:top + h, left:left + w]
         return [pair_score(f) for f in flow]
 
     def flow(video: Video) -> np.ndarray:
@@ -119,7 +119,7 @@ class DynamicDegree(Metric):
                 raise InvalidInputError(f"{video.origin}: dynamic degree needs ≥ 2 frames after sub-sampling "
                                         f"(step {step}, {video.num_frames} frames)")
             return self._one_frame(video, sampled, step)
-        backend = backend or ctx.backend(self.backend, dtype=self.feature_dtype)
+        backend = backend or ctx.backend(self.model_backend, dtype=self.feature_dtype)
         padded = sampled.with_frames(pad_sintel(sampled.frames), note="pad8")
         (h, w), (ph, pw) = sampled.size, padded.size
         # vbench_compat measures the padded border too; otherwise the frame itself

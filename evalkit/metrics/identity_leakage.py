@@ -44,8 +44,8 @@ class IdentityLeakage(Metric):
         source, generated = ctx.source_video(case), generation.video
         alignment = align_in_time(source, generated)
         # features of the whole videos (shared with other metrics), rows picked by time
-        src = frame_embeddings(ctx, self.backend, source, self.feature_dtype)[list(alignment.source_frames)]
-        gen = frame_embeddings(ctx, self.backend, generated, self.feature_dtype)[list(alignment.generated_frames)]
+        src = frame_embeddings(ctx, self.model_backend, source, self.feature_dtype)[list(alignment.source_frames)]
+        gen = frame_embeddings(ctx, self.model_backend, generated, self.feature_dtype)[list(alignment.generated_frames)]
         value = identity_leakage(src, gen, self.options["pairing"])
         return MetricResult(value, {"source_frames": len(src), "generated_frames": len(gen),
                                     "time_alignment": alignment.details(), "notes": alignment.notes(),

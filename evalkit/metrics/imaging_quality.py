@@ -6,12 +6,16 @@ shots. VBench divides only its final average by 100; dividing every frame is the
 """
 from __future__ import annotations
 
+from typing import Callable, cast
+
 import numpy as np
 
 from ..cases import Case, Generation
 from ..features.base import FeatureContext
+from ..features.kinds import FrameScorer
 from ..features.shared import backend
 from ..registry import METRICS
+from ..video import Video
 from .base import Metric, MetricResult, MetricSpec, per_video_result
 
 MUSIQ_SCALE = 100.0  # VBench: average_score / 100
@@ -32,9 +36,15 @@ class ImagingQuality(Metric):
         return {"preprocess": self.options["preprocess"]}
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        model = backend(ctx, self.backend, **self.backend_options)
+        model = backend(ctx, self.model_backend, **self.backend_options)
+        scorer = cast(FrameScorer, model)
         scores = []
         for video in generation.videos:
-            per_frame = ctx.features(model, video, "musiq", lambda v=video: model.score(v.frames))
+            per_frame = ctx.features(model, video, "musiq", _frame_scores(scorer, video))
             scores.append(float(np.mean(per_frame)) / MUSIQ_SCALE)
         return per_video_result(case, scores)
+
+
+def _frame_scores(scorer: FrameScorer, video: Video) -> Callable[[], np.ndarray]:
+    """Computes ``video``'s per-frame scores when the feature is not memoised yet."""
+    return lambda: scorer.score(video.frames)

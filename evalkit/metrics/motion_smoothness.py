@@ -55,7 +55,7 @@ class MotionSmoothness(Metric):
         if video.num_frames < MIN_FRAMES:
             raise InvalidInputError(f"{video.origin}: motion smoothness needs at least {MIN_FRAMES} frames "
                                     f"(frames 0 and 2 interpolate frame 1), the video has {video.num_frames}")
-        model = backend or ctx.backend(self.backend)
+        model = backend or ctx.backend(self.model_backend)
 
         def maes():
             inputs, targets = vbench_split(video.frames)

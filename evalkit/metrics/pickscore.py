@@ -9,10 +9,13 @@ Frame and text embeddings are shared through the FeatureContext like the CLIP me
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from ..cases import Case, Generation
 from ..features.base import FeatureContext
+from ..features.kinds import LogitScaled
 from ..features.shared import backend, frame_embeddings, text_embeddings
 from ..registry import METRICS
 from .base import Metric, MetricResult, MetricSpec, per_video_result
@@ -31,7 +34,8 @@ def pickscore_per_frame(frames: np.ndarray, text: np.ndarray, logit_scale: float
 @METRICS.register()
 class PickScore(Metric):
     spec = MetricSpec(
-        name="pickscore", measures="text alignment", higher_is_better=True, value_range=(-MAX_LOGIT_SCALE, MAX_LOGIT_SCALE),
+        name="pickscore", measures="text alignment", higher_is_better=True,
+        value_range=(-MAX_LOGIT_SCALE, MAX_LOGIT_SCALE),
         case_kinds=("motion-transfer", "multi-shot", "personalization"), inputs=("generated", "prompt"),
         reference="Kirstain et al. 2023 (Pick-a-Pic, PickScore_v1 reward); LMP Table 1 (Pick., raw: 20.69)",
         backends=("pickscore",), report_scale=1.0)
@@ -42,10 +46,10 @@ class PickScore(Metric):
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         prompts = prompts_per_video(case, len(generation.videos))
-        scale = backend(ctx, self.backend, **self.backend_options).logit_scale
-        texts = text_embeddings(ctx, self.backend, prompts, **self.backend_options)
+        scale = cast(LogitScaled, backend(ctx, self.model_backend, **self.backend_options)).logit_scale
+        texts = text_embeddings(ctx, self.model_backend, prompts, **self.backend_options)
         scores = []
         for video, text in zip(generation.videos, texts):
-            frames = frame_embeddings(ctx, self.backend, video, **self.backend_options)
+            frames = frame_embeddings(ctx, self.model_backend, video, **self.backend_options)
             scores.append(float(np.mean(pickscore_per_frame(frames, text, scale))))
         return per_video_result(case, scores, logit_scale=scale)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
-from ..cases import Case, Generation
+from ..cases import Case, Generation, MultiShotCase
 from ..errors import InvalidInputError
 from ..features.base import FeatureContext
 from ..features.masking import apply_mask, otsu_mask
@@ -84,15 +84,16 @@ class SetConsistency(Metric):
     version = "1"
 
     def feature_backends(self) -> tuple[str, ...]:
-        return (self.backend, "clipseg-rd64")  # the masks come from CLIPSeg
+        return (self.model_backend, "clipseg-rd64")  # the masks come from CLIPSeg
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         if len(generation.videos) < 2:
             raise InvalidInputError(f"{case.case_id}: set consistency needs at least two shots, "
                                     f"the generation holds {len(generation.videos)}")
+        subject = cast(MultiShotCase, case).subject  # spec.case_kinds admits multi-shot cases only
         shots, failures, frames = [], [], 0
         for s, video in enumerate(generation.videos):
-            feats, kept, failed = masked_subject_features(ctx, self.backend, video, case.subject, self.feature_dtype)
+            feats, kept, failed = masked_subject_features(ctx, self.model_backend, video, subject, self.feature_dtype)
             frames += video.num_frames
             for t, reason in failed:
                 if self.options["on_empty_mask"] == "fail":
@@ -101,7 +102,7 @@ class SetConsistency(Metric):
             shots.append(feats)
         if sum(1 for f in shots if len(f)) < 2:
             raise InvalidInputError(f"{case.case_id}: fewer than two shots have a subject mask "
-                                    f"for {case.subject!r} ({len(failures)} of {frames} frames failed)")
+                                    f"for {subject!r} ({len(failures)} of {frames} frames failed)")
         details = {"failed_frames": len(failures), "frames": frames,
                    "failures": failures[:MAX_LISTED_FAILURES]}
         return MetricResult(cross_shot_similarity(shots), details)

@@ -51,7 +51,7 @@ class VBenchConsistency(Metric):
         scores = []
         for video in generation.videos:
             require_frames(video, 2, self.spec.name)
-            feats = frame_embeddings(ctx, self.backend, video, self.feature_dtype, **self.backend_options)
+            feats = frame_embeddings(ctx, self.model_backend, video, self.feature_dtype, **self.backend_options)
             scores.append(vbench_consistency(feats, self.cosines(ctx)))
         return per_video_result(case, scores)
 

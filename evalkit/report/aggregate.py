@@ -166,8 +166,8 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over
         units.update(per_column)
     cases = per_case(values, keys)
     rows: list[dict[str, Any]] = []
-    for key, items in results.groupby(list(keys), sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
+    for group, items in results.groupby(list(keys), sort=False, dropna=False):
+        key: tuple[Any, ...] = group if isinstance(group, tuple) else (group,)
         sel = np.ones(len(cases), dtype=bool)
         for k, v in zip(keys, key):
             sel &= (cases[k] == v).to_numpy()

@@ -32,6 +32,7 @@ from .aggregate import column_facts, item_key
 from .definitions import Definition, config_key, parse_config
 from .markup import STRONG, Grid, bullet_list, markdown_escape, to_markdown
 from .paired_stats import bootstrap_ci, paired_test, smallest_p  # noqa: F401 (bootstrap_ci, paired_test re-exported)
+from .rows import rows_of
 from .sources import RunData
 
 PAIR_KEYS = ["case", "generator", "seed"]   # case: content hash (its id where none is recorded)
@@ -277,14 +278,14 @@ class Comparison:
 
     def grid(self) -> Grid:
         rows = []
-        for r in self.table.itertuples(index=False):
+        for r in rows_of(self.table):
             arrow = "" if r.higher_is_better is None or r.higher_is_better != r.higher_is_better else \
                 (" ↑" if r.higher_is_better else " ↓")
             ci = "" if r.ci_low is None or r.ci_low != r.ci_low else f"[{_g(r.ci_low)}, {_g(r.ci_high)}]"
             rows.append((r.generator, f"{r.metric}{arrow}", str(r.n_pairs), _g(r.mean_a), _g(r.mean_b),
                          _g(r.diff, sign=True), ci, _g(r.p_value),
                          r.verdict, r.reason or ""))
-        marks = {(i, 8): STRONG for i, r in enumerate(self.table.itertuples(index=False)) if r.verdict == "REGRESSION"}
+        marks = {(i, 8): STRONG for i, r in enumerate(rows_of(self.table)) if r.verdict == "REGRESSION"}
         return Grid(("generator", "metric", "n", "A", "B", "B − A", "CI", "p", "verdict", "note"), tuple(rows),
                     keys=2, align=tuple("llrrrrlrll"), marks=marks)
 

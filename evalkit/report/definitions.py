@@ -57,7 +57,7 @@ def checkpoint_of(backend: str | None) -> str:
         try:
             bare = cls.__new__(cls)
             bare.options = dict(getattr(cls, "defaults", {}))
-            weights = weights.fget(bare)
+            weights = weights.__get__(bare)
         except Exception:
             return "checkpoint chosen at load time"
     return str(weights) if weights else "weight-free"

@@ -80,7 +80,8 @@ def latex_escape(text: object) -> str:
 
 def _latex_letter(ch: str) -> str:
     """An accented Latin letter as an accent command (é -> \\'{e}); anything else as [U+XXXX]."""
-    base, *marks = unicodedata.normalize("NFD", ch)
+    decomposed = unicodedata.normalize("NFD", ch)
+    base, marks = decomposed[0], decomposed[1:]
     if base.isascii() and base.isalpha() and marks and all(m in _LATEX_ACCENTS for m in marks):
         for m in marks:
             base = "\\" + _LATEX_ACCENTS[m] + "{" + base + "}"

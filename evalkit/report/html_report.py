@@ -148,8 +148,8 @@ def _plots(run: RunData, pareto: tuple[str, str] | None, runtime_base: str | Non
     out = []
     metric_names = dict(res[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
     names = {c: f.name for c, f in facts_for(res).items()}
-    trade_cols = [next((c for c, n in metric_names.items() if n == m), None) for m in TRADEOFF_METRICS]
-    trade_cols = [c for c in trade_cols if c]
+    found = [next((c for c, n in metric_names.items() if n == m), None) for m in TRADEOFF_METRICS]
+    trade_cols = [c for c in found if c]
     if trade_cols:
         try:
             out.append("<h3>Identity–motion trade-off</h3>" + _img(

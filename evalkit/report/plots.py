@@ -287,8 +287,8 @@ def default_pair(results: pd.DataFrame, preferred: Iterable[str] = ("motion-fide
     """Two columns to scatter: the motion and identity metrics when measured, else the first two."""
     cols = numeric_columns(results)
     names = dict(results[["metric", "metric_name"]].drop_duplicates("metric").itertuples(index=False))
-    chosen = [next((c for c in cols if names[c] == p), None) for p in preferred]
-    chosen = [c for c in chosen if c]
+    found = [next((c for c in cols if names[c] == p), None) for p in preferred]
+    chosen = [c for c in found if c]
     for c in cols:
         if len(chosen) >= 2:
             break

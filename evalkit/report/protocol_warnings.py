@@ -9,6 +9,7 @@ from typing import Any
 
 from .definitions import parse_config
 from .markup import bullet_list
+from .rows import rows_of
 from .sources import RunData
 
 
@@ -19,8 +20,9 @@ def protocol_warnings(run: RunData) -> list[dict[str, Any]]:
     extras = run.generation_extras()
     res = run.results
     has_details = "details" in res.columns
-    for r in res.itertuples(index=False):
-        found = [(None, w) for w in (extras.get(r.generation_key) or {}).get("warnings", [])]
+    for r in rows_of(res):
+        generation_warnings = (extras.get(r.generation_key) or {}).get("warnings", [])
+        found: list[tuple[str | None, Any]] = [(None, w) for w in generation_warnings]
         if has_details and r.status == "ok":
             details = parse_config(r.details, what=f"details of {r.case_id}/{r.metric}")
             found += [(r.metric, w) for w in details.get("warnings", [])]

@@ -15,12 +15,13 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 from .. import __version__
 from .aggregate import aggregate, facts_for
 from .definitions import checkpoint_of, parse_config
 from .protocol_warnings import protocol_warnings
+from .rows import rows_of
 from .sources import RunData
 
 SCHEMA_VERSION = 1
@@ -40,7 +41,7 @@ def results_document(run: RunData) -> dict[str, Any]:
     facts = facts_for(res) if len(res) else {}
     metrics = []
     for column, items in res.groupby("metric", sort=True):
-        f, backend = facts[column], str(items["backend"].iloc[0] or "")
+        f, backend = facts[cast(str, column)], str(items["backend"].iloc[0] or "")
         metrics.append({"column": column, "metric": f.metric_name, "backend": backend or None,
                         "checkpoint": checkpoint_of(backend) if backend else None,
                         "higher_is_better": f.higher_is_better, "boolean": f.boolean, "report_scale": f.scale,
@@ -49,10 +50,10 @@ def results_document(run: RunData) -> dict[str, Any]:
     aggregates = [] if table is None else [
         {"generator": r.generator, "metric": r.metric, "mean": _num(r.mean), "sem": _num(r.sem), "n": int(r.n),
          "unit": r.unit, "n_items": int(r.n_items), "n_failed": int(r.n_failed), "n_pending": int(r.n_pending)}
-        for r in table.itertuples(index=False)]
+        for r in rows_of(table)]
     failed = res[res["status"] == "failed"] if len(res) else res
     failures = [{"generator": r.generator, "case_id": r.case_id, "seed": int(r.seed), "metric": r.metric,
-                 "reason": str(r.error)} for r in failed.itertuples(index=False)]
+                 "reason": str(r.error)} for r in rows_of(failed)]
     generators = {}
     for label, items in res.groupby("generator", sort=True):
         generators[label] = {"config": parse_config(items["generator_config"].iloc[0], what=f"config of {label}"),
@@ -65,7 +66,7 @@ def results_document(run: RunData) -> dict[str, Any]:
 
 
 def samples(run: RunData) -> Iterator[dict[str, Any]]:
-    for r in run.results.itertuples(index=False):
+    for r in rows_of(run.results):
         yield {"run_id": run.run_id, "case_id": r.case_id, "case_kind": r.case_kind, "category": r.category,
                "generator": r.generator, "seed": int(r.seed), "metric": r.metric, "status": r.status,
                "value": _num(r.value), "error": r.error or None,

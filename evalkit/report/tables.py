@@ -20,6 +20,7 @@ import pandas as pd
 from .aggregate import ColumnFacts, aggregate, decimals_for, facts_for, measured_items, reference_items
 from .definitions import Definition
 from .markup import BEST, SECOND, Grid, to_csv, to_html, to_latex, to_markdown
+from .rows import rows_of
 
 FAILED_FMT = "{failed}/{items} failed"
 PENDING_FMT = "{pending} pending"
@@ -113,7 +114,9 @@ class SummaryTable:
         flat = self.cells.reset_index()
         keys = self.keys
         mark = {tuple(r[k] for k in keys) + (r["metric"],): r["mark"] for _, r in self.numbers.iterrows()}
-        rows, marks, breaks = [], {}, []
+        rows: list[tuple[str, ...]] = []
+        marks: dict[tuple[int, int], str] = {}
+        breaks: list[int] = []
         for i, rec in enumerate(flat.itertuples(index=False)):
             key = tuple(rec[:len(keys)])
             if self.by_category and i and key[0] != rows[-1][0]:
@@ -141,7 +144,7 @@ def summary_table(results: pd.DataFrame, *, by_category: bool = False,
     columns = list(dict.fromkeys(results["metric"])) if len(results) else []
     facts = facts_for(results) if len(results) else {}
     nums["cell"] = [format_cell(r.mean_scaled, r.sem_scaled, r.decimals, failed=r.n_failed,
-                                pending=r.n_pending, items=r.n_items, n=r.n) for r in nums.itertuples()]
+                                pending=r.n_pending, items=r.n_items, n=r.n) for r in rows_of(nums, index=True)]
     if nums.empty:
         cells = pd.DataFrame(columns=[facts[c].label for c in columns])
     else:
@@ -169,7 +172,7 @@ def score_order(rows: list[tuple], numbers: pd.DataFrame, keys: list[str]) -> li
     score: dict[tuple, tuple[int, float]] = {}
     for key, g in numbers.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        unranked = sum(1 for r in g.itertuples() if r.rank != r.rank
+        unranked = sum(1 for r in rows_of(g, index=True) if r.rank != r.rank
                        and ((*key[:-1], r.metric) if len(keys) > 1 else r.metric) in directed)
         ranks = g["rank"].dropna()
         score[key] = (unranked, float(ranks.mean()) if len(ranks) else math.inf)

@@ -111,7 +111,7 @@ def animation_bytes(video: Video, *, width: int = 128, max_frames: int = 24, qua
 
     idx = np.linspace(0, video.num_frames - 1, min(max_frames, video.num_frames)).round().astype(int)
     h = max(1, round(video.height * width / video.width))
-    frames = [Image.fromarray(video.frames[i]).resize((width, h), Image.BILINEAR) for i in idx]
+    frames = [Image.fromarray(video.frames[i]).resize((width, h), Image.Resampling.BILINEAR) for i in idx]
     duration = max(40, int(1000 / video.fps * video.num_frames / len(idx)))
     buf = io.BytesIO()
     if features.check("webp"):

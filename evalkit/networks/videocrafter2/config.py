@@ -68,7 +68,7 @@ class UNetConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any], *, where: str = "unet_config") -> "UNetConfig":
         names = {f.name for f in fields(cls)}
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for key, value in params.items():
             if key in names:
                 kwargs[key] = tuple(value) if isinstance(value, list) else value

@@ -153,7 +153,8 @@ def _vae_mid(out: Shapes, p: str, ch: int) -> None:
 
 def vae_keys(params: dict[str, Any]) -> Shapes:
     """``first_stage_model.*`` (without the prefix) for ``first_stage_config.params``."""
-    dd, out = params["ddconfig"], {}
+    dd = params["ddconfig"]
+    out: Shapes = {}
     ch, mult, nrb, z = dd["ch"], list(dd["ch_mult"]), dd["num_res_blocks"], dd["z_channels"]
     if dd.get("attn_resolutions"):
         raise ValueError("VideoCrafter2's autoencoder has no attention outside the middle blocks")

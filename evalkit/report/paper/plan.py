@@ -108,9 +108,10 @@ def build_table_plan(table: PaperTable, *, root: str | None = None, limit: Any =
                 name = row.submission if len(dirs) == 1 else f"{row.submission}-{i + 1}"
                 entries.append(Entry(row.label, None, "videos", {"dir": str(Path(folder)), "name": name}))
         else:
+            generator = row.generator
+            assert generator is not None  # presets check: a row names a generator, a submission or neither
             for backbone, options in row_specs(table, row):
-                entries.append(Entry(row.label, backbone, row.generator,
-                                     apply_overrides(row.generator, options, overrides)))
+                entries.append(Entry(row.label, backbone, generator, apply_overrides(generator, options, overrides)))
     metrics = metric_specs(table, overrides)
     if not metrics:
         raise PaperTableError(f"{table.id}: no column has an evalkit metric "

@@ -185,7 +185,7 @@ def _fill(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, candidates
         return
     cats = {c.lower() for c in (row.category or col.category)}
     if col.metric.startswith(RUNTIME):
-        _runtime(ctx, cell, row, col, gen, cats)
+        _runtime(ctx, cell, row, col, gen, cats, stage=col.metric[len(RUNTIME):])
         return
     res = ctx.run.results
     sub = res[(res["generator"] == gen) & (res["metric_name"] == col.metric) & (res["status"] == "ok")]
@@ -232,7 +232,8 @@ def _setup_differences(col: PaperColumn, d: Definition) -> list[str]:
     return out
 
 
-def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: str, cats: set) -> None:
+def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: str, cats: set, *,
+             stage: str) -> None:
     g = ctx.run.generations
     if g.empty:
         cell.note = "no timings"
@@ -240,7 +241,6 @@ def _runtime(ctx: _Context, cell: Cell, row: PaperRow, col: PaperColumn, gen: st
     g = g[g["status"] == "ok"]
     if cats:
         g = g[g["category"].str.lower().isin(cats)]
-    stage = col.metric[len(RUNTIME):]
     mine = g[g["generator"] == gen].groupby("case_id")
     if not len(mine):
         cell.note = "no timings"

@@ -164,7 +164,7 @@ def _column(c: dict, where: str) -> PaperColumn:
         raise PaperTableError(f"{where}: column {col.key!r}: over={col.over!r} is not one of {', '.join(OVER)}")
     spec = metric_spec(col.metric) if col.metric and not col.metric.startswith(RUNTIME) else None
     unknown = [b for b in col.backends if spec is not None and b not in spec.backends]
-    if unknown:
+    if unknown and spec is not None:
         raise PaperTableError(f"{where}: column {col.key!r}: backend(s) {unknown} are not backends of "
                               f"{col.metric} ({', '.join(spec.backends) or 'none'})")
     return col
