@@ -251,7 +251,7 @@ def _index_line(bench: Benchmark, page: str, lb: Leaderboard, runs: list[RunData
     leaders = [n for n, r in zip(plain_names(lb.entries), lb.ranked["rank"]) if r == 1]
     statuses = pd.Series([r.effective_status() for r in runs]).value_counts()
     state = ("all runs " + _badge("complete") if set(statuses.index) <= {"complete"} else
-             ", ".join(f"{n} {_badge(s)}" for s, n in statuses.items()))
+             ", ".join(f"{n} {_badge(str(s))}" for s, n in statuses.items()))
     meta = (f"{len(runs)} run{'s' if len(runs) != 1 else ''} · {len(lb.entries)} ranked"
             + (f", {len(lb.apart)} not comparable" if len(lb.apart) else "")
             + f" · leader: {', '.join(leaders) or '—'} · ")

@@ -21,7 +21,7 @@ from typing import Iterator
 try:
     import fcntl
 except ImportError:   # not POSIX: no lock, and a run recorded running is taken at its word
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 LOCKS = "locks"
 

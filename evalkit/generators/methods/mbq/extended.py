@@ -84,7 +84,9 @@ class ExtendedAttentionInjection(MotionByQueries):
     def run(self, case: MotionTransferCase, seed: int, output_type: str = "np") -> Run:
         from evalkit.generators.attention import AttentionController, FeatureStore
 
-        s, timings = self.settings, {}
+        s = self.settings
+        assert isinstance(s, ExtendedSettings)   # resolve_settings below builds one
+        timings: dict[str, float] = {}
         n_inject = s.injected_steps
         store = FeatureStore()
         with self.family.time_shift(s.scheduler_mu):

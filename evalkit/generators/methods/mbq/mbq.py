@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
@@ -144,8 +144,8 @@ def resolve_settings(name: str, backbone: str, options: dict[str, Any], steps: i
 
 
 # -- helpers: (family, settings, ...) --------------------------------------------------------
-def injection_layers(family, settings: InjectionSettings) -> list[str]:
-    """The self-attention layers recorded and injected (the settings' blocks)."""
+def injection_layers(family, settings: InjectionSettings) -> Callable[[str], bool]:
+    """The predicate selecting the self-attention layers recorded and injected (the settings' blocks)."""
     from evalkit.generators.attention import block_filter, self_attention_layers
 
     return block_filter(self_attention_layers(family.denoiser, type(family)), settings.blocks)

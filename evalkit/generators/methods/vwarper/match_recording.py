@@ -79,7 +79,8 @@ class ProbeSession:
             raise EvalkitError(f"{settings.name}: the correspondence probe needs the matching branch "
                                f"(injection value-warp or kv-replace), not {settings.injection!r}")
         self.family, self.settings, self.steps, self.layers = family, settings, tuple(steps), layers
-        self.ctx = self.probe = None
+        self.ctx: Any = None
+        self.probe: ProbeMatches | None = None
         self.hooks: list = []
 
     def observe(self, ctx) -> list:
@@ -100,6 +101,8 @@ class ProbeSession:
 
     def recording(self, case, frames) -> ProbeRecording:
         ctx, probe = self.ctx, self.probe
+        if probe is None:
+            raise EvalkitError("match recording: observe() was not called before recording()")
         video = (np.clip(np.asarray(frames[0], np.float32), 0, 1) * 255).round().astype(np.uint8)
         picks = latent_frame_pixels(ctx.grid[0], len(video), self.family.temporal_factor())
         foreground = {s: ctx.fields.foreground("gen", s).cpu().numpy() for s in self.steps}
