@@ -78,7 +78,15 @@ def run(
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="exit 0 even when items failed (default: exit 1)"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
-                              "(cluster schedulers: one process per GPU sharing one --out)"),
+                              "(cluster schedulers: one process per job; merge the shard stores with evalkit merge)"),
+    shard_store: str = typer.Option("auto", "--shard-store", help="auto | own | shared: where a --shard process "
+                                    "writes: its own store OUT/shards/<i>-of-<n> (auto: when OUT is on a network "
+                                    "filesystem, where one SQLite file must not be shared) or the shared OUT store"),
+    ray_address: Optional[str] = typer.Option(None, "--ray", help="ADDRESS | auto | local: run the plan as Ray "
+                                              "tasks (each with its own store, merged into OUT as they arrive)"),
+    ray_workers: int = typer.Option(0, "--workers", help="with --ray: tasks running at once (default: 1)"),
+    gpus_per_worker: float = typer.Option(-1.0, "--gpus-per-worker", help="with --ray: GPUs per task "
+                                          "(default 1 when --device resolves to cuda, else 0: one CPU per task)"),
     devices: Optional[str] = typer.Option(None, "--devices", help="cuda:0,cuda:1 | all | cpu,cpu: one worker "
                                           "process per device of this host, work split by cost, one store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
@@ -94,7 +102,9 @@ def run(
     from ..report.tables import render_markdown, summary_table
     from ..run.device import resolve_device
     from ..run.workers import parse_devices, run_plan_on_devices
+    from ..run.dist import run_plan_on_ray
     from ..run.runner import parse_shard, run_plan
+    from ..run.shard_stores import store_for_shard
 
     console = Console(stderr=True)
     try:   # everything is checked before a store exists: a bad value is one error line, exit 2
@@ -103,8 +113,13 @@ def run(
         where = parse_shard(shard)
         if devices is not None and (where != (0, 1) or device != "auto"):
             raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
+        if ray_address is None and (ray_workers or gpus_per_worker >= 0):
+            raise EvalkitError("--workers and --gpus-per-worker go with --ray ADDRESS|auto|local")
+        if ray_address is not None and (where != (0, 1) or devices is not None):
+            raise EvalkitError("--ray runs its own tasks: give it without --shard or --devices")
         workers = parse_devices(devices) if devices is not None else None
         device = resolve_device(device) if workers is None else ",".join(workers)
+        store_dir = store_for_shard(out, where, shard_store)
         start = time.perf_counter()
         with Progress(*progress_columns(), console=console, disable=quiet, transient=True) as bar:
             task = bar.add_task("planning", total=None)
@@ -116,16 +131,24 @@ def run(
                 console.print(line, markup=False, highlight=False)
 
             with _sigterm_interrupts():
-                if workers is not None:
+                if store_dir != Path(out):
+                    notice(f"shard {where[0]}/{where[1]} writes its own store {store_dir}; once every shard is "
+                           f"done, merge them: evalkit merge {out}")
+                if ray_address is not None:
+                    gpus = gpus_per_worker if gpus_per_worker >= 0 else (1.0 if device.startswith("cuda") else 0.0)
+                    summary = run_plan_on_ray(plan, out, num_workers=ray_workers or 1, gpus_per_worker=gpus,
+                                              address=ray_address, retry_failed=retry_failed, recompute=recompute,
+                                              progress=progress, notice=notice)
+                elif workers is not None:
                     summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
                                                   recompute=recompute, progress=progress, notice=notice)
                 else:
-                    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
+                    summary = run_plan(plan, store_dir, device=device, retry_failed=retry_failed, recompute=recompute,
                                        shard=where, progress=progress, notice=notice)
         elapsed = time.perf_counter() - start
         report_outcome(summary, elapsed)
-        run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
-        written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
+        run_data = load_run(f"{store_dir}:{summary.run_id}")   # the store, read-only, once
+        written, _ = write_results(run_data, Path(store_dir) / "results" / summary.run_id)
         typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
         results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
         typer.echo(render_markdown(summary_table(results)))
