@@ -21,22 +21,22 @@ MODES = ("auto", "own", "shared")
 #: filesystem types (/proc/mounts, third field) on which several hosts may see one file
 NETWORK_FILESYSTEMS = frozenset({
     "nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "beegfs", "ceph", "cephfs", "glusterfs",
-    "fuse.glusterfs", "fuse.cephfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "9p", "afs",
-    "panfs", "wekafs", "ocfs2", "gfs2", "orangefs", "pvfs2", "davfs", "fuse.davfs2", "virtiofs",
+    "fuse.glusterfs", "fuse.cephfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "afs",
+    "panfs", "wekafs", "ocfs2", "gfs2", "orangefs", "pvfs2", "davfs", "fuse.davfs2",
 })
 
 
 def filesystem_type(path: str | Path, mounts: str | Path = "/proc/mounts") -> str | None:
-    """The type of the filesystem holding ``path`` (or the nearest folder above it that exists),
-    from the longest matching mount point; None where the mount table cannot be read."""
+    """The type of the filesystem holding ``path`` (which need not exist yet), from the longest
+    matching mount point; None where the mount table cannot be read."""
     try:
         table = Path(mounts).read_text()
     except OSError:
         return None
-    here = Path(path).absolute()
-    while not here.exists() and here != here.parent:
-        here = here.parent
-    here = here.resolve()
+    here, missing = Path(path).absolute(), []
+    while not here.exists() and here != here.parent:   # links resolved where the path exists
+        here, missing = here.parent, [here.name, *missing]
+    here = here.resolve().joinpath(*missing)
     best, kind = -1, None
     for line in table.splitlines():
         fields = line.split()
