@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -136,9 +137,10 @@ def run(
                            f"done, merge them: evalkit merge {out}")
                 if ray_address is not None:
                     gpus = gpus_per_worker if gpus_per_worker >= 0 else (1.0 if device.startswith("cuda") else 0.0)
-                    summary = run_plan_on_ray(plan, out, num_workers=ray_workers or 1, gpus_per_worker=gpus,
-                                              address=ray_address, retry_failed=retry_failed, recompute=recompute,
-                                              progress=progress, notice=notice)
+                    with contextlib.redirect_stdout(sys.stderr):   # Ray's messages: stdout is the table
+                        summary = run_plan_on_ray(plan, out, num_workers=ray_workers or 1, gpus_per_worker=gpus,
+                                                  address=ray_address, retry_failed=retry_failed,
+                                                  recompute=recompute, progress=progress, notice=notice)
                 elif workers is not None:
                     summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
                                                   recompute=recompute, progress=progress, notice=notice)

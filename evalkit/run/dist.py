@@ -61,7 +61,8 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
         raise EvalkitError(f"--workers {num_workers}: at least 1")
     if not ray.is_initialized():   # local: a Ray instance of this machine, one CPU per CPU task
         local = address in (None, "local")
-        ray.init(address=None if local else address,
+        # the tasks' logs stay in Ray's session logs: evalkit's stdout is the results table
+        ray.init(address=None if local else address, log_to_driver=False,
                  **({"num_cpus": num_workers, "include_dashboard": False} if local and not gpus_per_worker else {}))
     say = notice or (lambda line: None)
     policy = "recompute" if recompute else "retry" if retry_failed else "strict"
