@@ -83,13 +83,15 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
     running = {remote.remote(plan, items, task_name(plan, items), device, retry_failed, recompute, plugins,
                              (k, len(tasks))): items for k, items in enumerate(tasks)}
     parts: list[RunSummary] = []
-    done = 0
+    done, merging = 0, 0.0
     total = len(pending)
     while running:
         ready, _ = ray.wait(list(running), num_returns=1)
         items = running.pop(ready[0])
         part, packed = ray.get(ready[0])   # a task that failed past its retries raises here
+        started = time.perf_counter()
         _receive(out, part.run_id, packed, policy)
+        merging += time.perf_counter() - started
         parts.append(part)
         done += len(items)
         if progress:
@@ -103,6 +105,9 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
         for stage, seconds in part.stages.items():
             summary.stages[stage] = summary.stages.get(stage, 0.0) + seconds
     summary.device = f"ray ({len(tasks)} tasks)"
+    summary.merge_seconds = merging
+    if tasks:
+        say(f"ray: merged {len(tasks)} task store(s) in {merging:.1f} s")
     return summary
 
 
