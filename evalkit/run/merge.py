@@ -5,9 +5,10 @@ work over a network filesystem, and its locking over NFS is unreliable), so a ru
 several hosts writes one store per worker (a ``--shard i/n`` folder, a Ray task's node-local
 folder) and merges them into one with :func:`merge_stores` (``evalkit merge``).
 
-A merge copies each shard's artifacts (and the source frames derived artifacts index into)
-first, every byte checked against the digest recorded with its generation (a source file
-against the content hash in its name), then its rows in one transaction per shard. It is
+A merge takes one shard at a time, in one transaction: it finds every conflicting record,
+copies the shard's artifacts (and the source frames derived artifacts index into), every byte
+checked against the digest recorded with its generation (a source file against the content
+hash in its name), then inserts its rows. It is
 idempotent (a row or file the store holds already is kept) and so resumable: a merge killed at
 any moment leaves a consistent store, and running it again finishes it. The same key with
 different content is refused (:class:`MergeConflictError`, one line naming the key, the shard
@@ -27,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 import time
@@ -74,7 +74,7 @@ def merge_stores(out: str | Path, shards: Iterable[str | Path], *, policy: str =
         raise EvalkitError(f"merge policy {policy!r}: expected one of {', '.join(POLICIES)}")
     start = time.perf_counter()
     target = ResultsStore(out)   # created with the current schema, or its version checked
-    root, path = target.root, target.path
+    path = target.path
     target.close()
     shard_paths = [_shard_store(s) for s in shards]
     if any(p.resolve() == path.resolve() for p in shard_paths):
@@ -82,10 +82,10 @@ def merge_stores(out: str | Path, shards: Iterable[str | Path], *, policy: str =
     report = MergeReport()
     runs: set[str] = set()
     for shard in shard_paths:
-        copied = _copy_files(shard, root)
-        report.artifacts += copied[0]
-        report.sources += copied[1]
-        report.rows += _merge_rows(path, shard, policy, runs)
+        artifacts, sources, rows = _merge_shard(path, shard, policy, runs)
+        report.artifacts += artifacts
+        report.sources += sources
+        report.rows += rows
         report.shards += 1
     store = ResultsStore(out)
     try:
@@ -111,15 +111,11 @@ def _shard_store(folder: str | Path) -> Path:
 
 
 # -- files -------------------------------------------------------------------------------
-def _copy_files(shard: Path, root: Path) -> tuple[int, int]:
+def _copy_files(con: sqlite3.Connection, shard: Path, root: Path) -> tuple[int, int]:
     """Copy the shard's artifacts (and the source frames they refer to) into ``root``, each
     checked; files the store holds already, with the same bytes, are kept."""
-    con = _connect_ro(shard)
-    try:
-        rows = con.execute("SELECT key, artifact, artifact_digest FROM generations "
-                           "WHERE status = 'ok' AND artifact != ''").fetchall()
-    finally:
-        con.close()
+    rows = con.execute("SELECT key, artifact, artifact_digest FROM shard.generations "
+                       "WHERE status = 'ok' AND artifact != ''").fetchall()
     artifacts = sources = 0
     done_sources: set[str] = set()
     for key, artifact, digest in rows:
@@ -194,13 +190,10 @@ def _source_digest(path: Path) -> str:
 
 
 # -- rows --------------------------------------------------------------------------------
-def _connect_ro(path: Path) -> sqlite3.Connection:
-    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
-    return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
-
-
-def _merge_rows(target: Path, shard: Path, policy: str, runs: set[str]) -> int:
-    """The shard's rows into the store, in one transaction: conflicts checked first."""
+def _merge_shard(target: Path, shard: Path, policy: str, runs: set[str]) -> tuple[int, int, int]:
+    """One shard into the store, in one transaction (the shard ``ATTACH``ed read-only): every
+    conflict is found first, then the files are copied (so no file of the store is replaced
+    by one whose row is refused), then the rows. Returns the artifacts, source files and rows added."""
     con = sqlite3.connect(f"file:{urllib.parse.quote(str(target.resolve()))}", uri=True, timeout=60,
                           isolation_level=None)
     try:
@@ -208,11 +201,13 @@ def _merge_rows(target: Path, shard: Path, policy: str, runs: set[str]) -> int:
                     (f"file:{urllib.parse.quote(str(shard.resolve()))}?mode=ro",))
         con.execute("BEGIN IMMEDIATE")
         try:
-            before = con.total_changes
             _check_runs(con, shard)
-            for table in _TABLES:
-                _merge_table(con, shard, policy, table)
-            changed = con.total_changes - before   # results and caches; loads and runs are bookkeeping
+            replace = {table: _decide(con, shard, policy, table) for table in _TABLES}
+            artifacts, sources = _copy_files(con, shard, target.parent)
+            before = con.total_changes
+            for table, keys in replace.items():
+                _apply(con, table, keys)
+            rows = con.total_changes - before   # results and caches; loads and runs are bookkeeping
             con.execute("INSERT OR REPLACE INTO main.loads SELECT * FROM shard.loads")   # one row per process
             _merge_runs(con)
             runs.update(r for (r,) in con.execute("SELECT run_id FROM shard.runs"))
@@ -220,7 +215,7 @@ def _merge_rows(target: Path, shard: Path, policy: str, runs: set[str]) -> int:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return changed
+        return artifacts, sources, rows
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{target}: merging {shard} failed ({' '.join(str(exc).split())})") from None
     finally:
@@ -246,9 +241,9 @@ _TABLES = {
 }
 
 
-def _merge_table(con: sqlite3.Connection, shard: Path, policy: str, table: str) -> None:
-    """Insert the shard's rows of ``table`` whose key the store lacks; for a key both hold with
-    different content, the newer side by ``policy`` wins (see the module) or the merge stops."""
+def _decide(con: sqlite3.Connection, shard: Path, policy: str, table: str) -> list[tuple]:
+    """The keys of ``table`` both hold with different content whose record the shard's replaces
+    (by ``policy``, see the module); any other difference stops the merge."""
     spec = _TABLES[table]
     on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
     same = " AND ".join(f"t.{c} IS s.{c}" for c in spec.content)
@@ -267,6 +262,12 @@ def _merge_table(con: sqlite3.Connection, shard: Path, policy: str, table: str) 
             raise MergeConflictError(
                 f"{shard}: {table} {' / '.join(map(str, ident))}: the store holds {_show(spec, mine)}, the shard "
                 f"{_show(spec, theirs)}; refusing to merge conflicting records ({fix})")
+    return replace
+
+
+def _apply(con: sqlite3.Connection, table: str, replace: list[tuple]) -> None:
+    """The shard's rows of ``table`` whose key the store lacks, and those ``replace`` names."""
+    spec = _TABLES[table]
     cols = ", ".join(_columns(con, table))
     where = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
     con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM shard.{table} s "
@@ -286,8 +287,10 @@ def _resolve(policy: str, spec: _Table, mine: dict, theirs: dict) -> str:
             return "replace"
         if policy == "retry" and mine[spec.status] == ITEM_FAILED:
             return "replace"
-    elif mine.get("metric_key") == "" and theirs.get("metric_key") and mine["generation_key"] == theirs["generation_key"]:
-        return "replace"       # a result row of a failed generation, whose generation the shard made
+    elif mine["generation_key"] == theirs.get("generation_key") and "" in (mine.get("metric_key"), theirs.get("metric_key")):
+        # a result row of a failed generation ("" points at no value): the generations, merged
+        # first, decided which side's generation stays
+        return "replace" if mine["metric_key"] == "" or policy == "recompute" else "keep"
     return "replace" if policy == "recompute" else "conflict"
 
 

@@ -144,6 +144,25 @@ def test_merge_refuses_a_conflicting_value(runs, tmp_path):
     merge_stores(tmp_path / "merged", [shards[2]], policy="recompute")
 
 
+def test_a_conflicting_generation_is_refused_before_any_file_of_the_store_is_replaced(runs, tmp_path):
+    base, run_id = runs
+    shards = _copy_shards(base, tmp_path / "out")
+    merge_stores(tmp_path / "merged", shards)
+    before = _files(tmp_path / "merged")
+    con = sqlite3.connect(str(shards[0] / STORE_FILENAME))   # its generation made again, other frames
+    (key, artifact), (_, other) = con.execute("SELECT key, artifact FROM generations ORDER BY key LIMIT 2")
+    (shards[0] / artifact).write_bytes((shards[0] / other).read_bytes())
+    digest = hashlib.sha256((shards[0] / artifact).read_bytes()).hexdigest()
+    con.execute("UPDATE generations SET artifact_digest = ? WHERE key = ?", (digest, key))
+    con.commit()
+    con.close()
+    with pytest.raises(MergeConflictError, match=f"generations {key}: the store holds status='ok', "
+                                                 f"artifact_digest="):
+        merge_stores(tmp_path / "merged", [shards[0]])
+    assert _files(tmp_path / "merged") == before   # the store's artifact is untouched
+    assert stored_values(tmp_path / "merged", run_id).equals(stored_values(base / "single", run_id))
+
+
 def test_an_environment_failure_gives_way_to_the_shards_result(runs, tmp_path):
     base, run_id = runs
     shards = _copy_shards(base, tmp_path / "out")
