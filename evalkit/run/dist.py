@@ -13,7 +13,9 @@ as it arrives (evalkit.run.merge, every artifact digest checked), so:
 - a task whose worker dies (killed, out of memory, a lost node) is retried by Ray up to
   ``max_retries`` times; on the same node the retry resumes from the task's partial store (its
   folder is named by its items), elsewhere it starts afresh;
-- items the driver's store holds entirely are finished by the driver itself (their result rows).
+- items the driver's store holds entirely are finished by the driver itself (their result rows);
+  a task is sent the generations the store holds for its items (``seed_store``), so a metric
+  added to a run is measured on the stored videos, not on videos generated again.
 
 The merged store equals a single-process run (tests/run/test_dist_ray.py runs a multi-node
 cluster on one machine and kills a node mid-run).
@@ -23,9 +25,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sqlite3
 import tarfile
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Callable
 
@@ -35,8 +39,9 @@ from ..registry import load_plugins, plugin_modules
 from .merge import merge_stores
 from .plan import Plan
 from .runner import RunSummary, run_plan
+from .derived import SOURCES
 from .shard_stores import SHARDS
-from .store import STORE_FILENAME
+from .store import STORE_FILENAME, ResultsStore
 
 RECEIVED = "ray-"          # prefix of a received task store under <out>/shards, until merged
 TASKS_PER_WORKER = 4       # several tasks per worker: the work balances, and arrives (is merged) in parts
@@ -55,7 +60,7 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
         import ray
     except ImportError:
         raise MissingDependencyError("Ray is not installed: pip install 'evalkit[dist]'") from None
-    from .workers import group_by_case, item_costs
+    from .workers import CACHED, group_by_case, item_work
 
     if num_workers < 1:
         raise EvalkitError(f"--workers {num_workers}: at least 1")
@@ -68,9 +73,8 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
     policy = "recompute" if recompute else "retry" if retry_failed else "strict"
     out = Path(out)
     _merge_received(out, policy, say)
-    case_ids, costs = item_costs(plan, out, retry_failed, recompute)
-    from .workers import CACHED
-
+    work = item_work(plan, out, retry_failed, recompute)
+    case_ids, costs = [w.case_id for w in work], [w.cost for w in work]
     pending = [i for i, cost in enumerate(costs) if cost > CACHED]
     held = [i for i, cost in enumerate(costs) if cost <= CACHED]
     tasks = pack_tasks(group_by_case(case_ids), costs, pending, num_workers * max(1, tasks_per_worker))
@@ -80,8 +84,12 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
     plugins = plugin_modules()  # a task registers the same --plugin modules first
     say(f"ray: {len(pending)} item(s) in {len(tasks)} task(s) on ≤ {num_workers} worker(s); "
         f"{len(held)} held by the store")
-    running = {remote.remote(plan, items, task_name(plan, items), device, retry_failed, recompute, plugins,
-                             (k, len(tasks))): items for k, items in enumerate(tasks)}
+    running = {}
+    for k, items in enumerate(tasks):   # a task gets the generations the store holds for its items
+        seed = seed_store(out, [work[i].held_generation for i in items if work[i].held_generation],
+                          [k for i in items for k in work[i].held_values])
+        running[remote.remote(plan, items, task_name(plan, items), device, retry_failed, recompute, plugins,
+                              (k, len(tasks)), seed)] = items
     parts: list[RunSummary] = []
     done, merging = 0, 0.0
     total = len(pending)
@@ -131,11 +139,15 @@ def task_name(plan: Plan, items: list[int]) -> str:
 
 
 def shard_task(plan: Plan, items: list[int], name: str, device: str, retry_failed: bool, recompute: bool,
-               plugins: list[str], shard: tuple[int, int]) -> tuple[RunSummary, bytes]:
-    """A Ray task: ``items`` into the node-local store ``$TMPDIR/evalkit-shards/<name>``;
-    returns its summary and the store packed (the folder is removed once packed)."""
+               plugins: list[str], shard: tuple[int, int], seed: bytes | None = None) -> tuple[RunSummary, bytes]:
+    """A Ray task: ``items`` into the node-local store ``$TMPDIR/evalkit-shards/<name>`` (begun
+    from ``seed``, the generations the driver's store holds for them, unless a partial store
+    of a dead attempt is there); returns its summary and the store packed (the folder is
+    removed once packed)."""
     load_plugins(plugins)
     folder = Path(tempfile.gettempdir()) / "evalkit-shards" / name
+    if seed and not (folder / STORE_FILENAME).is_file():
+        _unpack(seed, folder)
     summary = run_plan(plan, folder, device=device, retry_failed=retry_failed, recompute=recompute,
                        shard=shard, work=iter(items))
     packed = pack_store(folder)
@@ -155,19 +167,56 @@ def pack_store(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _receive(out: Path, run_id: str, packed: bytes, policy: str) -> None:
-    """Unpack a task's store under ``<out>/shards`` (atomically: a folder is complete or absent),
-    merge it, remove it."""
-    shards = out / SHARDS
-    shards.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=shards))
+def seed_store(out: Path, keys: list[str], values: list[str] = ()) -> bytes | None:
+    """The generations ``keys`` of the store under ``out`` (rows, artifacts, the source frames
+    they index into) and its metric values ``values``, packed as a store: a task measures a
+    metric missing from a held generation on that generation, instead of generating it again
+    (a model's output may differ from one run to the next, and the merge would refuse it)."""
+    if not keys:
+        return None
+    from .merge import artifact_sources
+
+    folder = Path(tempfile.mkdtemp(prefix="evalkit-seed-"))
+    try:
+        ResultsStore(folder).close()
+        source = (out / STORE_FILENAME).resolve()
+        con = sqlite3.connect(str(folder / STORE_FILENAME), isolation_level=None)
+        try:
+            con.execute("ATTACH DATABASE ? AS held", (f"file:{urllib.parse.quote(str(source))}?mode=ro",))
+            con.executemany("INSERT OR IGNORE INTO main.generations SELECT * FROM held.generations WHERE key = ?",
+                            [(k,) for k in keys])
+            con.executemany("INSERT OR IGNORE INTO main.metric_values SELECT * FROM held.metric_values "
+                            "WHERE key = ?", [(k,) for k in values])
+            artifacts = [a for (a,) in con.execute("SELECT artifact FROM main.generations")]
+        finally:
+            con.close()
+        for artifact in artifacts:
+            names = [f"artifacts/{SOURCES}/{n}" for n in artifact_sources(out / artifact, out)]
+            for rel in [artifact, *names]:
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(out / rel, folder / rel)   # checked where it is loaded (its digest)
+        return pack_store(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unpack(packed: bytes, folder: Path) -> None:
+    """A packed store into ``folder`` (created), atomically: complete or absent."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
         with tarfile.open(fileobj=io.BytesIO(packed), mode="r") as tar:
             tar.extractall(tmp, filter="data")
-        folder = shards / f"{RECEIVED}{run_id}-{time.time_ns()}-{os.getpid()}"
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _receive(out: Path, run_id: str, packed: bytes, policy: str) -> None:
+    """Unpack a task's store under ``<out>/shards`` (atomically: a folder is complete or absent),
+    merge it, remove it."""
+    folder = out / SHARDS / f"{RECEIVED}{run_id}-{time.time_ns()}-{os.getpid()}"
+    _unpack(packed, folder)
     merge_stores(out, [folder], policy=policy)
     shutil.rmtree(folder)
 

@@ -123,7 +123,7 @@ def _copy_files(con: sqlite3.Connection, shard: Path, root: Path) -> tuple[int, 
         if not digest:
             raise ArtifactIntegrityError(f"{shard}: generation {key} records no artifact digest; it cannot be "
                                          f"checked, so it is not merged")
-        for name in _source_names(src, shard):
+        for name in artifact_sources(src, shard):
             if name not in done_sources:
                 sources += _copy_source(shard.parent / "artifacts" / SOURCES / name,
                                         root / "artifacts" / SOURCES / name, shard)
@@ -135,7 +135,7 @@ def _copy_files(con: sqlite3.Connection, shard: Path, root: Path) -> tuple[int, 
     return artifacts, sources
 
 
-def _source_names(artifact: Path, shard: Path) -> list[str]:
+def artifact_sources(artifact: Path, shard: Path) -> list[str]:
     """The source-frame files a derived artifact indexes into (none for stored frames)."""
     if not artifact.is_file():
         raise ArtifactIntegrityError(f"{shard}: generation artifact {artifact.name} is missing from the shard")

@@ -61,7 +61,7 @@ def _assert_equal_runs(single: Path, merged: Path, run_id: str) -> None:
         store.close()
 
 
-@pytest.mark.slow  # three nodes start in ~20 s on 2 cores; the run, a node death and its retry ~40 s
+@pytest.mark.slow  # three nodes start in ~20 s on 2 cores; the runs, a node death and its retry ~50 s
 def test_a_multi_node_cluster_with_a_node_killed_mid_run_equals_the_single_process_run(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
@@ -98,6 +98,9 @@ def test_a_multi_node_cluster_with_a_node_killed_mid_run_equals_the_single_proce
         watcher.start()
         summary = run_plan_on_ray(plan, tmp_path / "out", num_workers=3, gpus_per_worker=0, tasks_per_worker=2)
         watcher.join(timeout=5)
+        # a metric added to the run: the tasks measure it on the stored videos, none made again
+        wider = Plan(plan.dataset, plan.generators, (*plan.metrics, ComponentSpec("test-brightness", {"channel": 1})))
+        topped = run_plan_on_ray(wider, tmp_path / "out", num_workers=2, gpus_per_worker=0, tasks_per_worker=2)
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -105,6 +108,7 @@ def test_a_multi_node_cluster_with_a_node_killed_mid_run_equals_the_single_proce
     assert summary.status == "complete" and summary.outcome.ok == 12
     assert summary.generated >= 12   # what the killed node had generated was made again elsewhere
     _assert_equal_runs(tmp_path / "single", tmp_path / "out", single.run_id)
+    assert (topped.status, topped.generated, topped.generations_cached, topped.computed) == ("complete", 0, 12, 12)
     for k, folder in enumerate(node_tmp):   # each task wrote under its own node's folder only
         if k not in killed:
             assert (folder / "evalkit-shards").is_dir() and not _task_stores(folder)   # merged, removed
