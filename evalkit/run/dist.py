@@ -91,12 +91,17 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
         running[remote.remote(plan, items, task_name(plan, items), device, retry_failed, recompute, plugins,
                               (k, len(tasks)), seed)] = items
     parts: list[RunSummary] = []
+    lost: list[str] = []   # tasks that failed past their retries
     done, merging = 0, 0.0
     total = len(pending)
     while running:
         ready, _ = ray.wait(list(running), num_returns=1)
         items = running.pop(ready[0])
-        part, packed = ray.get(ready[0])   # a task that failed past its retries raises here
+        try:
+            part, packed = ray.get(ready[0])
+        except ray.exceptions.RayError as exc:   # the others are still merged; a re-run redoes these items
+            lost.append(" ".join(str(exc).split())[:300])
+            continue
         started = time.perf_counter()
         _receive(out, part.run_id, packed, policy)
         merging += time.perf_counter() - started
@@ -105,17 +110,21 @@ def run_plan_on_ray(plan: Plan, out: str | Path, *, num_workers: int, gpus_per_w
         if progress:
             progress(f"merged {len(parts)} of {len(tasks)} task stores", done, total)
     summary = run_plan(plan, out, device="cpu", retry_failed=retry_failed, work=iter(held))   # the rows it holds; the status
-    for part in parts:
+    for n, part in enumerate(parts):
         for name in SUMMED:
             setattr(summary, name, getattr(summary, name) + getattr(part, name))
-        summary.loads.update({f"{k}@task{n}": v for n, (k, v) in enumerate(part.loads.items())})
+        summary.loads.update({f"{k}@task{n}": v for k, v in part.loads.items()})
         summary.load_failures.update(part.load_failures)
         for stage, seconds in part.stages.items():
             summary.stages[stage] = summary.stages.get(stage, 0.0) + seconds
     summary.device = f"ray ({len(tasks)} tasks)"
     summary.merge_seconds = merging
     if tasks:
-        say(f"ray: merged {len(tasks)} task store(s) in {merging:.1f} s")
+        say(f"ray: merged {len(parts)} task store(s) in {merging:.1f} s")
+    if lost:
+        raise EvalkitError(f"ray: {len(lost)} of {len(tasks)} task(s) failed past {max_retries} retries (first: "
+                           f"{lost[0]}); the store holds the others' results (run {summary.status}); run the "
+                           f"command again to resume")
     return summary
 
 
