@@ -201,3 +201,34 @@ def test_merge_without_shards_is_one_error_line(tmp_path):
     assert "no shard folders" in line
     line = _one_error_line(["merge", str(tmp_path / "out"), str(tmp_path / "nowhere")])
     assert "no results store here" in line
+
+
+@pytest.mark.slow  # four CLI processes (~10 s each to start on 2 cores)
+def test_shard_processes_running_at_once_into_their_own_folders_merge_to_the_single_run(tmp_path):
+    """The Slurm array for real: N `evalkit run --shard i/N` processes at the same time, each
+    into its own folder, then `evalkit merge` in another process."""
+    import os
+    import subprocess
+    import sys
+
+    tests = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    cli = [sys.executable, "-m", "evalkit.cli"]
+    common = [*cli, "--plugin", "plugins_for_tests", "run", "test-squares[n=6]", "-g", "test-copy,test-copy[brighten=7]",
+              "-m", "test-brightness", "-q"]
+    single = subprocess.run([*common, "--out", str(tmp_path / "single")], env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    shards = [subprocess.Popen([*common, "--out", str(tmp_path / "out"), "--shard", f"{i}/{SHARDS}",
+                                "--shard-store", "own"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+              for i in range(SHARDS)]
+    for p in shards:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    merged = subprocess.run([*cli, "merge", str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stderr
+    store = ResultsStore(tmp_path / "single", readonly=True)
+    run_id = store.latest_run_id()
+    store.close()
+    assert f"run {run_id}: complete" in merged.stderr
+    assert stored_values(tmp_path / "out", run_id).equals(stored_values(tmp_path / "single", run_id))
+    assert _files(tmp_path / "out") == _files(tmp_path / "single")
