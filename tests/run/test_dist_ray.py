@@ -165,3 +165,19 @@ def _ray_local_run(tmp_path: Path, node: Path) -> None:
     run_id = store.latest_run_id()
     store.close()
     _assert_equal_runs(tmp_path / "single", tmp_path / "ray", run_id)
+
+
+@pytest.mark.slow  # a local Ray instance starts in ~15 s; the doomed task dies 4 times
+def test_a_task_that_dies_past_its_retries_leaves_the_others_merged_and_one_error_line(tmp_path):
+    pytest.importorskip("ray")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")])}
+    run = [sys.executable, "-m", "evalkit.cli", "--plugin", "plugins_for_tests", "run", "test-squares[n=4]",
+           "-g", "test-crash[case=sq1]", "-m", "test-brightness", "-q", "--out", str(tmp_path / "ray"),
+           "--ray", "local", "--workers", "1"]
+    result = subprocess.run(run, env=env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "ray: 1 of 4 task(s) failed past 3 retries" in errors[0], result.stderr
+    assert "run partial" in errors[0] and "run the command again to resume" in errors[0]
+    done = stored_results(tmp_path / "ray")
+    assert sorted(done["case_id"]) == ["sq0", "sq2", "sq3"] and (done["status"] == "ok").all()
