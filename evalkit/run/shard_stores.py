@@ -71,9 +71,10 @@ def store_for_shard(out: str | Path, shard: tuple[int, int], mode: str = "auto",
 
 
 def shard_folders(out: str | Path) -> list[Path]:
-    """The per-shard stores under ``out`` (``evalkit merge OUT`` with no folders merges these)."""
+    """The per-shard stores under ``out`` (``evalkit merge OUT`` with no folders merges these);
+    hidden folders are unpacking or were left half unpacked by a killed driver: not stores."""
     root = Path(out) / SHARDS
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
 
 
 __all__ = ["MODES", "NETWORK_FILESYSTEMS", "filesystem_type", "on_network_filesystem", "shard_folders",

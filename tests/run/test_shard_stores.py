@@ -54,6 +54,6 @@ def test_without_a_mount_table_nothing_is_assumed(tmp_path):
 
 def test_shard_folders_lists_the_per_shard_stores(tmp_path):
     assert shard_folders(tmp_path) == []
-    for i in (1, 0):
-        (tmp_path / "shards" / f"{i}-of-2").mkdir(parents=True)
+    for name in ("1-of-2", "0-of-2", ".tmp-host-1-abc"):   # the last: a killed driver's half-unpacked store
+        (tmp_path / "shards" / name).mkdir(parents=True)
     assert [p.name for p in shard_folders(tmp_path)] == ["0-of-2", "1-of-2"]
