@@ -71,3 +71,18 @@ class AlwaysNaN(Metric):
 
     def compute(self, case, generation, ctx):
         return MetricResult(float("nan"))
+
+
+@GENERATORS.register("test-crash")
+class CrashingCopy(Generator):
+    """Kills its own process on one case (a worker lost to a segfault or the OOM killer every
+    time it meets that item); a copy of the source on the others. Not weight-free, so no
+    default plan picks it."""
+    case_kinds = ("motion-transfer",)
+    weight_free = False
+    defaults = {"case": ""}
+
+    def generate(self, case, seed):
+        if case.case_id == self.options["case"]:
+            os._exit(3)
+        return Generation((case.source.load(),))

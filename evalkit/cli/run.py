@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -83,7 +84,15 @@ def run(
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="exit 0 even when items failed (default: exit 1)"),
     shard: str = typer.Option("0/1", "--shard", help="i/n: this process takes every n-th work item from i "
-                              "(cluster schedulers: one process per GPU sharing one --out)"),
+                              "(cluster schedulers: one process per job; merge the shard stores with evalkit merge)"),
+    shard_store: str = typer.Option("auto", "--shard-store", help="auto | own | shared: where a --shard process "
+                                    "writes: its own store OUT/shards/<i>-of-<n> (auto: when OUT is on a network "
+                                    "filesystem, where one SQLite file must not be shared) or the shared OUT store"),
+    ray_address: Optional[str] = typer.Option(None, "--ray", help="ADDRESS | auto | local: run the plan as Ray "
+                                              "tasks (each with its own store, merged into OUT as they arrive)"),
+    ray_workers: int = typer.Option(0, "--workers", help="with --ray: tasks running at once (default: 1)"),
+    gpus_per_worker: float = typer.Option(-1.0, "--gpus-per-worker", help="with --ray: GPUs per task "
+                                          "(default 1 when --device resolves to cuda, else 0: one CPU per task)"),
     devices: Optional[str] = typer.Option(None, "--devices", help="cuda:0,cuda:1 | all | cpu,cpu: one worker "
                                           "process per device of this host, work split by cost, one store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
@@ -100,7 +109,9 @@ def run(
                          root=root, limit=limit)
         summary, run_data = execute_plan(plan, out, device=device, devices=devices, shard=shard,
                                          retry_failed=retry_failed, recompute=recompute, quiet=quiet,
-                                         progress_every=progress_every)
+                                         progress_every=progress_every, shard_store=shard_store,
+                                         ray_address=ray_address, ray_workers=ray_workers,
+                                         gpus_per_worker=gpus_per_worker)
         results = DisplayNames.of(plan.labels).apply(run_data.results)   # a config's labels:
         typer.echo(render_markdown(summary_table(results)))
     except EvalkitError as exc:
@@ -110,9 +121,11 @@ def run(
 
 def execute_plan(plan, out: str, *, device: str = "auto", devices: Optional[str] = None, shard: str = "0/1",
                  retry_failed: bool = False, recompute: bool = False, quiet: bool = False,
-                 progress_every: float = 30.0):
+                 progress_every: float = 30.0, shard_store: str = "auto", ray_address: Optional[str] = None,
+                 ray_workers: int = 0, gpus_per_worker: float = -1.0):
     """Run ``plan`` into ``out`` (one process, ``--shard`` or ``--devices`` workers) with the progress
-    display (a bar on a terminal, lines every ``progress_every`` s otherwise), print its outcome and
+    display (a bar on a terminal, lines every ``progress_every`` s otherwise; a ``--shard`` process
+    on its own store when ``shard_store`` says so, Ray tasks with ``ray_address``), print its outcome and
     protocol warnings and write results.json; the summary and the run's data, read once. An
     interruption (Ctrl-C, SIGTERM) prints one line and exits 130 / 143. Shared by `evalkit run` and
     `evalkit reproduce --run`."""
@@ -122,7 +135,9 @@ def execute_plan(plan, out: str, *, device: str = "auto", devices: Optional[str]
     from ..report.results_json import write_results
     from ..report.sources import load_run
     from ..run.device import resolve_device
+    from ..run.dist import run_plan_on_ray
     from ..run.runner import parse_shard, run_plan
+    from ..run.shard_stores import store_for_shard
     from ..run.store import STORE_FILENAME
     from ..run.workers import parse_devices, run_plan_on_devices
     from .progress import progress_display
@@ -131,8 +146,13 @@ def execute_plan(plan, out: str, *, device: str = "auto", devices: Optional[str]
     where = parse_shard(shard)
     if devices is not None and (where != (0, 1) or device != "auto"):
         raise EvalkitError("--devices starts its own workers: give it without --device or --shard")
+    if ray_address is None and (ray_workers or gpus_per_worker >= 0):
+        raise EvalkitError("--workers and --gpus-per-worker go with --ray ADDRESS|auto|local")
+    if ray_address is not None and (where != (0, 1) or devices is not None):
+        raise EvalkitError("--ray runs its own tasks: give it without --shard or --devices")
     workers = parse_devices(devices) if devices is not None else None
     device = resolve_device(device) if workers is None else ",".join(workers)
+    store_dir = store_for_shard(out, where, shard_store)
     start = time.perf_counter()
     interruption = None
     with progress_display(console, quiet=quiet, every=progress_every) as shown:
@@ -141,22 +161,31 @@ def execute_plan(plan, out: str, *, device: str = "auto", devices: Optional[str]
 
         try:
             with _sigterm_interrupts():
-                if workers is not None:
+                if store_dir != Path(out):
+                    notice(f"shard {where[0]}/{where[1]} writes its own store {store_dir}; once every shard is "
+                           f"done, merge them: evalkit merge {out}")
+                if ray_address is not None:
+                    gpus = gpus_per_worker if gpus_per_worker >= 0 else (1.0 if device.startswith("cuda") else 0.0)
+                    with contextlib.redirect_stdout(sys.stderr):   # Ray's messages: stdout is the table
+                        summary = run_plan_on_ray(plan, out, num_workers=ray_workers or 1, gpus_per_worker=gpus,
+                                                  address=ray_address, retry_failed=retry_failed,
+                                                  recompute=recompute, progress=shown.update, notice=notice)
+                elif workers is not None:
                     summary = run_plan_on_devices(plan, out, workers, retry_failed=retry_failed,
                                                   recompute=recompute, progress=shown.update, notice=notice)
                 else:
-                    summary = run_plan(plan, out, device=device, retry_failed=retry_failed, recompute=recompute,
-                                       shard=where, progress=shown.update, notice=notice)
+                    summary = run_plan(plan, store_dir, device=device, retry_failed=retry_failed,
+                                       recompute=recompute, shard=where, progress=shown.update, notice=notice)
         except KeyboardInterrupt as exc:
             interruption = exc
     if interruption is not None:
         typer.echo(interrupted_line(interruption, plan.run_id, shown.done, shown.total,
-                                    Path(out) / STORE_FILENAME), err=True)
+                                    Path(store_dir) / STORE_FILENAME), err=True)
         raise typer.Exit(143 if isinstance(interruption, Terminated) else 130)   # 128 + signal number
     elapsed = time.perf_counter() - start
     report_outcome(summary, elapsed)
-    run_data = load_run(f"{out}:{summary.run_id}")   # the store, read-only, once
-    written, _ = write_results(run_data, Path(out) / "results" / summary.run_id)
+    run_data = load_run(f"{store_dir}:{summary.run_id}")   # the store, read-only, once
+    written, _ = write_results(run_data, Path(store_dir) / "results" / summary.run_id)
     typer.echo(f"results: {written} (+ samples.jsonl)", err=True)
     if warned := protocol_warnings(run_data):
         typer.echo(f"protocol warnings: {len(warned)} (the items are scored; listed in results.json and "

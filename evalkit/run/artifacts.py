@@ -57,11 +57,11 @@ def write_artifact(videos: Sequence[Video], path: str | os.PathLike, source: Vid
             arrays[f"frames_{i}"] = v.frames
         else:
             arrays[f"index_{i}"] = indices
-            arrays[f"source_{i}"] = np.str_(source_file(path.parent, source, _tmp_prefix()).name)
+            arrays[f"source_{i}"] = np.str_(source_file(path.parent, source, tmp_prefix()).name)
             arrays[f"digest_{i}"] = np.str_(array_digest(v.frames))
         arrays[f"fps_{i}"] = np.float64(v.fps)
         arrays[f"origin_{i}"] = np.str_(v.origin)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent, prefix=_tmp_prefix())
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent, prefix=tmp_prefix())
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -76,7 +76,7 @@ def write_artifact(videos: Sequence[Video], path: str | os.PathLike, source: Vid
     return digest
 
 
-def _tmp_prefix() -> str:
+def tmp_prefix() -> str:
     return f"{TMP_PREFIX}{_host()}-{os.getpid()}-"
 
 

@@ -59,6 +59,7 @@ class RunSummary:
     device: str = ""       # the device this process ran on (--devices: summed over its workers)
     dead_workers: dict[str, int | None] = field(default_factory=dict)   # --devices: device -> exit code
     stages: dict[str, float] = field(default_factory=dict)   # the device thread's seconds per pipeline stage
+    merge_seconds: float = 0.0   # --ray: the driver's seconds merging the tasks' stores (evalkit.run.merge)
 
     @property
     def recomputed_nothing(self) -> bool:

@@ -110,6 +110,21 @@ class DeviceRun:
 def item_costs(plan, out: str | Path, retry_failed: bool = False, recompute: bool = False) -> tuple[list[str], list[float]]:
     """Each work item's case id and the work it still needs (``run_plan``'s item order): nothing
     for what the store holds, a generation (a model's weighs more) and the metric values missing."""
+    work = item_work(plan, out, retry_failed, recompute)
+    return [w.case_id for w in work], [w.cost for w in work]
+
+
+@dataclass(frozen=True)
+class ItemWork:
+    """What one work item still needs, read from the store."""
+    case_id: str
+    cost: float
+    held_generation: str   # its generation key when the store holds its generation for reuse, else ""
+    held_values: tuple[str, ...] = ()   # the keys of the metric values the store holds for it
+
+
+def item_work(plan, out: str | Path, retry_failed: bool = False, recompute: bool = False) -> list[ItemWork]:
+    """``ItemWork`` of each work item, in ``run_plan``'s item order."""
     from .items import CachePolicy
     from .keys import generation_key, generator_identity, metric_key
     from .runner import build_components
@@ -122,7 +137,7 @@ def item_costs(plan, out: str | Path, retry_failed: bool = False, recompute: boo
     def metric_cost(m) -> float:
         return MODEL_METRIC if m.uses_model else CPU_METRIC
 
-    case_ids, costs = [], []
+    work = []
     try:
         identities = {id(g): generator_identity(g) for g in generators}
         for case in cases:
@@ -131,19 +146,22 @@ def item_costs(plan, out: str | Path, retry_failed: bool = False, recompute: boo
                     mine = [m for m in metrics if case.kind in m.spec.case_kinds]
                     gkey = generation_key(case, identities[id(gen)], seed, gen.input_fingerprint(case, seed))
                     record = store.generation(gkey) if store else None
+                    held, values = "", ()
                     if policy.reuses(record):
                         digest = record.get("artifact_digest") or ""
-                        mine = [m for m in mine if record["status"] == "ok" and not policy.reuses(
-                            store.metric_value(metric_key(gkey, case, m, digest)))]
+                        keys = {id(m): metric_key(gkey, case, m, digest) for m in mine}
+                        values = tuple(k for k in keys.values() if policy.reuses(store.metric_value(k)))
+                        mine = [m for m in mine if record["status"] == "ok" and keys[id(m)] not in values]
                         cost = 0.0
+                        held = gkey if record["status"] == "ok" else ""
                     else:
                         cost = REFERENCE_GENERATION if gen.weight_free else MODEL_GENERATION
-                    case_ids.append(case.case_id)
-                    costs.append(cost + sum(metric_cost(m) for m in mine) or CACHED)
+                    work.append(ItemWork(case.case_id, cost + sum(metric_cost(m) for m in mine) or CACHED, held,
+                                         values if held else ()))
     finally:
         if store is not None:
             store.close()
-    return case_ids, costs
+    return work
 
 
 def group_by_case(case_ids: list[str]) -> list[list[int]]:
