@@ -2,6 +2,7 @@
 folders, copied node-local stores) into the store under OUT."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -20,7 +21,7 @@ def merge(
     from ..run.shard_stores import shard_folders
 
     try:
-        folders = list(shards or shard_folders(out))
+        folders: list[str | Path] = list(shards or shard_folders(out))
         if not folders:
             raise EvalkitError(f"{out}: no shard folders given and none under {out}/shards")
         report = merge_stores(out, folders)

@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import EvalkitError, MissingDependencyError
 from ..hashing import stable_hash
@@ -176,7 +176,7 @@ def pack_store(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def seed_store(out: Path, keys: list[str], values: list[str] = ()) -> bytes | None:
+def seed_store(out: Path, keys: list[str], values: Sequence[str] = ()) -> bytes | None:
     """The generations ``keys`` of the store under ``out`` (rows, artifacts, the source frames
     they index into) and its metric values ``values``, packed as a store: a task measures a
     metric missing from a held generation on that generation, instead of generating it again

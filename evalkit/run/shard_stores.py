@@ -33,7 +33,8 @@ def filesystem_type(path: str | Path, mounts: str | Path = "/proc/mounts") -> st
         table = Path(mounts).read_text()
     except OSError:
         return None
-    here, missing = Path(path).absolute(), []
+    here = Path(path).absolute()
+    missing: list[str] = []
     while not here.exists() and here != here.parent:   # links resolved where the path exists
         here, missing = here.parent, [here.name, *missing]
     here = here.resolve().joinpath(*missing)
