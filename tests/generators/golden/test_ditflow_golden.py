@@ -24,8 +24,8 @@ REPO = HERE.parents[2]
 FIXTURES = HERE / "ditflow"
 RTOL = 1e-5
 # the fixture's sampling setup (README): 2 steps, the first one guided, guidance in block 1 of 2,
-# no KV injection (the fixture covers AMF extraction, loss and the Adam updates of the latent)
-TINY = dict(height=48, width=48, steps=2, guidance_fraction=0.5, opt_steps=5, blocks=1, kv_blocks="none")
+# KV injection in block 0 (the generator's default, the release's injection_blocks)
+TINY = dict(height=48, width=48, steps=2, guidance_fraction=0.5, opt_steps=5, blocks=1)
 # the tiny models' backbones: RoPE (5B-style) and additive 3D sin-cos positions (2B-style)
 BACKBONES = {"rope": "cogvideox-5b", "sincos": "cogvideox-2b"}
 
@@ -80,11 +80,12 @@ def test_ditflow_preset_matches_the_release_golden_outputs(model_dirs, positions
     assert relative(run.stored[0].numpy(), golden["optimised_latents"]) <= RTOL
 
 
-def test_the_fixture_separates_the_release_options_from_the_papers(model_dirs):
-    """The comparison can fail: the paper's defaults (Q, K averaged over heads; loss over all entries)
-    give other losses on the same model, so the match above is the release's options at work."""
+@pytest.mark.parametrize("change", [dict(head_average="qk", loss_mask="all"), dict(kv_blocks="none")],
+                         ids=["paper-heads-and-loss", "no-kv-injection"])
+def test_the_fixture_separates_the_release_settings_from_others(model_dirs, change):
+    """The comparison can fail: the paper's defaults (Q, K averaged over heads; loss over all
+    entries) or dropping the KV injection give other losses on the same model."""
     golden = np.load(FIXTURES / "tiny_cogvideox_rope.npz")
-    preset = {**release_preset(), "head_average": "qk", "loss_mask": "all"}
-    result = Recording(backbone="cogvideox-5b", model_path=model_dirs["rope"], **TINY, **preset).generate(
-        square_case(), 0)
+    result = Recording(backbone="cogvideox-5b", model_path=model_dirs["rope"], **TINY,
+                       **{**release_preset(), **change}).generate(square_case(), 0)
     assert relative(result.extras["losses"]["0"], golden["losses"]) > 1e-3
