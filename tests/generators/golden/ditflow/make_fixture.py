@@ -11,11 +11,12 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 sys.path.insert(0, os.environ.get("DITFLOW_RELEASE", "/tmp/ditflow_ref"))   # a checkout of ditflow/ditflow@4db379b
 sys.path.insert(0, sys.argv[1] + "/tests/generators")
+import tiny_pipelines as tp
 from guidance_utils.custom_modules import InjectionProcessor
 from guidance_utils.motion_flow_utils import compute_motion_flow
-import tiny_pipelines as tp
 from PIL import Image
 
 variant, out = sys.argv[2], sys.argv[3]
@@ -58,7 +59,9 @@ F_lat, h, w = x0.shape[1], x0.shape[3] // 2, x0.shape[4] // 2
 with torch.no_grad():
     empty, _ = pipe.encode_prompt("", None, False, device="cpu")
     target, _ = pipe.encode_prompt("a cat runs", None, False, device="cpu")
-rope = pipe._prepare_rotary_positional_embeddings(48, 48, F_lat, "cpu") if tr.config.use_rotary_positional_embeddings else None
+rope = None
+if tr.config.use_rotary_positional_embeddings:
+    rope = pipe._prepare_rotary_positional_embeddings(48, 48, F_lat, "cpu")
 
 def forward(x, t, emb):
     tr(hidden_states=x, encoder_hidden_states=emb, timestep=torch.tensor([t]).expand(x.shape[0]),
