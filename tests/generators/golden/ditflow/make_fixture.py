@@ -4,7 +4,8 @@ guidance_utils/motion_flow_utils.compute_motion_flow, and the steps of motion_gu
 load_attn_features, run, guidance_step and compute_motion_flow_loss) on evalkit's tiny CogVideoX.
 Not run by CI; needs the release on DITFLOW_RELEASE (read from outside this repository).
 
-usage: DITFLOW_RELEASE=/tmp/ditflow_ref python make_fixture.py REPO_ROOT {rope|sincos} OUT.npz"""
+usage: DITFLOW_RELEASE=/tmp/ditflow_ref python make_fixture.py REPO_ROOT {rope|sincos|rope-rho} OUT.npz
+(rope-rho: the release's RoPE mode, ρ optimised instead of z_t)"""
 import os
 import sys
 
@@ -20,8 +21,10 @@ from guidance_utils.motion_flow_utils import compute_motion_flow
 from PIL import Image
 
 variant, out = sys.argv[2], sys.argv[3]
+optimise_rho = variant == "rope-rho"
+RHO = None   # the release's optimised_rope [2 (Q, K), 2 (cos, sin), S, D] while set
 SEED, STEPS, OPT_STEPS, TEMP, BLOCK = 0, 2, 5, 2.0, 1
-if variant == "rope":
+if variant in ("rope", "rope-rho"):
     pipe = tp.tiny_cogvideox()
 else:
     from guidance_tiny import tiny_cogvideox_sincos
@@ -43,6 +46,8 @@ class ReleaseRopeConvention:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, image_rotary_emb=None):
         rope2 = None if image_rotary_emb is None else (image_rotary_emb, image_rotary_emb)
+        if RHO is not None:
+            rope2 = (RHO[0].chunk(2), RHO[1].chunk(2))
         return self.proc(attn, hidden_states, encoder_hidden_states, attention_mask, rope2)
 
 
@@ -88,8 +93,17 @@ with torch.no_grad():
     forward(noisy, t0, target)
 kv_proc.copy_kv, kv_proc.inject_kv = False, True
 lr = float(np.linspace(0.002, 0.001, 2)[0])
-x = z.clone().detach().to(torch.float32).requires_grad_(True)
-opt = torch.optim.Adam([x], lr=lr)
+x = z.clone().detach().to(torch.float32).requires_grad_(not optimise_rho)
+if optimise_rho:   # guidance_step, mode "rope": one ρ for Q and one for K, both from ρ₀
+    import diffusers.models.embeddings as emb_module
+
+    # autograd adapter, values unchanged: the processor writes RoPE'd Q, K in place into the tensor
+    # apply_rotary_emb saved for the ρ gradient; under the release's bf16 autocast x.float() is a
+    # copy, in float32 it is not, so copy it here
+    _apply = emb_module.apply_rotary_emb
+    emb_module.apply_rotary_emb = lambda x, freqs, *a, **k: _apply(x.clone(), freqs, *a, **k)
+    RHO = torch.stack([torch.stack(rope), torch.stack(rope)]).float().requires_grad_(True)
+opt = torch.optim.Adam([RHO if optimise_rho else x], lr=lr)
 losses = []
 for _ in range(OPT_STEPS):
     opt.zero_grad()
@@ -100,7 +114,8 @@ for _ in range(OPT_STEPS):
     loss.backward()
     opt.step()                                                          # GradScaler is inactive without CUDA
     losses.append(float(loss.detach()))
+extra = {"optimised_rope": RHO.detach().numpy()} if optimise_rho else {}
 np.savez(out, reference_amf=ref.numpy().astype(np.float32), losses=np.array(losses, np.float64),
          initial_latents=z.numpy(), optimised_latents=x.detach().numpy(), source_latents=x0.numpy(),
-         timestep=np.array(t0), lr=np.array(lr))
+         timestep=np.array(t0), lr=np.array(lr), **extra)
 print(variant, "t0", t0, "lr", lr, "losses", losses, "moving", int(idxs.sum()), "of", idxs.numel())
