@@ -40,8 +40,8 @@ def release_preset() -> dict:
 class Recording(GENERATORS.get("ditflow")):
     """``ditflow`` that keeps the reference target and the guided run for inspection."""
 
-    def reference(self, x0, case):
-        self.kept_reference = super().reference(x0, case)
+    def reference(self, x0, case, seed):
+        self.kept_reference = super().reference(x0, case, seed)
         return self.kept_reference
 
     def new_run(self, *args, **kwargs):
