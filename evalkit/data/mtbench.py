@@ -25,6 +25,7 @@ from typing import Any
 
 from ..cases import FileMasks, FileVideo, MotionTransferCase
 from ..errors import EvalkitError, MissingDataError
+from ..mtbench_layout import output_dir_name
 from ..probe import ProbeError, check_source, probe_masks, probe_video
 from ..registry import DATASETS
 from ..video import read_masks
@@ -35,20 +36,6 @@ EVAL_PROMPTS = "eval_prompts.txt"
 SOURCE_PROMPT = "prompts.txt"
 FIRST_MASK = "00000.png"  # the one mask MTBench reads
 LAYOUT = "mtbench"  # case meta "output_layout": where the videos generator and export put outputs
-
-
-def output_dir_name(prompt: str) -> str:
-    """The folder MTBench's ``evaluation.py`` reads a prompt's generated videos from: trailing
-    spaces dropped, spaces made underscores, one final '.' dropped (a leading space stays,
-    as an underscore: Shi-qingyu/DeT evaluation.py, ``motion_fidelity``)."""
-    name = prompt.rstrip(" ").replace(" ", "_")
-    return name[:-1] if name.endswith(".") else name
-
-
-def prompt_from_dir_name(name: str) -> str:
-    """The text MTBench's ``CLIP_Score`` scores a folder's videos against: underscores made
-    spaces and a '.' appended (so a prompt with an underscore of its own is not recovered)."""
-    return name.replace("_", " ") + "."
 
 
 def read_prompt_lines(path: Path) -> list[str]:

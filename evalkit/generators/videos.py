@@ -5,6 +5,10 @@ Layout of ``dir`` (one of, per case; ``<case_id>`` as ``evalkit data export`` wr
 - ``<case_id>.mp4`` (or a frame folder ``<case_id>/00000.png ...``): seed 0;
 - ``<case_id>/seed<k>.mp4`` (or ``<case_id>/seed<k>/`` frames): seed ``k`` (0 too);
 - multi-shot sets: ``<case_id>/shot<j>.mp4`` (seed 0) or ``<case_id>/seed<k>/shot<j>.mp4``;
+- MTBench's output layout, for a motion-transfer case with none of the above:
+  ``<prompt with underscores>/*.mp4`` (``evalkit.mtbench_layout``; the folder of an ``mtbench``
+  case is its ``meta["output_dir"]``): seed ``k`` is ``seed<k>.mp4`` (or ``<k>.mp4``) where one
+  is named so, else the k-th ``.mp4`` in name order (MTBench scores every video of the folder);
 - ``submission.yaml`` (optional): method, paper, backbone, resolution ``[H, W]``, fps, seeds,
   code URL/commit, notes. It enters the run's provenance and the leaderboard.
 
@@ -24,6 +28,7 @@ import yaml
 from ..cases import Case, Generation, StageTimings, path_digest
 from ..errors import EvalkitError, InvalidInputError
 from ..hashing import stable_hash
+from ..mtbench_layout import output_dir_name
 from ..probe import ProbeError, probe_video
 from ..registry import GENERATORS
 from ..video import FRAME_SUFFIXES, read_video
@@ -48,8 +53,23 @@ def _find(base: Path) -> Path | None:
     return base if base.is_dir() and _is_video(base) else None
 
 
+def mtbench_dir(case: Case) -> str:
+    """The folder MTBench's scripts read a motion-transfer case's outputs from."""
+    return case.meta.get("output_dir") or output_dir_name(case.target_prompt)
+
+
+def mtbench_file(folder: Path, seed: int) -> Path | None:
+    """Seed ``seed``'s video in an MTBench prompt folder (see the module docstring)."""
+    videos = sorted(p for p in folder.iterdir() if p.suffix == ".mp4" and p.is_file()) if folder.is_dir() else []
+    named = [p for p in videos if p.stem.removeprefix("seed").isdigit() and int(p.stem.removeprefix("seed")) == seed]
+    return named[0] if named else (videos[seed] if seed < len(videos) else None)
+
+
 def expected_paths(case: Case, seed: int) -> list[str]:
-    """Where a submission puts (case, seed)'s video(s), relative to its folder (mp4 named)."""
+    """Where a submission puts (case, seed)'s video(s), relative to its folder (mp4 named):
+    MTBench's output layout for a case whose dataset says so (``meta["output_layout"]``)."""
+    if case.kind == "motion-transfer" and case.meta.get("output_layout") == "mtbench":
+        return [f"{mtbench_dir(case)}/seed{seed}.mp4"]
     base = case.case_id if seed == 0 else f"{case.case_id}/seed{seed}"
     if case.kind == "multi-shot":
         return [f"{base}/shot{j}.mp4" for j in range(len(case.prompts))]
@@ -116,7 +136,10 @@ class SubmittedVideos(Generator):
             if not folder.is_dir():
                 folder = case_dir if seed == 0 else None
             return [_find(folder / f"shot{j}") if folder else None for j in range(len(case.prompts))]
-        return [_find(case_dir / f"seed{seed}") or (_find(case_dir) if seed == 0 else None)]
+        found = _find(case_dir / f"seed{seed}") or (_find(case_dir) if seed == 0 else None)
+        if found is None and case.kind == "motion-transfer":
+            found = mtbench_file(self.root / mtbench_dir(case), seed)
+        return [found]
 
     def input_fingerprint(self, case: Case, seed: int) -> str:
         return stable_hash([path_digest(p) if p else "missing" for p in self.files(case, seed)])

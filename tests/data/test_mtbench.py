@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from evalkit.data.mtbench import output_dir_name, prompt_from_dir_name
+from evalkit.mtbench_layout import output_dir_name, prompt_from_dir_name
 from evalkit.errors import EvalkitError
 from evalkit.registry import DATASETS
 
