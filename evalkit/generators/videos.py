@@ -28,7 +28,7 @@ import yaml
 from ..cases import Case, Generation, StageTimings, path_digest
 from ..errors import EvalkitError, InvalidInputError
 from ..hashing import stable_hash
-from ..mtbench_layout import output_dir_name
+from ..mtbench_layout import case_output_dir
 from ..probe import ProbeError, probe_video
 from ..registry import GENERATORS
 from ..video import FRAME_SUFFIXES, read_video
@@ -53,11 +53,6 @@ def _find(base: Path) -> Path | None:
     return base if base.is_dir() and _is_video(base) else None
 
 
-def mtbench_dir(case: Case) -> str:
-    """The folder MTBench's scripts read a motion-transfer case's outputs from."""
-    return case.meta.get("output_dir") or output_dir_name(case.target_prompt)
-
-
 def mtbench_file(folder: Path, seed: int) -> Path | None:
     """Seed ``seed``'s video in an MTBench prompt folder (see the module docstring)."""
     videos = sorted(p for p in folder.iterdir() if p.suffix == ".mp4" and p.is_file()) if folder.is_dir() else []
@@ -69,7 +64,7 @@ def expected_paths(case: Case, seed: int) -> list[str]:
     """Where a submission puts (case, seed)'s video(s), relative to its folder (mp4 named):
     MTBench's output layout for a case whose dataset says so (``meta["output_layout"]``)."""
     if case.kind == "motion-transfer" and case.meta.get("output_layout") == "mtbench":
-        return [f"{mtbench_dir(case)}/seed{seed}.mp4"]
+        return [f"{case_output_dir(case)}/seed{seed}.mp4"]
     base = case.case_id if seed == 0 else f"{case.case_id}/seed{seed}"
     if case.kind == "multi-shot":
         return [f"{base}/shot{j}.mp4" for j in range(len(case.prompts))]
@@ -138,7 +133,7 @@ class SubmittedVideos(Generator):
             return [_find(folder / f"shot{j}") if folder else None for j in range(len(case.prompts))]
         found = _find(case_dir / f"seed{seed}") or (_find(case_dir) if seed == 0 else None)
         if found is None and case.kind == "motion-transfer":
-            found = mtbench_file(self.root / mtbench_dir(case), seed)
+            found = mtbench_file(self.root / case_output_dir(case), seed)
         return [found]
 
     def input_fingerprint(self, case: Case, seed: int) -> str:
