@@ -22,7 +22,6 @@ from typing import Any
 from ..registry import FEATURES
 from ..weights import resolve_hf
 from .embedding import FrameEmbedder
-from .hf_loading import import_transformers
 from .preprocess import Preprocess
 
 VIT_PROCESSOR_DEFAULT_MEAN_STD = (0.5, 0.5, 0.5)  # transformers IMAGENET_STANDARD_MEAN / _STD
@@ -65,7 +64,8 @@ class DinoViTB16HF(FrameEmbedder):
             with torch.no_grad():
                 dense.weight.copy_(weight)
                 dense.bias.zero_()
-            self.pooler_source = f"random (no pooler weights in the checkpoint; drawn from pooler_seed={self.options['pooler_seed']})"
+            self.pooler_source = ("random (no pooler weights in the checkpoint; drawn from "
+                                  f"pooler_seed={self.options['pooler_seed']})")
 
     @staticmethod
     def _checkpoint_has_pooler(folder) -> bool:

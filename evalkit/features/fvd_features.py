@@ -34,7 +34,8 @@ def import_cdfvd():
         from cdfvd.third_party.i3d import utils as i3d
         from cdfvd.third_party.VideoMAEv2 import utils as videomae
     except ImportError as exc:
-        raise MissingDependencyError(f"the fvd metric needs cd-fvd ({exc}); pip install 'cd-fvd==0.1.1' einops") from None
+        raise MissingDependencyError(
+            f"the fvd metric needs cd-fvd ({exc}); pip install 'cd-fvd==0.1.1' einops") from None
     return i3d, videomae
 
 

@@ -72,7 +72,8 @@ def test_aggregate_reports_the_set_value_per_generator_with_its_sample_size():
 def test_missing_weights_name_the_checkpoint_and_where_evalkit_looked(tmp_path, monkeypatch):
     monkeypatch.setattr(base, "_LOADED", {})
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    for backend, filename in (("i3d-fvd", "i3d_pretrained_400.pt"), ("videomae-fvd", "vit_g_hybrid_pt_1200e_ssv2_ft.pth")):
+    for backend, filename in (("i3d-fvd", "i3d_pretrained_400.pt"),
+                              ("videomae-fvd", "vit_g_hybrid_pt_1200e_ssv2_ft.pth")):
         with pytest.raises(MissingWeightsError, match=f"{filename}.*not found offline; looked in: .*hub/checkpoints"):
             base.load_backend(backend)
     assert "fvd" in METRICS and FVD.spec.set_level and FVD.spec.backends[0] == "videomae-fvd"
@@ -104,7 +105,8 @@ def test_i3d_backend_identical_sets_zero_a_permuted_set_zero_noise_not(random_i3
 
     metric = METRICS.get("fvd")(backend="i3d-fvd")
     ctx = FeatureContext()
-    sources = [render(SyntheticSpec(m, num_frames=16, height=64, width=80)).video for m in ("pan", "rotation", "scaling")]
+    sources = [render(SyntheticSpec(m, num_frames=16, height=64, width=80)).video
+               for m in ("pan", "rotation", "scaling")]
     cases = [MotionTransferCase(f"c{i}", InlineVideo(v), "t") for i, v in enumerate(sources)]
     copies = [metric(c, Generation((v,)), ctx) for c, v in zip(cases, sources)]
     # each case given another case's source: every pair differs, the set is the same
@@ -116,7 +118,6 @@ def test_i3d_backend_identical_sets_zero_a_permuted_set_zero_noise_not(random_i3
     assert all(r.value > 0 for r in permuted)
     fvd = {name: FVD.set_value([r.details for r in results])["value"]
            for name, results in (("copy", copies), ("permuted", permuted), ("noise", noise))}
-    print(fvd)
     assert abs(fvd["copy"]) < 1e-3 * fvd["noise"] and abs(fvd["permuted"]) < 1e-3 * fvd["noise"]
     # the feature is cd-fvd's: its preprocessing and the I3D logits of the first 16 frames
     model = base.load_backend("i3d-fvd").model
