@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "evalkit"
 # low to high; a module may import its own layer and any lower one
 LAYERS = (
     {"errors", "hashing", "compat", "weights", "configurable", "registry", "memory", "video", "cases", "__init__",
-     "_version", "timing", "probe", "frame_repeat", "submissions", "case_ids", "protocol"},
+     "_version", "timing", "probe", "frame_repeat", "submissions", "case_ids", "protocol", "mtbench_layout"},
     {"networks"},
     {"synthetic_motion", "synthetic"},
     {"features"},

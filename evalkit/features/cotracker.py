@@ -60,6 +60,7 @@ def reshape_non_viewable():
 class _CoTrackerBase(TrackerBackend):
     defaults: ClassVar[dict[str, Any]] = {}
     takes_device_frames = True
+    masks_any_size = True  # the predictor resizes segm_mask to its working size (nearest)
     batch_videos: ClassVar[int] = 1  # default videos per forward pass
     hub_ref: ClassVar[str]
     entry: ClassVar[str]

@@ -92,6 +92,8 @@ def same_shape_groups(videos: Sequence[Video]) -> dict[tuple, list[int]]:
 class TrackerBackend(FeatureBackend):
     """Tracks points of frame 0: a ``grid_size``² grid (optionally only inside ``mask``, a
     (H, W) bool in the video's pixels) or explicit ``queries`` (N, 2) xy."""
+    #: True where a mask of any size is read relative to the frame (CoTracker resizes it itself)
+    masks_any_size = False
 
     def track(self, videos: Sequence[Video], *, grid_size: int = 55, mask: np.ndarray | None = None,
               queries: np.ndarray | None = None, frames: Sequence | None = None) -> list[Tracks]:

@@ -56,6 +56,8 @@ class MetricSpec:
     boolean: bool = False            # per-video True/False, aggregated as a fraction
     per_video: bool = True           # defined per video: a set's value is the mean over its shots,
                                      # listed in details["per_video"]; False: one value per generation
+    set_level: bool = False          # a statistic of a generator's whole set of items (FVD): the metric
+                                     # class's ``set_value(details)`` gives the column's value
     report_scale: float = 1.0        # 100 where papers report ×100
     unit: str = ""
     measures: str = "other"          # what it measures, one of MEASURES: groups leaderboard columns

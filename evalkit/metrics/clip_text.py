@@ -12,6 +12,12 @@ Protocols (how the frames reach CLIP; docs/metrics/fidelity.md):
   background consistency and CLIP temporal consistency compute (one CLIP pass per video).
 - ``ditflow``: DiTFlow ``eval/clip_score.py``: OpenAI CLIP's ``preprocess`` on
   ``Image.fromarray(frame)`` (PIL bicubic, antialiased, centre crop).
+- ``mtbench``: MTBench ``evaluation.py`` ``CLIP_Score`` (Shi-qingyu/DeT @ 2a2f4dd): HF
+  ``CLIPProcessor`` (PIL bicubic short side 224, centre crop 224: the ``clip`` preset) and the
+  text read back from the output folder name (``prompt_from_dir_name``: underscores → spaces,
+  a '.' appended). MTBench reports ``logits_per_image``, logit scale × cosine (100.003 ×
+  for the released ViT-B/32); the value stays the cosine and ``details["mtbench_logits"]``
+  holds the released number.
 
 ``fp16=True`` runs CLIP as ``clip.load`` does on CUDA (fp16, LayerNorm in float32; backend
 precision ``openai-fp16``). With ``protocol=ditflow`` the score is then also formed in fp16
@@ -26,11 +32,12 @@ import numpy as np
 from ..cases import Case, Generation
 from ..errors import InvalidInputError
 from ..features.base import FeatureContext
-from ..features.shared import frame_embeddings, text_embeddings
+from ..features.shared import backend, frame_embeddings, text_embeddings
+from ..mtbench_layout import case_output_dir, prompt_from_dir_name
 from ..registry import METRICS
 from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec, per_video_result
 
-PROTOCOLS = {"evalkit": "vbench-clip", "ditflow": "clip"}  # protocol -> preprocessing preset
+PROTOCOLS = {"evalkit": "vbench-clip", "ditflow": "clip", "mtbench": "clip"}  # protocol -> preprocessing preset
 PREPROCESS = PROTOCOLS["evalkit"]  # shares frame features with background consistency
 
 
@@ -86,10 +93,22 @@ class ClipText(Metric):
             return fp16_running_mean(frames, text)
         return float(np.mean(frame_text_cosines(frames, text)))
 
+    def prompts(self, case: Case, n_videos: int) -> list[str]:
+        if self.options["protocol"] == "mtbench":
+            if case.kind != "motion-transfer":
+                raise InvalidInputError(f"{case.case_id}: protocol=mtbench scores motion-transfer cases")
+            return [prompt_from_dir_name(case_output_dir(case))] * n_videos  # CLIP_Score's text
+        return prompts_per_video(case, n_videos)
+
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        prompts = prompts_per_video(case, len(generation.videos))
+        prompts = self.prompts(case, len(generation.videos))
         texts = text_embeddings(ctx, self.backend, prompts, self.feature_dtype, **self.backend_options)
         scores = [self.video_score(frame_embeddings(ctx, self.backend, video, self.feature_dtype,
                                                     **self.backend_options), text)
                   for video, text in zip(generation.videos, texts)]
-        return per_video_result(case, scores)
+        if self.options["protocol"] != "mtbench":
+            return per_video_result(case, scores)
+        model = backend(ctx, self.backend, self.feature_dtype, **self.backend_options).model
+        scale = float(model.logit_scale.detach().float().exp())
+        return per_video_result(case, scores, text=prompts[0], logit_scale=scale,
+                                mtbench_logits=scale * float(np.mean(scores)))

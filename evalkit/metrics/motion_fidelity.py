@@ -11,6 +11,11 @@ videos' frames meet is the ``protocol``:
   its own size, then both track arrays cut to the shorter length (frame index), and the
   settings of that script: ``dmt_official``, no mask, a 55×55 grid (its tracker is
   CoTracker3 offline, the metric's default backend).
+- ``mtbench`` (Shi-qingyu/DeT ``evaluation.py``, MTBench): each full video tracked at its own
+  size on a 50×50 grid inside the box of the case's first-frame mask (the whole frame without
+  one), tracks divided by W and H, frames matched by ``linspace``, [initial position, unit
+  steps] cosine; ``hybrid=true`` adds MTBench's distance term on 50 tracks drawn from
+  ``hybrid_seed`` (evalkit.metrics.mtbench_motion).
 
 Definition: ../shared/docs/metrics.md "Motion Fidelity"; choices: docs/metrics/motion.md.
 """
@@ -24,15 +29,21 @@ from ..features.base import FeatureContext
 from ..features.shared import video_tracks
 from ..features.tracking import Tracks, mask_box
 from ..registry import METRICS
+from .mtbench_motion import MTBENCH_GRID, mtbench_motion_fidelity, normalise
 from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec
 from .time_alignment import TIME_ALIGNED, align_in_time
 
 EPS = 1e-6  # steps shorter than this count as no motion (cosine 0, never NaN)
 VARIANTS = ("symmetric", "dmt_official")
 DITFLOW = "ditflow"
-PROTOCOLS = (TIME_ALIGNED, DITFLOW)
+MTBENCH = "mtbench"
+PROTOCOLS = (TIME_ALIGNED, DITFLOW, MTBENCH)
 #: what a protocol fixes besides its frame handling: the reference script's own settings
-PROTOCOL_SETTINGS = {DITFLOW: {"variant": "dmt_official", "use_mask": False, "grid_size": 55}}
+#: (mtbench: the mask box whenever the case has a first-frame mask, as evaluation.py when the file exists)
+PROTOCOL_SETTINGS = {DITFLOW: {"variant": "dmt_official", "use_mask": False, "grid_size": 55},
+                     MTBENCH: {"use_mask": True, "grid_size": MTBENCH_GRID}}
+MTBENCH_RULE = ("mtbench: each full video tracked at its own size, then the longer track array sampled at "
+                "linspace(0, T_long - 1, T_short) truncated to integers")
 DITFLOW_RULE = ("ditflow: each full video tracked at its own size, then the tracks of both cut to the "
                 "first min(N_s, N_g) frames (by frame index, not time)")
 
@@ -96,10 +107,12 @@ class MotionFidelity(Metric):
         reference="Yatim et al. 2024 (DMT), diffusion-motion-transfer motion_fidelity_score.py; "
                   "symmetric form: Motion by Queries Sec. 3; DiTFlow eval/motion_fidelity_score.py",
         backends=("cotracker3", "cotracker1", "klt"), report_scale=100.0)
-    defaults = {**DTYPE_DEFAULT, "variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED}
-    choices = {**DTYPE_CHOICES, "variant": VARIANTS, "use_mask": (False, True), "protocol": PROTOCOLS}
+    defaults = {**DTYPE_DEFAULT, "variant": "symmetric", "use_mask": False, "grid_size": 55, "protocol": TIME_ALIGNED,
+                "hybrid": False, "hybrid_seed": 0}
+    choices = {**DTYPE_CHOICES, "variant": VARIANTS, "use_mask": (False, True), "protocol": PROTOCOLS,
+               "hybrid": (False, True)}
     version = "2"  # 2: frames paired by time, not truncated to the shorter video
-    bounds = {"grid_size": (1, 256)}   # a 256² grid is 65k points; 100000² would need 74.5 GiB
+    bounds = {"grid_size": (1, 256), "hybrid_seed": (0, 2**63 - 1)}  # a 256² grid is 65k points
 
     def __init__(self, backend: str | None = None, device: str = "cpu", **options) -> None:
         protocol = options.get("protocol", TIME_ALIGNED)
@@ -109,15 +122,28 @@ class MotionFidelity(Metric):
             raise EvalkitError(f"motion-fidelity: protocol={protocol} fixes "
                                + ", ".join(f"{k}={v!r}" for k, v in fixed.items())
                                + f" (its reference's settings); drop {', '.join(clash)}")
+        if protocol != MTBENCH and (options.get("hybrid") not in (None, False, "false") or "hybrid_seed" in options):
+            raise EvalkitError("motion-fidelity: hybrid and hybrid_seed belong to protocol=mtbench")
         super().__init__(backend, device, **{**options, **fixed})
 
     @property
+    def config(self) -> dict:
+        config = super().config
+        if not config["hybrid"]:  # as before the options existed: the other protocols' cache keys stay
+            del config["hybrid"], config["hybrid_seed"]
+        return config
+
+    @property
     def inputs(self) -> tuple[str, ...]:
-        return self.spec.inputs + (("source-mask",) if self.options["use_mask"] else ())
+        # mtbench reads the mask when the case has one, as evaluation.py when its file exists
+        needs_mask = self.options["use_mask"] and self.options["protocol"] != MTBENCH
+        return self.spec.inputs + (("source-mask",) if needs_mask else ())
 
     def compute(self, case: MotionTransferCase, generation: Generation, ctx: FeatureContext) -> MetricResult:
         if self.options["protocol"] == DITFLOW:
             return self._ditflow(ctx.source_video(case), generation.video, ctx)
+        if self.options["protocol"] == MTBENCH:
+            return self._mtbench(case, ctx.source_video(case), generation.video, ctx)
         source, generated, alignment, notes = align(ctx.source_video(case), generation.video)
         mask = self._mask_box(case, source, notes) if self.options["use_mask"] else None
         p, q, backend = self._tracks(ctx, source, generated, mask)
@@ -149,6 +175,45 @@ class MotionFidelity(Metric):
         return MetricResult(value, {"frames": n, "source_tracks": p.num_points, "generated_tracks": q.num_points,
                                     "notes": notes, "time_alignment": frames,
                                     "backend_weights": backend.weights_id or "weight-free"})
+
+    def _mtbench(self, case: MotionTransferCase, source, generated, ctx: FeatureContext) -> MetricResult:
+        """MTBench: the box of the first-frame mask at the mask's own size (CoTracker resizes it to
+        its working size for each video), each full video tracked at its own size."""
+        notes: list[str] = []
+        box = None
+        if case.source_mask is not None:
+            box = mask_box(np.asarray(case.source_mask.load()[0], bool))
+        else:
+            notes.append("mtbench: the case has no first-frame mask: the whole frame is tracked (as evaluation.py)")
+        backend = ctx.backend(self.backend, dtype=self.feature_dtype)
+        p, q = (self._tracks_in_box(ctx, backend, video, box, notes) for video in (source, generated))
+        value, parts = mtbench_motion_fidelity(
+            normalise(q.points.transpose(1, 0, 2), generated.height, generated.width),
+            normalise(p.points.transpose(1, 0, 2), source.height, source.width),
+            hybrid=self.options["hybrid"], seed=self.options["hybrid_seed"])
+        if parts["zero_length_vectors"]:
+            notes.append(f"mtbench: {parts['zero_length_vectors']} zero-length step vectors counted as cosine 0 "
+                         "(evaluation.py divides by zero: NaN)")
+
+        def side(video):
+            return {"fps": video.fps, "frames": video.num_frames, "size": [video.height, video.width]}
+        frames = {"protocol": MTBENCH, "rule": MTBENCH_RULE, "source": side(source), "generated": side(generated)}
+        return MetricResult(value, {"frames": min(p.num_frames, q.num_frames), "source_tracks": p.num_points,
+                                    "generated_tracks": q.num_points, "notes": notes, "time_alignment": frames,
+                                    **parts, "backend_weights": backend.weights_id or "weight-free"})
+
+    def _tracks_in_box(self, ctx: FeatureContext, backend, video, box, notes: list[str]) -> Tracks:
+        grid = int(self.options["grid_size"])
+        if box is None:
+            return video_tracks(ctx, backend, video, f"tracks:grid{grid}", grid_size=grid)
+        if box.shape != video.size and not getattr(backend, "masks_any_size", False):
+            import cv2
+            notes.append(f"mask box resized {box.shape[0]}x{box.shape[1]} -> {video.height}x{video.width} "
+                         f"for {self.backend}")
+            box = cv2.resize(box.astype(np.uint8), (video.width, video.height), interpolation=cv2.INTER_NEAREST) > 0
+        rows, cols = np.flatnonzero(box.any(1)), np.flatnonzero(box.any(0))
+        what = f"tracks:grid{grid}:box{rows[0]}-{rows[-1]},{cols[0]}-{cols[-1]}:of{box.shape[0]}x{box.shape[1]}"
+        return video_tracks(ctx, backend, video, what, grid_size=grid, mask=box)
 
     def _mask_box(self, case: MotionTransferCase, source, notes: list[str]) -> np.ndarray:
         if case.source_mask is None:

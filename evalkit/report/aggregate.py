@@ -12,6 +12,9 @@ Conventions (../shared/docs/metrics.md, "Aggregation"; docs/reports.md):
   any value (no majority vote), so with several seeds the fraction counts every generated video.
 - Values are stored raw; ``scale`` carries the metric's ``report_scale`` for display.
 - Failed and pending items never enter a mean; they are counted.
+- Set-level metrics (``spec.set_level``, e.g. ``fvd``): the column's value is the metric's
+  ``set_value`` over the details of the group's successful items (every case and seed), with no
+  S.E.M. (NaN) and n = the generated videos it compared (docs/architecture.md).
 
 Every metric fact (direction, boolean, scale) comes from the metric's registered spec.
 """
@@ -173,9 +176,13 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over
             sel &= (cases[k] == v).to_numpy()
         vals = cases.loc[sel, "value"].to_numpy(dtype=float)
         f = facts[key[-1]]
+        mean, spread, n, unit = (float(vals.mean()) if vals.size else math.nan, sem(vals), int(vals.size),
+                                 units.get(key[-1], "cases"))
+        spec = metric_spec(f.metric_name)
+        if spec is not None and spec.set_level:
+            mean, spread, n, unit = set_statistic(f.metric_name, items)
         rows.append({**dict(zip(keys, key)),
-                     "mean": float(vals.mean()) if vals.size else math.nan,
-                     "sem": sem(vals), "n": int(vals.size), "unit": units.get(key[-1], "cases"),
+                     "mean": mean, "sem": spread, "n": n, "unit": unit,
                      "n_items": int(len(items)),
                      "n_failed": int((items["status"] == "failed").sum()),
                      "n_pending": int((items["status"] == "pending").sum()),
@@ -184,6 +191,18 @@ def aggregate(results: pd.DataFrame, by: Iterable[str] = ("generator",), *, over
     cols = list(keys) + ["mean", "sem", "n", "unit", "n_items", "n_failed", "n_pending", "metric_name",
                          "higher_is_better", "boolean", "scale"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def set_statistic(metric_name: str, items: pd.DataFrame) -> tuple[float, float, int, str]:
+    """(value, NaN, generated videos, "videos") of a set-level metric over ``items``' successful
+    rows; no value (NaN, n = 0) where the set is too small to have one."""
+    ok = items[items["status"] == "ok"]
+    details = [parse_config(d, what=f"details of {metric_name}") for d in ok["details"]] if "details" in ok else []
+    try:
+        stat = METRICS.get(metric_name).set_value(details)
+    except EvalkitError:
+        return math.nan, math.nan, 0, "videos"
+    return float(stat["value"]), math.nan, int(stat["generated"]), "videos"
 
 
 def item_key(results: pd.DataFrame) -> pd.Series:

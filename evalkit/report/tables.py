@@ -35,11 +35,12 @@ CELLS_NOTE = {
 def format_cell(mean: float, sem: float, decimals: int, *, failed: int = 0, pending: int = 0,
                 items: int = 0, n: int | None = None) -> str:
     """'38.6 ± 1.2', plus '(2/12 failed)' when items failed; '—' when nothing succeeded;
-    no '±' for a single case (n=1), whose S.E.M. is undefined."""
+    no '±' for a single case (n=1), whose S.E.M. is undefined, nor for a set-level value (no
+    S.E.M.: NaN), which shows its sample size instead."""
     if mean != mean:
         cell = "—"
-    elif n == 1:
-        cell = f"{mean:.{decimals}f} (n=1)"
+    elif n == 1 or sem != sem:
+        cell = f"{mean:.{decimals}f} (n={n})"
     else:
         cell = f"{mean:.{decimals}f} ± {sem:.{decimals}f}"
     notes = []

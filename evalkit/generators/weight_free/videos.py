@@ -5,6 +5,10 @@ Layout of ``dir`` (one of, per case; ``<case_id>`` as ``evalkit data export`` wr
 - ``<case_id>.mp4`` (or a frame folder ``<case_id>/00000.png ...``): seed 0;
 - ``<case_id>/seed<k>.mp4`` (or ``<case_id>/seed<k>/`` frames): seed ``k`` (0 too);
 - multi-shot sets: ``<case_id>/shot<j>.mp4`` (seed 0) or ``<case_id>/seed<k>/shot<j>.mp4``;
+- MTBench's output layout, for a motion-transfer case with none of the above:
+  ``<prompt with underscores>/*.mp4`` (``evalkit.mtbench_layout``; the folder of an ``mtbench``
+  case is its ``meta["output_dir"]``): seed ``k`` is ``seed<k>.mp4`` (or ``<k>.mp4``) where one
+  is named so, else the k-th ``.mp4`` in name order (MTBench scores every video of the folder);
 - ``submission.yaml`` (optional): method, paper, backbone, resolution ``[H, W]``, fps, seeds,
   code URL/commit, notes. It enters the run's provenance and the leaderboard. It is validated
   when the generator is built (:class:`SubmissionInfo`: every problem, one line each), so a bad
@@ -37,7 +41,8 @@ from evalkit.metrics.time_alignment import align_counts
 from evalkit.probe import ProbeError, probe_video
 from evalkit.protocol import Facts, output_warnings
 from evalkit.registry import GENERATORS
-from evalkit.submissions import SUBMISSION_FILE, expected_paths, find_video
+from evalkit.mtbench_layout import case_output_dir
+from evalkit.submissions import SUBMISSION_FILE, expected_paths, find_video, mtbench_file
 from evalkit.video import FRAME_FOLDER_FPS, FRAME_SUFFIXES, read_video
 
 from ..base import Generator
@@ -162,7 +167,10 @@ class SubmittedVideos(Generator):
             if not folder.is_dir():
                 folder = case_dir if seed == 0 else None
             return [find_video(folder / f"shot{j}") if folder else None for j in range(len(case.prompts))]
-        return [find_video(case_dir / f"seed{seed}") or (find_video(case_dir) if seed == 0 else None)]
+        found = find_video(case_dir / f"seed{seed}") or (find_video(case_dir) if seed == 0 else None)
+        if found is None and case.kind == "motion-transfer":
+            found = mtbench_file(self.root / case_output_dir(case), seed)
+        return [found]
 
     def inside(self, path: Path) -> Path:
         """``path`` with its symlinks resolved, refused (InvalidInputError) outside ``dir``."""
