@@ -16,7 +16,7 @@ hold 90, 25 and 66 masks), so a per-frame reading of them would pair masks with 
 Case ids are ``<name>/<k>``, k the prompt's line among the non-blank lines of
 ``eval_prompts.txt``. Prompts are stripped of surrounding spaces (the files carry trailing
 and, once, leading spaces); where a method writes its videos is MTBench's output folder
-``output_dir_name(raw prompt)`` (see ``evalkit.generators.videos``).
+``output_dir_name(raw prompt)`` (see ``evalkit.generators.weight_free.videos``).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from evalkit.generators.videos import expected_paths, mtbench_file
+from evalkit.generators.weight_free.videos import expected_paths, mtbench_file
 from evalkit.registry import DATASETS, GENERATORS
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from evalkit.report.reproduce import load_table, reproduce
+from evalkit.report.paper.reproduce import load_table, reproduce
 from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 
