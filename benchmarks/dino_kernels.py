@@ -52,7 +52,8 @@ def split_flops(config, height: int, width: int) -> dict[str, int]:
 def profile(model, pix, device: str, reps: int) -> dict[str, float]:
     """Seconds per forward pass by kind: CUDA kernel time on a GPU, aten self time on a CPU."""
     import torch
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     cuda = device.startswith("cuda")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -115,10 +116,11 @@ def main(argv=None) -> int:
     import torch
 
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    from evalkit.features.base import load_backend
     from common import write_report
-    from evalkit.testing.random_models import install_random_models
     from identity_metrics import peak_tflops
+
+    from evalkit.features.base import load_backend
+    from evalkit.testing.random_models import install_random_models
 
     install_random_models(hf_home, ["facebook/dino-vitb16"], size="tiny" if args.tiny else "full")
     dino = load_backend("dino-vitb16", args.device, args.dtype, batch_size=args.batch)

@@ -34,11 +34,9 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, random_source_case, release_device_memory, run_models  # noqa: E402
 import generation_overhead as go  # noqa: E402  (make_generator, measure: shared with the MbQ benchmark)
-
+from common import environment, random_source_case, release_device_memory, run_models  # noqa: E402
 
 COG_5B = dict(num_attention_heads=48, attention_head_dim=64, num_layers=42, use_rotary_positional_embeddings=True)
 COG_TINY_5B = dict(go.COG_TINY, attention_head_dim=16, use_rotary_positional_embeddings=True)  # RoPE: 3 even parts

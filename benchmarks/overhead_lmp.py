@@ -31,9 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import environment, random_source_case, release_device_memory  # noqa: E402
 import generation_overhead as go  # noqa: E402  (tiny configs, the measurement)
-
+from common import environment, random_source_case, release_device_memory  # noqa: E402
 
 #: THUDM/CogVideoX-5b transformer/config.json where it differs from CogVideoXTransformer3DModel's defaults
 COG5B = dict(num_attention_heads=48, num_layers=42, use_rotary_positional_embeddings=True)

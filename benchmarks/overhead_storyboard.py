@@ -103,10 +103,10 @@ def build(model: str, tiny: bool, device: str):
         return build_unet(tiny, device)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if model in ("videocrafter2", "t2v-turbo-v2"):
-        from overhead_videocrafter2 import build as build_vc2   # evalkit's port at full size
+        from overhead_videocrafter2 import build as build_vc2  # evalkit's port at full size
 
         return build_vc2(model, tiny, device)
-    from generation_overhead import build as build_dit   # the real Wan / CogVideoX builders
+    from generation_overhead import build as build_dit  # the real Wan / CogVideoX builders
 
     return build_dit(model, tiny, device)
 

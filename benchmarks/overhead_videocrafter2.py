@@ -29,13 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import environment, random_source_case, release_device_memory, run_models  # noqa: E402
 from generation_overhead import mbq_pairs  # noqa: E402
-
 
 TINY_UNET = dict(model_channels=32, channel_mult=(1, 2), attention_resolutions=(1, 2), num_res_blocks=1,
                  num_head_channels=16, context_dim=64)

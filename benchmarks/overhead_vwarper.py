@@ -109,8 +109,8 @@ def bench_training(pipe, case, args, settings) -> tuple[dict, Path]:
     import torch
 
     from evalkit.generators.families import family_class
-    from evalkit.generators.training.artifact import CoarseArtifact
     from evalkit.generators.methods.vwarper.coarse_training import CoarseTrainer
+    from evalkit.generators.training.artifact import CoarseArtifact
 
     family = family_class("cogvideox")(pipe, args.device)
     cuda = args.device.startswith("cuda")

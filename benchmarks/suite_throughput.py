@@ -231,8 +231,8 @@ def main(argv=None) -> int:
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     os.environ.update({k: env[k] for k in ("HF_HOME", "TORCH_HOME", "HF_HUB_OFFLINE")})
     import torch
-
     from common import write_report
+
     from evalkit.testing.random_models import install_random_models
 
     t0 = time.perf_counter()

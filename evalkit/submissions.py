@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
+from .cases import Case, MotionTransferCase, MultiShotCase
 from .mtbench_layout import case_output_dir
-from .cases import Case, MultiShotCase
 from .video import FRAME_SUFFIXES
 
 SUBMISSION_FILE = "submission.yaml"
@@ -42,7 +42,7 @@ def mtbench_file(folder: Path, seed: int) -> Path | None:
 def expected_paths(case: Case, seed: int) -> list[str]:
     """Where a submission puts (case, seed)'s video(s), relative to its folder (mp4 named):
     MTBench's output layout for a case whose dataset says so (``meta["output_layout"]``)."""
-    if case.kind == "motion-transfer" and case.meta.get("output_layout") == "mtbench":
+    if case.kind == "motion-transfer" and cast(MotionTransferCase, case).meta.get("output_layout") == "mtbench":
         return [f"{case_output_dir(case)}/seed{seed}.mp4"]
     base = case.case_id if seed == 0 else f"{case.case_id}/seed{seed}"
     if case.kind == "multi-shot":

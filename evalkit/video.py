@@ -276,8 +276,9 @@ def write_video(video: Video, path: str | os.PathLike, *, crf: int = 18, lossles
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix == "":
         return _write_frame_folder(video, p)
-    import av
     from fractions import Fraction
+
+    import av
 
     fd, tmp = tempfile.mkstemp(suffix=p.suffix, dir=p.parent)
     os.close(fd)

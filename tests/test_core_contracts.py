@@ -6,8 +6,8 @@ import pytest
 from evalkit.cases import FileVideo, FrameRange, Generation, InlineVideo, MotionTransferCase, StageTimings
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.hashing import stable_hash
-from evalkit.run.plan import ComponentSpec, load_plan, split_components
 from evalkit.registry import Registry, UnknownNameError
+from evalkit.run.plan import ComponentSpec, load_plan, split_components
 from evalkit.video import Video, write_video
 
 

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from .pck import pck, position_accuracy
-from ..video import Video
 from ..features.base import load_backend
 from ..features.tracking import FlowBackend, TrackerBackend
+from ..video import Video
+from .pck import pck, position_accuracy
 
 
 def chain_flow(flow: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ import typer
 from ..errors import EvalkitError
 from .app import app, fail
 
-baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Record and list release baselines (baselines/releases/).")
+baseline_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Record and list release baselines (baselines/releases/).")
 app.add_typer(baseline_app, name="baseline")
 
 DEFAULT_DIR = Path("baselines") / "releases"

@@ -67,5 +67,6 @@ def list_plugins(kind: str = typer.Argument("all", help="datasets | generators |
         table.add_column("details")
         table.add_column("from")
         for name, obj in registry.items():
-            table.add_row(Text(name), Text(_describe(registry.kind, obj)), Text(registry.origin(name)))   # plain text, not rich markup
+            # plain text, not rich markup
+            table.add_row(Text(name), Text(_describe(registry.kind, obj)), Text(registry.origin(name)))
         console.print(table)

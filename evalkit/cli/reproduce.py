@@ -62,7 +62,8 @@ def reproduce(
     from ..report.markup import to_csv
     from ..report.paper.plan import build_table_plan
     from ..report.paper.presets import parse_overrides
-    from ..report.paper.reproduce import available_tables, load_table, reproduce as run_reproduce
+    from ..report.paper.reproduce import available_tables, load_table
+    from ..report.paper.reproduce import reproduce as run_reproduce
     from ..report.sources import load_run
     from .run import execute_plan, exit_on_failures
 
@@ -114,7 +115,6 @@ def _no_run():
     import pandas as pd
 
     from ..report.sources import RunData
-
     from ..run.rows import ResultRow
 
     columns = list(ResultRow.columns()) + ["status", "value", "error", "details", "failure"]

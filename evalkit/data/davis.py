@@ -16,10 +16,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..cases import FileMasks, FileVideo, MotionTransferCase
-from ..registry import DATASETS
-from .manifest import (FrameRangeSpec, IdSegment, ManifestDataset, ManifestHeader, ManifestModel, as_bool,
-                       find_subroot, parse_list)
 from ..probe import check_source
+from ..registry import DATASETS
+from .manifest import (
+    FrameRangeSpec,
+    IdSegment,
+    ManifestDataset,
+    ManifestHeader,
+    ManifestModel,
+    as_bool,
+    find_subroot,
+    parse_list,
+)
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
 
 DAVIS_CATEGORIES = ("caption", "subject", "scene")

@@ -16,10 +16,10 @@ from pydantic import Field, model_validator
 
 from ..cases import ImageFiles, PersonalizationCase
 from ..errors import ManifestError, MissingDataError, VideoReadError
+from ..probe import ProbeError, image_size
 from ..registry import DATASETS
 from ..video import FRAME_SUFFIXES
 from .manifest import IdSegment, ManifestDataset, ManifestHeader, ManifestModel, as_bool, find_subroot, parse_list
-from ..probe import ProbeError, image_size
 
 
 class DreamBoothSubject(ManifestModel):

@@ -16,9 +16,9 @@ from pydantic import Field, field_validator
 
 from ..case_ids import check_id_segment
 from ..cases import FileMasks, FileVideo, MotionTransferCase
+from ..probe import check_source
 from ..registry import DATASETS
 from .manifest import FrameRangeSpec, IdSegment, ManifestDataset, ManifestHeader, ManifestModel, parse_list
-from ..probe import check_source
 from .transforms import TransformedMasks, TransformedVideo, parse_transforms
 from .webvid_metadata import UnavailableClip, clip_path, find_clip_folder, missing_clip_message, read_metadata
 

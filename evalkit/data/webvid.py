@@ -21,13 +21,19 @@ from pydantic import Field, field_validator, model_validator
 from ..case_ids import check_id_segment
 from ..cases import FileVideo, FrameRange, MotionTransferCase
 from ..errors import ManifestError
+from ..probe import ProbeError, probe_video
 from ..registry import DATASETS
 from .manifest import ManifestDataset, ManifestHeader, ManifestModel, parse_list
 from .motion_transfer import MOTION_TRANSFER_CATEGORIES, MotionTarget, item_problems
-from ..probe import ProbeError, probe_video
 from .transforms import TransformedVideo, parse_transforms
-from .webvid_metadata import (UnavailableClip, WebVidRow, clip_path, find_clip_folder, missing_clip_message,
-                              read_metadata)
+from .webvid_metadata import (
+    UnavailableClip,
+    WebVidRow,
+    clip_path,
+    find_clip_folder,
+    missing_clip_message,
+    read_metadata,
+)
 
 PROTOCOL_FRAMES = {"start": 0, "stride": 1, "count": 24}
 SWAPS = ("subject", "scene")

@@ -323,7 +323,8 @@ def network_classes():
             for level, down in ((4, 1), (3, 2), (2, 4)):  # pyramid level; its resolution over 1/8
                 if level < 4:
                     flow0, flow1, ft = getattr(self, f"decoder{level}")(ft, f0[level - 1], f1[level - 1], flow0, flow1)
-                low0, low1 = (flow0, flow1) if down == 1 else (resize(flow0, 1 / down) / down, resize(flow1, 1 / down) / down)
+                low0, low1 = ((flow0, flow1) if down == 1 else
+                              (resize(flow0, 1 / down) / down, resize(flow1, 1 / down) / down))
                 # flows t->1 and t->0 scaled to 0->1 and 1->0 (linear motion), looked up at 1/8
                 corr0, corr1 = corr(coord + low1 * (1.0 / embt), coord + low0 * (1.0 / (1.0 - embt)))
                 d_ft, d_flow = getattr(self, f"update{level}")(ft, torch.cat([low0, low1], 1),

@@ -17,7 +17,6 @@ from .frames import is_cuda, uploaded
 from .precision import check_precision, compute_scope, weights_dtype
 from .preprocess import Preprocess
 
-
 GPU_BATCH, CPU_BATCH = 256, 32
 
 

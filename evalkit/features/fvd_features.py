@@ -44,7 +44,7 @@ class FvdFeatures(FeatureBackend):
     checkpoint: ClassVar[str]
     url: ClassVar[str]
     model_name: ClassVar[str]
-    defaults: dict = {}
+    defaults: ClassVar[dict] = {}
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import MissingDependencyError, MissingWeightsError
 from ..weights import resolve_hf
 
+
 def import_transformers():
     """transformers, after making torchvision importable (see evalkit.compat)."""
     from ..compat import ensure_torchvision

@@ -42,3 +42,8 @@ class LogitScaled(Protocol):
 class PointTracker(Protocol):
     """Tracks points through videos (features/tracking.py's TrackerBackend)."""
     def track(self, videos: Sequence[Video], **options: Any) -> list[Any]: ...
+
+
+class VideoFeaturizer(Protocol):
+    """One feature vector per video from its first ``frames`` frames (FVD's I3D / VideoMAE)."""
+    def features(self, videos: Sequence[Video], frames: int) -> list[np.ndarray]: ...

@@ -45,7 +45,7 @@ class DinoTemporalConsistency(Metric):
         return {"pooler_seed": self.options["pooler_seed"]}
 
     def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
-        model = backend(ctx, self.backend, self.feature_dtype, **self.backend_options)
+        model = backend(ctx, self.model_backend, self.feature_dtype, **self.backend_options)
 
         def score(video):
             value, first, prev = mtbench_temporal_consistency(

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import base64
 import math
+from typing import cast
 
 import numpy as np
 
-from ..cases import Generation, MotionTransferCase
+from ..cases import Case, Generation
 from ..errors import InvalidInputError
 from ..features.base import FeatureContext
+from ..features.kinds import VideoFeaturizer
 from ..registry import METRICS
+from ..video import Video
 from .base import Metric, MetricResult, MetricSpec
 
 
@@ -66,18 +69,21 @@ class FVD(Metric):
     defaults = {"frames": 16}
     bounds = {"frames": (10, 4096)}  # I3D's temporal pooling needs ≥ 10 frames; VideoMAE was trained on 16
 
-    def compute(self, case: MotionTransferCase, generation: Generation, ctx: FeatureContext) -> MetricResult:
+    def compute(self, case: Case, generation: Generation, ctx: FeatureContext) -> MetricResult:
         frames = int(self.options["frames"])
-        model = ctx.backend(self.backend)
+        model = ctx.backend(self.model_backend)
+        featurize = cast(VideoFeaturizer, model).features
         source = ctx.source_video(case)
         pair = []
         for role, video in (("generated", generation.video), ("source", source)):
             if video.num_frames < frames:
                 raise InvalidInputError(f"{case.case_id}: fvd uses the first {frames} frames; the {role} video "
                                         f"has {video.num_frames}")
-            pair.append(ctx.features(model, video, f"fvd:first{frames}",
-                                     lambda v=video: model.features([v], frames)[0],
-                                     batch=lambda videos: model.features(videos, frames)))
+            def single(v: Video = video) -> np.ndarray:   # bound now: the context may call it later
+                return featurize([v], frames)[0]
+
+            pair.append(ctx.features(model, video, f"fvd:first{frames}", single,
+                                     batch=lambda videos: featurize(videos, frames)))
         generated, reference = (np.asarray(f, np.float32) for f in pair)
         return MetricResult(float(((generated.astype(np.float64) - reference) ** 2).sum()), {
             "frames": frames, "feature_dim": int(generated.size),

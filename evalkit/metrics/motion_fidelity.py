@@ -29,8 +29,8 @@ from ..features.base import FeatureContext
 from ..features.shared import video_tracks
 from ..features.tracking import Tracks, mask_box
 from ..registry import METRICS
-from .mtbench_motion import MTBENCH_GRID, mtbench_motion_fidelity, normalise
 from .base import DTYPE_CHOICES, DTYPE_DEFAULT, Metric, MetricResult, MetricSpec
+from .mtbench_motion import MTBENCH_GRID, mtbench_motion_fidelity, normalise
 from .time_alignment import TIME_ALIGNED, align_in_time
 
 EPS = 1e-6  # steps shorter than this count as no motion (cosine 0, never NaN)

@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-
 from ..errors import EvalkitError
 from ..video import Video
 from . import plots

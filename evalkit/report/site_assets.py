@@ -64,7 +64,8 @@ table.evalkit-table td.name{white-space:nowrap} table.evalkit-table td.reason{mi
  margin:1px 2px;font-size:.78em;color:#333;white-space:nowrap;max-width:22em;overflow:hidden;text-overflow:ellipsis;
  vertical-align:middle}
 .qual{display:block;font-size:.78em;color:#666}
-.badge{display:inline-block;border-radius:4px;padding:1px 6px;line-height:1.35;font-size:.8em;font-weight:600;white-space:nowrap}
+.badge{display:inline-block;border-radius:4px;padding:1px 6px;line-height:1.35;font-size:.8em;
+  font-weight:600;white-space:nowrap}
 .b-complete{background:#e3f3e6;color:#1d6b2c} .b-partial{background:#fff1d6;color:#8a5a00}
 .b-interrupted,.b-failed{background:#fde2e1;color:#a3211b} .b-running{background:#e1ecfd;color:#1b4fa3}
 tr.unfinished td{background:#fffaf0} tr.unfinished td.rank::after{content:' *';color:#a3211b}

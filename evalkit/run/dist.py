@@ -36,10 +36,10 @@ from typing import Callable, Sequence
 from ..errors import EvalkitError, MissingDependencyError
 from ..hashing import stable_hash
 from ..registry import load_plugins, plugin_modules
+from .derived import SOURCES
 from .merge import merge_stores
 from .plan import Plan
 from .runner import RunSummary, run_plan
-from .derived import SOURCES
 from .shard_stores import SHARDS
 from .store import STORE_FILENAME, ResultsStore
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import EvalkitError
 from ..hashing import array_digest
-from .artifacts import ArtifactIntegrityError, tmp_prefix, content_digest
+from .artifacts import ArtifactIntegrityError, content_digest, tmp_prefix
 from .derived import SOURCES
 from .failures import ENVIRONMENT, ITEM, STATUS
 from .outcome import outcome

@@ -30,10 +30,10 @@ from .failures import failure_reason
 from .items import CachePolicy, ItemRunner
 from .loads import GeneratorLoads
 from .outcome import INTERRUPTED, Outcome, outcome
-from .schedule import LOOKAHEAD, run_items
 from .plan import Plan, check_plan
 from .provenance import collect
 from .run_lock import holding
+from .schedule import LOOKAHEAD, run_items
 from .stages import BARRIER
 from .store import ResultsStore
 

@@ -286,8 +286,8 @@ def _worker(index: int, count: int, device: str, plan, out: str, retry_failed: b
             plugins: list[str], inbox, events) -> None:
     """A worker process: asks for a group whenever it needs work, reports each finished item."""
     from ..registry import load_plugins
-    from .schedule import LOOKAHEAD
     from .runner import run_plan
+    from .schedule import LOOKAHEAD
     from .stages import BARRIER
 
     load_plugins(plugins)

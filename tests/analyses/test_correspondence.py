@@ -8,10 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from evalkit.analyses.correspondence import (ProbeRecording,
-    pseudo_ground_truth,
-    score_recording,
-    token_centres)
+from evalkit.analyses.correspondence import ProbeRecording, pseudo_ground_truth, score_recording, token_centres
 from evalkit.analyses.dense_matches import DenseMatcher  # noqa: E402
 from evalkit.compat import ensure_torchvision  # noqa: E402
 from evalkit.errors import EvalkitError, InvalidInputError  # noqa: E402

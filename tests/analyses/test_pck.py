@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from evalkit.errors import InvalidInputError
 from evalkit.analyses.pck import pck, position_accuracy
+from evalkit.errors import InvalidInputError
 
 
 def test_pck_image_convention_known_answer():

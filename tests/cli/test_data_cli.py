@@ -13,7 +13,8 @@ def check(*args):
 
 
 def test_valid_suites_exit_zero(shared_data):
-    r = check("davis-motion-transfer", "--root", str(shared_data), "-o", "sequences=blackswan,libby,car-roundabout,bmx-trees")
+    r = check("davis-motion-transfer", "--root", str(shared_data), "-o",
+              "sequences=blackswan,libby,car-roundabout,bmx-trees")
     assert r.exit_code == 0, r.output
     assert "ok: davis-motion-transfer: 12 cases" in r.output
     assert check("motion_transfer_public", "--root", str(shared_data)).exit_code == 0  # a manifest name

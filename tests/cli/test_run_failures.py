@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from typer.testing import CliRunner
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cli import _load_commands, app
 
 _load_commands()

@@ -2,12 +2,12 @@
 runs; a bad value is one `error:` line, exit 2, and no store. Hostile values are fuzzed."""
 from __future__ import annotations
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cli import _load_commands, app
 from evalkit.configurable import Configurable
 from evalkit.errors import EvalkitError

@@ -17,8 +17,8 @@ from evalkit.cli import _load_commands
 from evalkit.cli.app import app
 from evalkit.data import manifest as mf
 from evalkit.data.manifest import ManifestDataset, ManifestHeader, ManifestModel, load_manifest
-from evalkit.probe import check_source
 from evalkit.errors import ManifestError
+from evalkit.probe import check_source
 from evalkit.registry import DATASETS
 from evalkit.run.store import ResultsStore
 

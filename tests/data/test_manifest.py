@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.data import manifest as mf
-from evalkit.data.manifest import (ManifestProblems, datasets_dir, find_manifest, load_manifest, parse_list,
-                                   resolve_root)
+from evalkit.data.manifest import ManifestProblems, datasets_dir, find_manifest, load_manifest, parse_list, resolve_root
 from evalkit.errors import ManifestError
 from evalkit.registry import DATASETS
 

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from evalkit.mtbench_layout import output_dir_name, prompt_from_dir_name
 from evalkit.errors import EvalkitError
+from evalkit.mtbench_layout import output_dir_name, prompt_from_dir_name
 from evalkit.registry import DATASETS
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from stored_values import stored_results
 from typer.testing import CliRunner
 
 from evalkit.cases import Generation
 from evalkit.cli import _load_commands
 from evalkit.cli.app import app
 from evalkit.generators.base import Generator
-from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.registry import GENERATORS
+from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.video import Video
-from stored_values import stored_results
 
 SMALL = "crop-resize:48x80"  # keeps runs fast; the conversion is part of each case's hash
 

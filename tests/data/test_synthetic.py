@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from evalkit import synthetic
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.registry import DATASETS
-from evalkit import synthetic
 from evalkit.synthetic import MOTIONS, SyntheticMasks, SyntheticSource, SyntheticSpec, render
 
 

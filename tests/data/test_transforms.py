@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 from evalkit.cases import FileMasks, FileVideo, FrameRange, InlineVideo, MotionTransferCase
-from evalkit.data.transforms import (CenterCropResize, RepeatFrames, ResampleFrames, Resize, TransformedMasks,
-                                     TransformedVideo, parse_transform, parse_transforms)
+from evalkit.data.transforms import (
+    CenterCropResize,
+    RepeatFrames,
+    ResampleFrames,
+    Resize,
+    TransformedMasks,
+    TransformedVideo,
+    parse_transform,
+    parse_transforms,
+)
 from evalkit.errors import InvalidInputError
 from evalkit.video import Video
 

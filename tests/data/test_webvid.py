@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from stored_values import stored_results
 from typer.testing import CliRunner
 
 from evalkit.cli import _load_commands
@@ -14,7 +15,6 @@ from evalkit.data.manifest import ManifestProblems, datasets_dir
 from evalkit.data.webvid_metadata import read_metadata
 from evalkit.errors import ManifestError, VideoReadError
 from evalkit.registry import DATASETS
-from stored_values import stored_results
 
 HEADER = "videoid,contentUrl,duration,page_dir,name\n"
 SMALL = "crop-resize:48x80"

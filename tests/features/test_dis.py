@@ -1,7 +1,7 @@
 import numpy as np
 
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import load_backend
+from evalkit.synthetic import SyntheticSpec, render
 
 
 def test_dis_flow_matches_a_known_pan():

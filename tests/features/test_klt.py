@@ -3,8 +3,8 @@ import sys
 
 import numpy as np
 
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import load_backend
+from evalkit.synthetic import SyntheticSpec, render
 
 
 def test_klt_follows_exact_synthetic_translation():

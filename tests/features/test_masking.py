@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from evalkit.synthetic import MOTIONS, SyntheticSpec, render
 from evalkit.features.masking import apply_mask, iou, otsu_mask
+from evalkit.synthetic import MOTIONS, SyntheticSpec, render
 from evalkit.video import read_masks
 
 

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (t
 from evalkit.errors import MissingWeightsError
 from evalkit.features.base import load_backend
 from evalkit.features.pickscore import MODEL_ID, PROCESSOR_ID
-from evalkit.testing.random_pickscore import install_random_pickscore
 from evalkit.registry import FEATURES
+from evalkit.testing.random_pickscore import install_random_pickscore
 
 
 @pytest.fixture(scope="module")

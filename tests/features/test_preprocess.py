@@ -55,6 +55,7 @@ def vbench_input(x):
 
 def test_vbench_presets_equal_torchvision_on_vbench_float_frames():
     import torch
+
     from evalkit.compat import ensure_torchvision
 
     T = ensure_torchvision().transforms
@@ -76,6 +77,7 @@ def test_vbench_presets_equal_torchvision_on_vbench_float_frames():
 def test_pil_presets_equal_openai_clip_preprocess_on_pil_images():
     import torch
     from PIL import Image
+
     from evalkit.compat import ensure_torchvision
 
     T = ensure_torchvision().transforms

@@ -9,9 +9,17 @@ import tiny_pipelines as tp  # noqa: E402
 from observing import ObserveQ  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
+from evalkit.generators.attention import (  # noqa: E402
+    AttentionController,
+    ExtendKV,
+    FeatureStore,
+    Inject,
+    Record,
+    block_filter,
+    controlled,
+    self_attention_layers,
+)
 from evalkit.generators.families import family_class  # noqa: E402
-from evalkit.generators.attention import (AttentionController, ExtendKV, FeatureStore, Inject,  # noqa: E402
-                                          Record, block_filter, controlled, self_attention_layers)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +109,8 @@ def test_inject_of_another_shape_is_an_error_naming_the_layer(wan):
 
 def test_per_step_keys_follow_the_controller_step(wan):
     store = FeatureStore()
-    ctrl = AttentionController([Record(store=store, layers=block_filter(self_attention_layers(wan, family_class("wan")), [0]))])
+    first = block_filter(self_attention_layers(wan, family_class("wan")), [0])
+    ctrl = AttentionController([Record(store=store, layers=first)])
     with torch.no_grad(), controlled(wan, family_class("wan"), ctrl):
         for step in (4, 7):
             ctrl.start(step=step)

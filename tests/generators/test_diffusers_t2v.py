@@ -39,7 +39,8 @@ def test_backbone_table_facts():
         assert fam.architecture in ("dit", "unet") and fam.processor and fam.self_attention
     # method defaults live with the method, one row per backbone
     assert set(PAPER_SETTINGS) == set(BACKBONES)
-    assert (SETTINGS.for_backbone("wan2.1-1.3b").fraction, SETTINGS.for_backbone("wan2.1-1.3b").blocks) == (0.6, tuple(range(20, 30)))
+    wan = SETTINGS.for_backbone("wan2.1-1.3b")
+    assert (wan.fraction, wan.blocks) == (0.6, tuple(range(20, 30)))
     assert SETTINGS.for_backbone("zeroscope").record == "per-step"
     for name in ("vanilla", "mbq", "kv-injection"):
         assert name in GENERATORS.names()

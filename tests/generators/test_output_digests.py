@@ -26,8 +26,7 @@ import tiny_pipelines as tp  # noqa: E402
 from guidance_tiny import square_case  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from evalkit.cases import (ImageFiles, InlineVideo, MotionTransferCase, MultiShotCase,  # noqa: E402
-                           PersonalizationCase)
+from evalkit.cases import ImageFiles, InlineVideo, MotionTransferCase, MultiShotCase, PersonalizationCase  # noqa: E402
 from evalkit.registry import GENERATORS  # noqa: E402
 from evalkit.video import Video  # noqa: E402
 

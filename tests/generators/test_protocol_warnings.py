@@ -42,7 +42,8 @@ def test_a_fixed_24_fps_tag_is_warned_about_everywhere(tmp_path):
         in result.output                                                                      # the run summary
     doc = json.loads(next((tmp_path / "runs" / "results").glob("*/results.json")).read_text())
     assert [(w["case_id"], w["metric"], w["warning"].split(":")[0]) for w in doc["protocol_warnings"]] == [
-        ("synthetic-pan-s0", "motion-fidelity[klt,grid_size=12]", kept), ("synthetic-translation-s0", "motion-fidelity[klt,grid_size=12]", kept)]
+        ("synthetic-pan-s0", "motion-fidelity[klt,grid_size=12]", kept),
+        ("synthetic-translation-s0", "motion-fidelity[klt,grid_size=12]", kept)]
     report = CliRunner().invoke(app, ["report", str(tmp_path / "runs")])
     assert "**Protocol warnings (2; the items are scored, check what they say):**" in report.output
     assert report.output.count("compares only the first 3 of the source's 8 frames") == 2
@@ -60,4 +61,5 @@ def test_the_source_rate_gives_no_warning_and_a_rate_far_off_is_said(tmp_path):
     assert far[1] == "output is 64x160, the case expects 128x160 (the source's; metrics resize it)"
     assert align_counts(8, 8.0, 17, 16.0).warnings() == []          # MbQ's 2N+1 frames at 2f: all kept
     assert align_counts(8, 8.0, 8, 24.0).warnings() == [
-        "time alignment compares only the first 3 of the source's 8 frames (< 50%): the two videos' durations differ (check the fps)"]
+        "time alignment compares only the first 3 of the source's 8 frames (< 50%): "
+        "the two videos' durations differ (check the fps)"]

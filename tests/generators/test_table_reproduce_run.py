@@ -35,8 +35,8 @@ def tiny_weights(tiny_dirs, tmp_path, tmp_path_factory, monkeypatch):
 
 def test_reproduce_lmp_table2_runs_its_plan_and_fills_every_cell(tiny_weights, tmp_path, shared_data):
     from evalkit.report.paper.plan import build_table_plan
-    from evalkit.report.paper.tables import load_table
     from evalkit.report.paper.presets import parse_overrides
+    from evalkit.report.paper.tables import load_table
     from evalkit.run.store import ResultsStore
 
     out, plan = tmp_path / "runs", tmp_path / "plan.yaml"

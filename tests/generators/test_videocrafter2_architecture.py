@@ -13,10 +13,8 @@ pytest.importorskip("diffusers")
 import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.networks.videocrafter2 import checkpoint as ckpt  # noqa: E402
-from evalkit.networks.videocrafter2.config import (OFFICIAL_CONFIG, TURBO_V2_UNET, UNetConfig,  # noqa: E402
-                                                   unet_config)
-from evalkit.networks.videocrafter2.keys import (TEXT, VAE, VIT_H_14_TEXT, text_keys, unet_keys,  # noqa: E402
-                                                 vae_keys)
+from evalkit.networks.videocrafter2.config import OFFICIAL_CONFIG, TURBO_V2_UNET, UNetConfig, unet_config  # noqa: E402
+from evalkit.networks.videocrafter2.keys import TEXT, VAE, VIT_H_14_TEXT, text_keys, unet_keys, vae_keys  # noqa: E402
 from evalkit.networks.videocrafter2.unet import UNetModel  # noqa: E402
 
 

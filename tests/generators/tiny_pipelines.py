@@ -13,8 +13,8 @@ ensure_torchvision()  # before diffusers/transformers import torchvision (CPU to
 
 def t5_tokenizer():
     """A T5-style unigram tokenizer built in memory (no files, no network)."""
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     pieces = ["<pad>", "</s>", "<unk>"] + [chr(c) for c in range(97, 123)] + ["▁"] + \
         ["▁a", "▁the", "▁dog", "▁cat", "▁car", "▁runs", "▁on", "▁road"]
@@ -52,8 +52,7 @@ def tiny_cogvideox():
     from evalkit.compat import ensure_torchvision
 
     ensure_torchvision()
-    from diffusers import (AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline,
-                           CogVideoXTransformer3DModel)
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
     from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(0)
@@ -78,8 +77,12 @@ def tiny_ltx():
     from evalkit.compat import ensure_torchvision
 
     ensure_torchvision()
-    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline,
-                           LTXVideoTransformer3DModel)
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
     from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(0)

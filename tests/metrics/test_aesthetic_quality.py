@@ -11,7 +11,7 @@ pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (t
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 from evalkit.errors import MissingWeightsError
 from evalkit.features.base import FeatureContext, load_backend
-from evalkit.metrics.aesthetic_quality import AestheticQuality, HEAD_FILE, load_head, resolve_head
+from evalkit.metrics.aesthetic_quality import HEAD_FILE, AestheticQuality, load_head, resolve_head
 from evalkit.video import Video
 
 

@@ -7,12 +7,12 @@ import pytest
 pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
 
 from evalkit.cases import Generation, ImageFiles, InlineVideo, MotionTransferCase, MultiShotCase, PersonalizationCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext, load_backend
 from evalkit.metrics.clip_score import ClipScore
 from evalkit.metrics.clip_temporal_consistency import ClipTemporalConsistency
 from evalkit.metrics.clip_text import ClipText, prompts_per_video
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
 
 

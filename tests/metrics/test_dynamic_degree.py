@@ -2,10 +2,17 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import FeatureContext
-from evalkit.metrics.dynamic_degree import (DynamicDegree, frame_step, is_dynamic, is_frame_folder,
-                                            pad_sintel, pair_score, thresholds)
+from evalkit.metrics.dynamic_degree import (
+    DynamicDegree,
+    frame_step,
+    is_dynamic,
+    is_frame_folder,
+    pad_sintel,
+    pair_score,
+    thresholds,
+)
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalkit.cases import (Generation, ImageFiles, InlineVideo, MotionTransferCase, MultiShotCase,
-                           PersonalizationCase)
+from evalkit.cases import Generation, ImageFiles, InlineVideo, MotionTransferCase, MultiShotCase, PersonalizationCase
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.flicker import TemporalFlicker, temporal_flicker

@@ -100,7 +100,6 @@ def random_i3d(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_i3d_backend_identical_sets_zero_a_permuted_set_zero_noise_not(random_i3d):
     import torch
-
     from cdfvd.third_party.i3d.utils import preprocess_i3d
 
     metric = METRICS.get("fvd")(backend="i3d-fvd")

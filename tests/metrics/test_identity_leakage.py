@@ -7,11 +7,11 @@ import pytest
 pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase, MultiShotCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.identity_leakage import IdentityLeakage, identity_leakage
 from evalkit.registry import METRICS
+from evalkit.synthetic import SyntheticSpec, render
 
 
 @pytest.fixture(scope="module", autouse=True)

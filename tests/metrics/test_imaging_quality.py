@@ -7,11 +7,11 @@ import pytest
 pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase, MultiShotCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import FeatureContext
 from evalkit.features.shared import backend
 from evalkit.metrics.imaging_quality import ImagingQuality
 from evalkit.registry import METRICS
+from evalkit.synthetic import SyntheticSpec, render
 
 VIDEO = render(SyntheticSpec("translation", num_frames=2, height=48, width=64)).video
 

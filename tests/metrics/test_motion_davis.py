@@ -5,13 +5,13 @@ default is 55×55 at native resolution); values measured Nov 2026 are in the com
 """
 import numpy as np
 import pytest
+from PIL import Image
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.dynamic_degree import DynamicDegree
 from evalkit.metrics.motion_fidelity import MotionFidelity
 from evalkit.video import Video, read_video
-from PIL import Image
 
 SEQUENCES = ("blackswan", "libby", "car-roundabout", "bmx-trees")
 MP4 = ("bear.mp4", "paragliding.mp4", "car-turn.mp4", "car-roundabout-24.mp4")

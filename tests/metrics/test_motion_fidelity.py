@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.motion_fidelity import MotionFidelity, correlation_matrix, motion_fidelity, unit_steps
 from evalkit.registry import METRICS
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
 
 

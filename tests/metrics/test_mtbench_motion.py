@@ -15,8 +15,14 @@ from evalkit.errors import EvalkitError, InvalidInputError  # noqa: E402
 from evalkit.features.base import FeatureContext  # noqa: E402
 from evalkit.features.tracking import Tracks, mask_box  # noqa: E402
 from evalkit.metrics.motion_fidelity import MotionFidelity  # noqa: E402
-from evalkit.metrics.mtbench_motion import (cosine_similarity, frechet_similarity, hybrid_track_ids,  # noqa: E402
-                                            match_frames, mtbench_motion_fidelity, normalise)
+from evalkit.metrics.mtbench_motion import (  # noqa: E402
+    cosine_similarity,
+    frechet_similarity,
+    hybrid_track_ids,
+    match_frames,
+    mtbench_motion_fidelity,
+    normalise,
+)
 from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
 
 from .mtbench_tracks import CASES, random_tracks  # noqa: E402

@@ -16,11 +16,11 @@ from evalkit.cases import (
     MultiShotCase,
     PersonalizationCase,
 )
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.features.base import FeatureContext
 from evalkit.features.shared import backend
 from evalkit.metrics.pickscore import PREPROCESS, PickScore, pickscore_per_frame
 from evalkit.registry import METRICS
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
 
 

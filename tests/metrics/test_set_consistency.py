@@ -8,10 +8,10 @@ import pytest
 pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
 
 from evalkit.cases import Generation, MultiShotCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.set_consistency import SetConsistency, cross_shot_similarity
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
 
 

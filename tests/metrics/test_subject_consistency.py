@@ -8,12 +8,12 @@ import pytest
 pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
 
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.features.base import FeatureContext
 from evalkit.metrics.background_consistency import BackgroundConsistency
 from evalkit.metrics.identity_leakage import IdentityLeakage
 from evalkit.metrics.subject_consistency import SubjectConsistency, vbench_consistency
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
 
 

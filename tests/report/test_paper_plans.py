@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from evalkit.cli import _load_commands
 from evalkit.cli.app import app
 from evalkit.report.paper.plan import build_table_plan
-from evalkit.report.paper.tables import load_table, papers_dir
 from evalkit.report.paper.presets import PresetError, parse_overrides
 from evalkit.report.paper.reproduce import available_tables, reproduce
+from evalkit.report.paper.tables import load_table, papers_dir
 from evalkit.report.sources import load_run
 from evalkit.run.plan import Plan, load_plan
 from evalkit.run.runner import first_per_category

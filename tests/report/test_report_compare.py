@@ -13,7 +13,6 @@ from evalkit.report.compare import bootstrap_ci, compare_runs, paired_test
 from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 
-
 CASES = [f"c{i}" for i in range(8)]
 RNG = np.random.default_rng(1)
 COPY_MF = dict(zip(CASES, (0.9 + 0.05 * RNG.random(8)).round(4)))

@@ -15,7 +15,6 @@ from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 
 
-
 class _Collect(HTMLParser):
     def __init__(self):
         super().__init__()

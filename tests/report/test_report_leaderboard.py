@@ -6,7 +6,6 @@ from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 
 
-
 def test_rank_and_apart(tmp_path, fake_metrics, fill):
     s = ResultsStore(tmp_path / "s")
     cases = ["a", "b", "c"]

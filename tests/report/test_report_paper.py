@@ -9,10 +9,10 @@ import itertools
 import shutil
 import subprocess
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
 from typer.testing import CliRunner
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cli import _load_commands, app
 from evalkit.errors import EvalkitError
 from evalkit.report import plots

@@ -1,14 +1,12 @@
 """Plots: the numbers behind each plot (known answers) and that a PNG comes out."""
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 
 from evalkit.errors import EvalkitError
 from evalkit.report import plots
 from evalkit.run.store import ResultsStore
-
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

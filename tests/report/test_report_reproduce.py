@@ -13,7 +13,6 @@ from evalkit.report.paper.reproduce import available_tables, load_table, parse_p
 from evalkit.report.sources import load_run
 from evalkit.run.store import ResultsStore
 
-
 PAPERS = {"mbq": "motion_by_queries_paper.txt", "ditflow": "ditflow_paper.txt",
           "vwarper": "vwarper_paper.txt", "lmp": "lmp_paper.txt"}
 EXPECTED = {"mbq-table1", "mbq-table2", "mbq-table3", "ditflow-table1", "ditflow-table2", "ditflow-table3",

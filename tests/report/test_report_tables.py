@@ -9,8 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from evalkit.report.tables import (render_csv, render_html, render_latex, render_markdown,
-                                   summary_table)
+from evalkit.report.tables import render_csv, render_html, render_latex, render_markdown, summary_table
 
 
 def test_summary_cells_known_values(small_run):

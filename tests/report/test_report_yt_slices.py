@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalkit.report.yt_slices import (animation_bytes, contact_sheet, load_artifact_videos,
-                                      max_variance_column, sheet_columns, yt_slice)
+from evalkit.report.yt_slices import (
+    animation_bytes,
+    contact_sheet,
+    load_artifact_videos,
+    max_variance_column,
+    sheet_columns,
+    yt_slice,
+)
 from evalkit.video import Video
-
 
 
 def test_max_variance_column_known_answer():

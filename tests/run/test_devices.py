@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from stored_values import stored_values
 
 from evalkit.errors import EvalkitError
 from evalkit.registry import load_plugins
@@ -20,7 +21,6 @@ from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
 from evalkit.run.workers import group_by_case, order_by_cost, parse_devices, run_plan_on_devices
-from stored_values import stored_values
 
 TESTS = Path(__file__).resolve().parents[1]
 

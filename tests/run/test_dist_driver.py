@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import shutil
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
+from stored_values import stored_values
 from typer.testing import CliRunner
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cli import _load_commands, app
 from evalkit.run import dist
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.workers import group_by_case, item_work
-from stored_values import stored_values
 
 _load_commands()
 

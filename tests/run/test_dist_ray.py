@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from stored_values import stored_results, stored_values
 
 from evalkit.registry import load_plugins
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import STORE_FILENAME, ResultsStore
-from stored_values import stored_results, stored_values
 
 TESTS = str(Path(__file__).resolve().parents[1])  # where plugins_for_tests lives
 COLUMNS = ["case_id", "generator", "metric", "generation_key", "metric_key", "status", "value", "details"]

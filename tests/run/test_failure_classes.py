@@ -7,9 +7,10 @@ import errno
 import importlib.util
 import sys
 
-import pytest
-
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
+import pytest
+from stored_values import stored_results
+
 from evalkit.cases import Generation
 from evalkit.errors import MissingWeightsError
 from evalkit.generators.base import Generator, _source_digest
@@ -18,7 +19,6 @@ from evalkit.registry import GENERATORS, METRICS
 from evalkit.run.failures import ENVIRONMENT, ITEM, failure_class
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
-from stored_values import stored_results
 
 BROKEN = {"generator": None, "metric": None}   # the exception to raise, while the environment is broken
 

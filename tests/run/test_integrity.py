@@ -10,17 +10,17 @@ import subprocess
 import sys
 
 import pandas as pd
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
+from stored_values import stored_results
 from typer.testing import CliRunner
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cli import _load_commands, app
 from evalkit.errors import EvalkitError
 from evalkit.run.artifacts import ArtifactIntegrityError, content_digest, load_videos, write_artifact
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import STORE_FILENAME, ResultsStore, StoreError
-from stored_values import stored_results
 
 _load_commands()
 
@@ -91,8 +91,9 @@ def test_temporary_files_of_dead_processes_are_removed_at_start(tmp_path):
 
 
 def test_artifacts_are_written_atomically_with_their_digest(tmp_path):
-    from evalkit.video import Video
     import numpy as np
+
+    from evalkit.video import Video
 
     v = Video(np.zeros((2, 4, 4, 3), np.uint8), 8.0)
     digest = write_artifact([v], tmp_path / "a.npz")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
+
 from evalkit.cases import Generation, StageTimings
 from evalkit.errors import MissingWeightsError
-from evalkit.generators.base import Generator
 from evalkit.features.base import FeatureBackend
+from evalkit.generators.base import Generator
 from evalkit.metrics.base import Metric, MetricResult, MetricSpec
 from evalkit.registry import FEATURES, GENERATORS, METRICS
 from evalkit.run.plan import ComponentSpec, Plan

@@ -9,10 +9,11 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
+from stored_values import stored_results, stored_values
 from typer.testing import CliRunner
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cli import _load_commands, app
 from evalkit.errors import EvalkitError
 from evalkit.run.merge import MergeConflictError, merge_stores
@@ -20,7 +21,6 @@ from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.shard_stores import shard_store_dir
 from evalkit.run.store import STORE_FILENAME, ResultsStore
-from stored_values import stored_results, stored_values
 
 _load_commands()
 SHARDS = 3

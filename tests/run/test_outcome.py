@@ -2,9 +2,9 @@
 shards), failed (nothing succeeded) or interrupted; counts are over the whole run."""
 from __future__ import annotations
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.cases import Generation
 from evalkit.generators.base import Generator
 from evalkit.registry import GENERATORS

@@ -82,6 +82,7 @@ def test_the_device_threads_time_is_split_by_stage(tmp_path):
     import time
 
     import plugins_for_tests  # noqa: F401  (test-copy, test-squares, test-brightness)
+
     from evalkit.run.schedule import STAGES
 
     t0 = time.perf_counter()

@@ -2,9 +2,9 @@
 metric that applies to none of the dataset's case kinds is an error before anything runs."""
 from __future__ import annotations
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.errors import EvalkitError
 from evalkit.generators.base import Generator
 from evalkit.registry import GENERATORS

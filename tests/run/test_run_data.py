@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
+
 from evalkit.report.sources import baseline_document, load_baseline, load_run
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan

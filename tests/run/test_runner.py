@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
+from stored_values import stored_values
+
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
 from evalkit.run.store import ResultsStore
-from stored_values import stored_values
 
 HERE = Path(__file__).resolve().parent.parent  # tests/ (plugins_for_tests)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 
+import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
 
-import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 from evalkit.errors import EvalkitError
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.rows import ResultRow

@@ -15,6 +15,7 @@ import numpy as np
 from evalkit.cases import Case, Generation, StageTimings
 from evalkit.errors import InvalidInputError
 from evalkit.registry import GENERATORS
+
 from ..base import Generator
 
 

@@ -11,11 +11,12 @@ import cv2
 import numpy as np
 
 from evalkit.cases import Generation, StageTimings
-from evalkit.synthetic import SyntheticSpec, render
 from evalkit.errors import InvalidInputError
 from evalkit.hashing import stable_hash
 from evalkit.registry import GENERATORS
+from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import Video
+
 from ..base import Generator
 
 

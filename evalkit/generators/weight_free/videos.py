@@ -38,14 +38,15 @@ from evalkit.cases import Case, Generation, StageTimings, path_digest
 from evalkit.errors import EvalkitError, InvalidInputError
 from evalkit.hashing import stable_hash
 from evalkit.metrics.time_alignment import align_counts
+from evalkit.mtbench_layout import case_output_dir
 from evalkit.probe import ProbeError, probe_video
 from evalkit.protocol import Facts, output_warnings
 from evalkit.registry import GENERATORS
-from evalkit.mtbench_layout import case_output_dir
 from evalkit.submissions import SUBMISSION_FILE, expected_paths, find_video, mtbench_file
 from evalkit.video import FRAME_FOLDER_FPS, FRAME_SUFFIXES, read_video
 
 from ..base import Generator
+
 
 class SubmissionInfo(BaseModel):
     """The schema of ``submission.yaml``: unknown keys and wrongly typed values are errors."""

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from evalkit.errors import EvalkitError
+
 from .keys import TEXT, UNET, VAE, Shapes
 
 

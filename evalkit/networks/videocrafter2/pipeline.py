@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from evalkit.errors import MissingWeightsError
+
 from . import checkpoint as ckpt
 from .config import TURBO_V2_UNET, diffusion_config, load_config, unet_config
 from .keys import UNET, official_keys, unet_keys

@@ -19,8 +19,9 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.errors import EvalkitError
 from evalkit.run.plan import ComponentSpec, Plan, plan_from_config
-from .tables import RUNTIME, PaperTable, PaperTableError
+
 from .presets import apply_overrides, check_overrides, resolved, row_specs
+from .tables import RUNTIME, PaperTable, PaperTableError
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,20 @@ import pandas as pd
 
 from ..aggregate import aggregate, sem
 from ..definitions import Definition, describe_backend, parse_config
+from ..sources import RunData
 from .plan import preset_mapping
 from .presets import resolved, row_specs
-from .tables import (RUNTIME, PaperColumn, PaperRow, PaperTable, PaperTableError, available_tables, load_table,
-                     parse_published)
 from .reproduction import Cell, Reproduction
-from ..sources import RunData
+from .tables import (
+    RUNTIME,
+    PaperColumn,
+    PaperRow,
+    PaperTable,
+    PaperTableError,
+    available_tables,
+    load_table,
+    parse_published,
+)
 
 #: options that say where the weights are, not what runs (the provenance records their revision)
 PRESET_IGNORED = ("model_path",)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..markup import Grid, bullet_list, markdown_escape, to_latex, to_markdown
-from .tables import RUNTIME, PaperTable, decimals_of, parse_published
 from ..sources import RunData
+from .tables import RUNTIME, PaperTable, decimals_of, parse_published
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from evalkit.errors import EvalkitError
+
 from ..aggregate import OVER, metric_spec
 
 _NUM = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -215,7 +216,7 @@ def load_table(name_or_path: str | Path) -> PaperTable:
             raise PaperTableError(f"{p}: row {r.label!r} has values for unknown columns {sorted(extra)}")
         if r.base_row is not None and r.base_row not in labels:
             raise PaperTableError(f"{p}: row {r.label!r}: base_row {r.base_row!r} is not a row of the table")
-    from .presets import check_presets   # the registry check of every row's preset
+    from .presets import check_presets  # the registry check of every row's preset
 
     check_presets(table)
     return table

@@ -6,10 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from evalkit.errors import EvalkitError  # noqa: E402
-from evalkit.generators.methods.guidance.amf import (amf_loss,
-    attention_motion_flow,
-    cross_frame_logits,
-    token_coords)
+from evalkit.generators.methods.guidance.amf import amf_loss, attention_motion_flow, cross_frame_logits, token_coords
 from evalkit.generators.methods.guidance.features import token_grid  # noqa: E402
 from evalkit.generators.methods.guidance.schedule import guided_steps, learning_rate, ramp_weight  # noqa: E402
 

@@ -12,10 +12,12 @@ pytest.importorskip("diffusers")
 
 from guidance_tiny import square_case  # noqa: E402
 
-from evalkit.generators.methods.guidance.motionclone import (sparse_loss,
+from evalkit.generators.methods.guidance.motionclone import (
+    sparse_loss,
     sparse_target,
     temporal_attention_dit,
-    temporal_attention_unet)
+    temporal_attention_unet,
+)
 from evalkit.registry import GENERATORS  # noqa: E402
 
 

@@ -81,9 +81,9 @@ def test_reference_row_is_the_source_noised_to_each_step_eq10(opts):
 
 def test_asm_step_lowers_the_attention_to_the_reference_subject(opts):
     from evalkit.generators.attention import AttentionController, controlled
-    from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe
     from evalkit.generators.methods.lmp.asm import asm_update, checkpointed, frozen
     from evalkit.generators.methods.lmp.masks import subject_token_positions
+    from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe
 
     gen = GENERATORS.get("lmp")(**opts)
     gen.load()

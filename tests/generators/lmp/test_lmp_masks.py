@@ -11,8 +11,8 @@ import tiny_pipelines as tp  # noqa: E402
 
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.generators.attention import AttentionCall  # noqa: E402
-from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe  # noqa: E402
 from evalkit.generators.methods.lmp.masks import Foreground, foreground_tokens, subject_token_positions  # noqa: E402
+from evalkit.generators.methods.lmp.text_attention import SubjectAttentionProbe  # noqa: E402
 
 
 def test_subject_token_positions_in_a_t5_style_tokenization():

@@ -27,7 +27,6 @@ from evalkit.generators.methods.vwarper.attention.kv_replace import KVReplace, r
 from evalkit.generators.methods.vwarper.attention.rope_free import RecordRopeFree, unrotate  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.subject_attention import SubjectAttention  # noqa: E402
 from evalkit.generators.methods.vwarper.attention.value_warp import ValueWarp, WarpField  # noqa: E402
-from evalkit.generators.families import family_class  # noqa: E402
 
 TEXT = 6            # text tokens of the test inputs
 GRID = (3, 2, 2)    # 9 frames → 3 latent frames; 32×32 px → 4×4 latent → 2×2 patches

@@ -2,15 +2,18 @@
 random CLIP ViT-B/32 on rendered clips; prints fixture JSON. argv: evalkit checkout, the model
 snapshot (saved by evalkit.testing.random_models.install_random_models). Run it under
 transformers 4.x (the release passes CLIPProcessor (text, images) positionally, 4.x's order)."""
-import json, sys
+import json
+import sys
 from pathlib import Path
+
 sys.path[:0] = [str(Path(__file__).parent / "stubs"), str(Path(__file__).parent), sys.argv[1]]
 from evalkit.compat import ensure_torchvision; ensure_torchvision()
-import torch
-import evaluation  # the released file, copied to this temporary folder
 import decord
+import evaluation  # the released file, copied to this temporary folder
+import torch
 import transformers
 from transformers import CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizerFast
+
 from tests.metrics.mtbench_clips import CLIPS, PROMPT_DIR, clip_frames
 
 snap = sys.argv[2]

@@ -1,15 +1,20 @@
 """Runs the released MTBench motion_fidelity (Shi-qingyu/DeT evaluation.py) on the random tracks
 of tests/metrics/mtbench_tracks.py through a stand-in tracker; prints the fixture JSON."""
-import json, shutil, sys
+import json
+import shutil
+import sys
 from pathlib import Path
+
 import numpy as np
 import torch
+
 sys.path[:0] = [str(Path(__file__).parent / "stubs"), str(Path(__file__).parent), sys.argv[1]]
 torch.Tensor.cuda = lambda self, *a, **k: self  # the release moves videos to CUDA; CPU here
 from evalkit.compat import ensure_torchvision; ensure_torchvision()
 import evaluation  # the released file, copied to this temporary folder
 from cotracker import predictor
 from cotracker.utils import visualizer
+
 from tests.metrics.mtbench_tracks import CASES, random_tracks
 
 MASK = Path(sys.argv[2])  # a first-frame mask (MTBench dance-twirl 00000.png)

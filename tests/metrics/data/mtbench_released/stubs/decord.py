@@ -1,5 +1,6 @@
 # stand-in video reader: returns the frames the driver registered for a path (uint8 T×H×W×3)
 import torch
+
 FRAMES = {}
 bridge = type("bridge", (), {"set_bridge": staticmethod(lambda name: None)})
 class VideoReader:

@@ -1,5 +1,6 @@
 # stand-in tracker: returns the tracks the driver registered for the video being read
 import torch
+
 CALLS = []
 NEXT = []
 class CoTrackerPredictor(torch.nn.Module):

@@ -1,4 +1,5 @@
 import numpy as np
+
 SIZES = {}
 def read_video_from_path(path):
     t, h, w = SIZES[str(path)]
