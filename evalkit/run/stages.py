@@ -91,6 +91,11 @@ class Behind:
         self._pool = ThreadPoolExecutor(workers or min(4, default_workers()), thread_name_prefix="evalkit-behind")
         self._jobs: deque[tuple[Future, Callable[[Outcome], Any]]] = deque()
 
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose continuation has not run yet (at most ``limit``)."""
+        return len(self._jobs)
+
     def submit(self, job: Callable[[], R], then: Callable[[Outcome[R]], Any]) -> None:
         while len(self._jobs) >= self.limit:
             self._finish_oldest()

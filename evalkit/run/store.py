@@ -177,6 +177,10 @@ class ResultsStore:
             return None
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of one of the store's tables, in order (schema checks, tests)."""
+        return [row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")]
+
     def close(self) -> None:
         self._conn.close()
 

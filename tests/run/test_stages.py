@@ -60,7 +60,7 @@ def test_behind_bounds_jobs_in_flight_and_follows_up_in_the_calling_thread():
     with Behind(limit=2, workers=4) as behind:
         for i in range(6):
             behind.submit(job(i), then)
-            assert len(behind._jobs) <= 2
+            assert behind.pending <= 2
     assert peak[0] <= 2 and followed == [0, 1, "OSError", 3, 4, 5]
 
 

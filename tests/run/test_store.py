@@ -49,7 +49,7 @@ def test_result_row_defines_the_results_columns(tmp_path):
     fields = [f.name for f in dataclasses.fields(ResultRow)]
     store = ResultsStore(tmp_path)
     try:
-        table = [r[1] for r in store._conn.execute("PRAGMA table_info(results)")]
+        table = store.columns("results")
         assert table == fields
         view = store.results()
         assert list(view.columns[: len(fields)]) == fields
