@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ml   # needs the ml extra: skipped on a core install (tox -e core)
+
 from evalkit.cases import Generation, InlineVideo, MotionTransferCase
 from evalkit.features.base import FeatureContext, load_backend
 from evalkit.metrics.clip_text import ClipText
