@@ -8,13 +8,13 @@ import json
 import shutil
 
 import pytest
+from stored_values import statuses_and_values  # noqa: E402
 from typer.testing import CliRunner
 
 from evalkit.cli import _load_commands, app
 from evalkit.registry import DATASETS, GENERATORS
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
-from evalkit.run.store import ResultsStore
 from evalkit.video import write_video
 
 FLICKER = ComponentSpec("temporal-flicker")
@@ -27,13 +27,7 @@ def _export(*args: str):
 
 
 def _values(out, run_id):
-    store = ResultsStore(out)
-    try:
-        df = store.results(run_id)
-    finally:
-        store.close()
-    return {(g, c, m): (s, v) for g, c, m, s, v in
-            df[["generator", "case_id", "metric", "status", "value"]].itertuples(index=False)}
+    return statuses_and_values(out, run_id)
 
 
 def _round_trip(tmp_path, dataset: ComponentSpec, reference: str, metrics, limit: int, root=None):

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import yaml
+from stored_values import statuses_and_values  # noqa: E402
 
 from evalkit.cases import MultiShotCase
 from evalkit.data.export import export_cases
@@ -13,7 +14,6 @@ from evalkit.errors import EvalkitError
 from evalkit.registry import DATASETS, GENERATORS
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
-from evalkit.run.store import ResultsStore
 from evalkit.video import Video, read_video, write_video
 
 SUITE = ComponentSpec("synthetic", {"motions": "translation,pan,rotation", "num_frames": 8})
@@ -25,12 +25,7 @@ def _cases():
 
 
 def _values(out, run_id):
-    store = ResultsStore(out)
-    try:
-        df = store.results(run_id)
-    finally:
-        store.close()
-    return {(g, c): (s, v) for g, c, s, v in df[["generator", "case_id", "status", "value"]].itertuples(index=False)}
+    return statuses_and_values(out, run_id, ("generator", "case_id"))
 
 
 @pytest.fixture()

@@ -6,12 +6,12 @@ import shutil
 
 import numpy as np
 import pytest
+from stored_values import statuses_and_values  # noqa: E402
 
 from evalkit.generators.weight_free.videos import expected_paths, mtbench_file
 from evalkit.registry import DATASETS, GENERATORS
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
-from evalkit.run.store import ResultsStore
 from evalkit.synthetic import SyntheticSpec, render
 from evalkit.video import read_video, write_video
 
@@ -38,13 +38,7 @@ def small_mtbench(tmp_path):
 
 
 def _values(out, run_id):
-    store = ResultsStore(out)
-    try:
-        df = store.results(run_id)
-    finally:
-        store.close()
-    return {(g, c, m): (s, v) for g, c, m, s, v in
-            df[["generator", "case_id", "metric", "status", "value"]].itertuples(index=False)}
+    return statuses_and_values(out, run_id)
 
 
 @pytest.mark.ml   # hybrid=true draws its tracks with torch's generator, as the release does

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
+from cli_errors import one_error_line
 from stored_values import stored_values
-from typer.testing import CliRunner
 
-from evalkit.cli import _load_commands, app
+from evalkit.cli import _load_commands
 from evalkit.run import dist
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
@@ -57,17 +57,11 @@ def test_task_stores_an_interrupted_driver_received_are_merged_first(tmp_path):
     assert stored_values(tmp_path / "out", single.run_id).equals(stored_values(tmp_path / "single", single.run_id))
 
 
-def _one_error_line(args) -> str:
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def test_cluster_flags_are_checked_before_anything_runs(tmp_path):
     run = ["--plugin", "plugins_for_tests", "run", "test-squares", "--out", str(tmp_path / "out")]
-    assert "go with --ray" in _one_error_line([*run, "--workers", "4"])
-    assert "give it without --shard or --devices" in _one_error_line([*run, "--ray", "local", "--shard", "0/2"])
-    assert "--shard-store 'nfs'" in _one_error_line([*run, "--shard", "0/2", "--shard-store", "nfs"])
+    assert "go with --ray" in one_error_line([*run, "--workers", "4"])
+    assert "give it without --shard or --devices" in one_error_line([*run, "--ray", "local", "--shard", "0/2"])
+    assert "--shard-store 'nfs'" in one_error_line([*run, "--shard", "0/2", "--shard-store", "nfs"])
     assert not (tmp_path / "out").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import plugins_for_tests  # noqa: F401  (registers test-* plugins)
 import pytest
+from cli_errors import one_error_line
 from stored_values import stored_results, stored_values
 from typer.testing import CliRunner
 
@@ -96,12 +97,6 @@ def test_an_interrupted_merge_is_finished_by_merging_again(runs, tmp_path):
     assert _status(tmp_path / "merged", run_id) == "complete"
 
 
-def _one_error_line(args) -> str:
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def test_merge_refuses_a_tampered_artifact(runs, tmp_path):
@@ -111,7 +106,7 @@ def test_merge_refuses_a_tampered_artifact(runs, tmp_path):
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0xFF   # one byte of its frames
     victim.write_bytes(bytes(data))
-    line = _one_error_line(["merge", str(tmp_path / "merged"), *map(str, shards)])
+    line = one_error_line(["merge", str(tmp_path / "merged"), *map(str, shards)])
     assert victim.name in line and "changed since it was generated" in line and str(shards[1]) in line
     assert not (tmp_path / "merged" / "artifacts" / victim.name).exists()
 
@@ -136,7 +131,7 @@ def test_merge_refuses_a_conflicting_value(runs, tmp_path):
     con.execute("UPDATE metric_values SET value = value + 1e-9 WHERE key = ?", (key,))
     con.commit()
     con.close()
-    line = _one_error_line(["merge", str(tmp_path / "merged"), str(shards[2])])
+    line = one_error_line(["merge", str(tmp_path / "merged"), str(shards[2])])
     assert f"metric_values {key}" in line and "refusing to merge conflicting records" in line
     assert stored_values(tmp_path / "merged", run_id).equals(stored_values(base / "single", run_id))
     with pytest.raises(MergeConflictError):   # the recompute policy takes the shard's record instead
@@ -196,10 +191,10 @@ def test_slurm_style_shards_into_their_own_folders_then_evalkit_merge(tmp_path):
     assert report[0] == report[1] and "test-copy" in report[0]
 
 
-def test_merge_without_shards_is_one_error_line(tmp_path):
-    line = _one_error_line(["merge", str(tmp_path / "out")])
+def test_merge_without_shards_isone_error_line(tmp_path):
+    line = one_error_line(["merge", str(tmp_path / "out")])
     assert "no shard folders" in line
-    line = _one_error_line(["merge", str(tmp_path / "out"), str(tmp_path / "nowhere")])
+    line = one_error_line(["merge", str(tmp_path / "out"), str(tmp_path / "nowhere")])
     assert "no results store here" in line
 
 
