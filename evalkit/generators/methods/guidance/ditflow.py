@@ -61,8 +61,13 @@ class DiTFlow(GuidedTransfer):
             frames, h, w = token_grid(q.shape[1], self.latent_grid)
             out.append(attention_motion_flow(q, k, frames=frames, grid=(h, w),
                                              temperature=float(self.settings.temperature), hard=hard,
-                                             head_average=self.settings.head_average))
+                                             head_average=self.settings.head_average,
+                                             window=self.amf_window()))
         return out
+
+    def amf_window(self) -> int:
+        """The local attention window of the AMF in patches (FastVMT); 0: none (DiTFlow)."""
+        return 0
 
     def reference_target(self, feats: dict) -> Any:
         return self.flows(feats, hard=True)

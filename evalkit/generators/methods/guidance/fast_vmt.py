@@ -1,0 +1,68 @@
+"""FastVMT (Ma et al., ICLR 2026): DiTFlow's AMF guidance with its two redundancies removed.
+
+- motion redundancy: between different frames a patch attends only to a local window of patches
+  when the AMF is computed (:func:`.amf.local_window`; ``window``, 21 patches in the release);
+- gradient redundancy: of the optimisation updates at a guided step only every ``reuse_interval``-th
+  runs the forward and backward pass, the others step with the last computed gradient
+  (:func:`.optimise.gradient_descent`; 3 in the release).
+
+Everything else is DiTFlow's engine (:mod:`.ditflow`) with the release's settings
+(mayuelala/FastVMT@34a050b, diffsynth/pipelines/wan_video.py). Where evalkit differs from the
+release (window centre, tracking loss, frame span, learning-rate decay) is in
+docs/generators/guidance.md ("FastVMT").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from evalkit.generators.settings import PaperSettings
+from evalkit.registry import GENERATORS
+
+from .ditflow import DiTFlow, DiTFlowSettings
+from .settings import paper_table
+
+_DITFLOW = paper_table()
+#: the release reads Q, K of DiT block index 14 on both Wan sizes (wan_video.py:576, :594)
+_RELEASE_BLOCK = {"blocks": (14,)}
+
+
+@dataclass(frozen=True)
+class FastVMTSettings(DiTFlowSettings):
+    window: int
+    reuse_interval: int
+
+
+@GENERATORS.register("fast-vmt")
+class FastVMT(DiTFlow):
+    defaults: ClassVar[dict[str, Any]] = {
+        **DiTFlow.defaults,
+        # mayuelala/FastVMT@34a050b, diffsynth/pipelines/wan_video.py:
+        "window": 21,              # l, the side of the local window in patches (:603, :633); 0: no mask
+        "reuse_interval": 3,       # a computed gradient at updates j % 3 == 0 (:622, interval=3 at :818, :822)
+        "opt_steps": 10,           # total_steps (:572)
+        "optimizer": "adamw",      # torch.optim.AdamW (:584)
+        "lr_start": 0.003,         # initial_lr (:570)
+        "lr_end": 0.002,           # final_lr (:571)
+        "temperature": 1.0,        # tau (:603, :633)
+        "lr_schedule": "endpoints",
+    }
+    bounds: ClassVar[dict[str, tuple]] = {**DiTFlow.bounds, "window": (0, None), "reuse_interval": (1, None)}
+    families: ClassVar[tuple[str, ...] | None] = ("wan", "cogvideox")
+    PAPER: ClassVar[PaperSettings] = PaperSettings(
+        rows={**_DITFLOW.rows, "wan2.1-1.3b": _RELEASE_BLOCK, "wan2.1-14b": _RELEASE_BLOCK},
+        by_architecture=_DITFLOW.by_architecture)
+    settings_class = FastVMTSettings
+
+    def amf_window(self) -> int:
+        return int(self.settings.window)
+
+    def reuse_every(self) -> int:
+        return int(self.settings.reuse_interval)
+
+    def extras(self, case, seed, run, x0, zero_shot) -> dict:
+        out = super().extras(case, seed, run, x0, zero_shot)
+        computed = sum(len(v) for v in run.losses.values())
+        out.update(window=self.amf_window(), reuse_interval=self.reuse_every(), backward_passes=computed,
+                   reused_gradients=len(run.losses) * int(run.opt_steps) - computed if run.mode == "optimise" else 0)
+        return out
