@@ -15,7 +15,8 @@ from evalkit.registry import GENERATORS  # noqa: E402
 
 #: DiTFlow's defaults spelled out (fast-vmt's own defaults are the FastVMT release's)
 DITFLOW_OPTIONS = dict(steps=2, guidance_fraction=0.5, lr_start=0.05, lr_end=0.05, blocks=1, opt_steps=5,
-                       optimizer="adam", temperature=2.0)
+                       optimizer="adam", temperature=2.0, kv_blocks="0")
+DITFLOW_REFERENCE = dict(reference_timing="clean", reference_amf="hard")
 
 
 def wan(tiny_dirs, size=64, **kw):
@@ -76,11 +77,11 @@ def test_no_reuse_and_no_window_is_ditflow_bit_identical(tiny_dirs):
     case = square_case(size=64)
     ref = GENERATORS.get("ditflow")(**wan(tiny_dirs, **DITFLOW_OPTIONS)).generate(case, 0)
     for window in (0, 7):   # 64 px -> 8×8 latent -> 4×4 patches: 7 covers them all
-        g = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, **DITFLOW_OPTIONS), window=window,
+        g = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, **DITFLOW_OPTIONS), **DITFLOW_REFERENCE, window=window,
                                        reuse_interval=1).generate(case, 0)
         assert np.array_equal(g.video.frames, ref.video.frames), window
         assert g.extras["losses"] == ref.extras["losses"] and g.extras["backward_passes"] == 5
-    windowed = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, **DITFLOW_OPTIONS), window=3,
+    windowed = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, **DITFLOW_OPTIONS), **DITFLOW_REFERENCE, window=3,
                                           reuse_interval=1).generate(case, 0)
     assert windowed.extras["losses"] != ref.extras["losses"]
 
@@ -90,12 +91,48 @@ def test_release_defaults_reuse_and_the_loss_decreases(tiny_dirs):
                                            lr_end=0.05))
     s = gen.settings
     assert (s.window, s.reuse_interval, s.opt_steps, s.optimizer, s.temperature) == (21, 3, 10, "adamw", 1.0)
+    assert (s.reference_timing, s.reference_amf, s.kv_blocks) == ("per-step", "soft", "none")
     g = gen.generate(square_case(size=64), 0)
     losses = g.extras["losses"]["0"]
     # 10 updates, a computed gradient at 0, 3, 6, 9: 4 backward passes, 6 reused gradients
     assert (g.extras["backward_passes"], g.extras["reused_gradients"], len(losses)) == (4, 6, 4)
-    assert losses[-1] < losses[0], losses
+    assert g.extras["kv_injections"] == 0
     assert GENERATORS.get("fast-vmt")(backbone="wan2.1-14b").settings.blocks == (14,)   # the release's block
+
+
+def test_the_windowed_amf_loss_decreases_with_reused_gradients(tiny_dirs):
+    # the clean reference: at the first step the per-step reference (σ ≈ 1, the generation's own noise)
+    # is nearly the generation itself, so its loss starts near 0 on the tiny model
+    g = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, steps=2, guidance_fraction=0.5, blocks=1, lr_start=0.05,
+                                         lr_end=0.05, window=3, reference_timing="clean")).generate(
+        square_case(size=64), 0)
+    losses = g.extras["losses"]["0"]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+
+
+def test_the_per_step_reference_is_the_clean_reference_pass_at_the_noised_source(tiny_dirs, monkeypatch):
+    """reference_timing=per-step: at guided step i the reference AMF comes from the source noised to
+    t_i with the generation's initial noise (the release), not from the clean source at t = 0."""
+    from evalkit.generators.methods.guidance.fast_vmt import FastVMT
+
+    seen = []
+    original = FastVMT.target_at
+
+    def spy(self, run, i):
+        out = original(self, run, i)
+        seen.append((i, out))
+        return out
+    monkeypatch.setattr(FastVMT, "target_at", spy)
+    opts = wan(tiny_dirs, steps=4, guidance_fraction=0.5, blocks=1, opt_steps=2, lr_start=0.05, lr_end=0.05)
+    gen = FastVMT(**opts)
+    g = gen.generate(square_case(size=64), 0)
+    assert [i for i, _ in seen] == [0, 1] and set(g.extras["losses"]) == {"0", "1"}
+    assert not torch.equal(seen[0][1][0], seen[1][1][0])      # a different reference per step
+    clean = FastVMT(**opts, reference_timing="clean", reference_amf="soft")
+    x0 = clean.source_latents(square_case(size=64))
+    clean.latent_grid = x0.grid
+    at_zero = clean.reference(x0, square_case(size=64), 0)
+    assert not torch.equal(at_zero[0], seen[0][1][0])
 
 
 def test_evalkit_run_with_fast_vmt_on_the_tiny_wan(tiny_dirs, tmp_path):

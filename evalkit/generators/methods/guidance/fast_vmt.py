@@ -7,8 +7,10 @@
   (:func:`.optimise.gradient_descent`; 3 in the release).
 
 Everything else is DiTFlow's engine (:mod:`.ditflow`) with the release's settings
-(mayuelala/FastVMT@34a050b, diffsynth/pipelines/wan_video.py). Where evalkit differs from the
-release (window centre, tracking loss, frame span, learning-rate decay) is in
+(mayuelala/FastVMT@34a050b, diffsynth/pipelines/wan_video.py), among them its reference: at every
+guided step the source latent noised to t_i with the generation's initial noise, empty prompt, soft
+AMF (``reference_timing=per-step``, ``reference_amf=soft``), and no KV injection. Where evalkit
+differs from the release (window centre, tracking loss, frame span, learning-rate decay) is in
 docs/generators/guidance.md ("FastVMT").
 """
 from __future__ import annotations
@@ -31,6 +33,8 @@ _RELEASE_BLOCK = {"blocks": (14,)}
 class FastVMTSettings(DiTFlowSettings):
     window: int
     reuse_interval: int
+    reference_timing: str
+    reference_amf: str
 
 
 @GENERATORS.register("fast-vmt")
@@ -45,8 +49,13 @@ class FastVMT(DiTFlow):
         "lr_start": 0.003,         # initial_lr (:570)
         "lr_end": 0.002,           # final_lr (:571)
         "temperature": 1.0,        # tau (:603, :633)
-        "lr_schedule": "endpoints",
+        "kv_blocks": "none",       # the release injects no KV (its guidance_step, :555-646)
+        # per-step: the source noised to t_i with the seed's noise, empty prompt (:589-592); clean: DiTFlow's t = 0
+        "reference_timing": "per-step",
+        "reference_amf": "soft",   # softmax displacements also for the reference (:603); hard: DiTFlow's argmax
     }
+    choices: ClassVar[dict[str, tuple]] = {**DiTFlow.choices, "reference_timing": ("per-step", "clean"),
+                                           "reference_amf": ("soft", "hard")}
     bounds: ClassVar[dict[str, tuple]] = {**DiTFlow.bounds, "window": (0, None), "reuse_interval": (1, None)}
     families: ClassVar[tuple[str, ...] | None] = ("wan", "cogvideox")
     PAPER: ClassVar[PaperSettings] = PaperSettings(
@@ -59,6 +68,23 @@ class FastVMT(DiTFlow):
 
     def reuse_every(self) -> int:
         return int(self.settings.reuse_interval)
+
+    def reference_target(self, feats: dict) -> Any:
+        return self.flows(feats, hard=self.settings.reference_amf == "hard")
+
+    def reference(self, x0, case, seed: int) -> Any:
+        if self.settings.reference_timing == "clean":
+            return super().reference(x0, case, seed)
+        return {"embeds": self.embed("" if self.settings.reference_prompt == "empty" else case.source_prompt)}
+
+    def target_at(self, run, i: int) -> Any:
+        """per-step: the reference pass at step i on the source noised with the generation's initial noise."""
+        if self.settings.reference_timing == "clean":
+            return run.target
+        x = self.family.noise_to(run.sched, run.x0.tensor, run.noise.to(run.x0.tensor.dtype), i)
+        feats = self.feature_pass().run(run.x0.with_tensor(x), run.sched.timesteps[i], run.target["embeds"],
+                                        grad=False, step=i)
+        return self.reference_target(feats)
 
     def extras(self, case, seed, run, x0, zero_shot) -> dict:
         out = super().extras(case, seed, run, x0, zero_shot)
