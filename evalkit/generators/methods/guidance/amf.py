@@ -48,7 +48,8 @@ def cross_frame_logits(q, k, frames: int, head_average: str = "qk"):
 
 def local_window(coords, window: int):
     """[S, S] bool: key patch within the window × window square centred on the query patch
-    (FastVMT's local attention mask); None where the window covers every patch pair."""
+    (FastVMT's local attention mask; an even window acts as the next odd one); None where the window
+    covers every patch pair."""
     half = int(window) // 2
     offset = (coords[None, :, :] - coords[:, None, :]).abs()            # [S (query), S (key), 2]
     inside = (offset <= half).all(dim=-1)

@@ -43,7 +43,7 @@ class FastVMT(DiTFlow):
         **DiTFlow.defaults,
         # mayuelala/FastVMT@34a050b, diffsynth/pipelines/wan_video.py:
         "window": 21,              # l, the side of the local window in patches (:603, :633); 0: no mask
-        "reuse_interval": 3,       # a computed gradient at updates j % 3 == 0 (:622, interval=3 at :818, :822)
+        "reuse_interval": 3,       # a computed gradient at updates j % 3 == 0 (:622, :637-640; interval=3 at :818, :822)
         "opt_steps": 10,           # total_steps (:572)
         "optimizer": "adamw",      # torch.optim.AdamW (:584)
         "lr_start": 0.003,         # initial_lr (:570)
