@@ -44,7 +44,7 @@ class DiTFlow(GuidedTransfer):
     choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "head_average": HEAD_AVERAGES,
                                            "loss_mask": LOSS_MASKS}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "temperature": (0.0, None)}
-    settings_class = DiTFlowSettings
+    settings_class: ClassVar[type[GuidanceSettings]] = DiTFlowSettings
     #: the release's default (ditflow/ditflow@4db379b, motion_guidance.py:759, ``--negative_prompt``)
     RELEASE_NEGATIVE_PROMPT = "bad quality, distortions, unrealistic, distorted image, watermark, signature"
 
