@@ -16,7 +16,7 @@ from evalkit.registry import GENERATORS  # noqa: E402
 #: DiTFlow's defaults spelled out (fast-vmt's own defaults are the FastVMT release's)
 DITFLOW_OPTIONS = dict(steps=2, guidance_fraction=0.5, lr_start=0.05, lr_end=0.05, blocks=1, opt_steps=5,
                        optimizer="adam", temperature=2.0, kv_blocks="0")
-DITFLOW_REFERENCE = dict(reference_timing="clean", reference_amf="hard")
+DITFLOW_REFERENCE = dict(reference_timing="clean", reference_amf="hard", frame_span=0)
 
 
 def wan(tiny_dirs, size=64, **kw):
@@ -91,7 +91,7 @@ def test_release_defaults_reuse_and_the_loss_decreases(tiny_dirs):
                                            lr_end=0.05))
     s = gen.settings
     assert (s.window, s.reuse_interval, s.opt_steps, s.optimizer, s.temperature) == (21, 3, 10, "adamw", 1.0)
-    assert (s.reference_timing, s.reference_amf, s.kv_blocks) == ("per-step", "soft", "none")
+    assert (s.reference_timing, s.reference_amf, s.kv_blocks, s.frame_span) == ("per-step", "soft", "none", 4)
     g = gen.generate(square_case(size=64), 0)
     losses = g.extras["losses"]["0"]
     # 10 updates, a computed gradient at 0, 3, 6, 9: 4 backward passes, 6 reused gradients
@@ -133,6 +133,20 @@ def test_the_per_step_reference_is_the_clean_reference_pass_at_the_noised_source
     clean.latent_grid = x0.grid
     at_zero = clean.reference(x0, square_case(size=64), 0)
     assert not torch.equal(at_zero[0], seen[0][1][0])
+
+
+def test_frame_span_compares_only_the_releases_frame_pairs(tiny_dirs):
+    gen = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, blocks=1, window=0, frame_span=2, pair_weights="uniform"))
+    ref, out = torch.zeros(3, 3, 4, 2), torch.zeros(3, 3, 4, 2)
+    out[1, 0] = 5.0          # j < i: never compared
+    out[0, 2] = 7.0          # j − i = 2 ≥ span: not compared
+    gen.flows = lambda feats, hard: [out]
+    assert float(gen.loss([ref], {})) == 0.0
+    out[1, 2] = 3.0          # j − i = 1 < span: compared, 1 of the 5 pairs (0,0) (0,1) (1,1) (1,2) (2,2)
+    assert float(gen.loss([ref], {})) == pytest.approx(9.0 / 5)
+    release = GENERATORS.get("fast-vmt")(**wan(tiny_dirs, blocks=1, window=0, frame_span=2))
+    release.flows = lambda feats, hard: [out]
+    assert float(release.loss([ref], {})) == pytest.approx(0.8 * 9.0 / 5)   # distance 1 of span 2: weight 0.8
 
 
 def test_evalkit_run_with_fast_vmt_on_the_tiny_wan(tiny_dirs, tmp_path):

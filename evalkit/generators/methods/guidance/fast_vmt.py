@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from evalkit.generators.settings import PaperSettings
 from evalkit.registry import GENERATORS
 
+from .amf import amf_loss
 from .ditflow import DiTFlow, DiTFlowSettings
 from .settings import paper_table
 
@@ -29,12 +30,22 @@ _DITFLOW = paper_table()
 _RELEASE_BLOCK = {"blocks": (14,)}
 
 
+def frame_pair_grid(frames: int, device):
+    """(i, j) frame indices of an [F, F] pair grid."""
+    import torch
+
+    idx = torch.arange(frames, device=device)
+    return torch.meshgrid(idx, idx, indexing="ij")
+
+
 @dataclass(frozen=True)
 class FastVMTSettings(DiTFlowSettings):
     window: int
     reuse_interval: int
     reference_timing: str
     reference_amf: str
+    frame_span: int
+    pair_weights: str
 
 
 @GENERATORS.register("fast-vmt")
@@ -52,11 +63,14 @@ class FastVMT(DiTFlow):
         "kv_blocks": "none",       # the release injects no KV (its guidance_step, :555-646)
         # per-step: the source noised to t_i with the seed's noise, empty prompt (:589-592); clean: DiTFlow's t = 0
         "reference_timing": "per-step",
+        "frame_span": 4,           # sf: only frame pairs j ∈ [i, i + 4) (:379; default sf=4, :679); 0: all F² pairs
+        "pair_weights": "release",  # with frame_span: pair (i, j) weighted linspace(1, 0.8, span)[j − i]; uniform
         "reference_amf": "soft",   # softmax displacements also for the reference (:603); hard: DiTFlow's argmax
     }
     choices: ClassVar[dict[str, tuple]] = {**DiTFlow.choices, "reference_timing": ("per-step", "clean"),
-                                           "reference_amf": ("soft", "hard")}
-    bounds: ClassVar[dict[str, tuple]] = {**DiTFlow.bounds, "window": (0, None), "reuse_interval": (1, None)}
+                                           "reference_amf": ("soft", "hard"), "pair_weights": ("release", "uniform")}
+    bounds: ClassVar[dict[str, tuple]] = {**DiTFlow.bounds, "window": (0, None), "reuse_interval": (1, None),
+                                          "frame_span": (0, None)}
     families: ClassVar[tuple[str, ...] | None] = ("wan", "cogvideox")
     PAPER: ClassVar[PaperSettings] = PaperSettings(
         rows={**_DITFLOW.rows, "wan2.1-1.3b": _RELEASE_BLOCK, "wan2.1-14b": _RELEASE_BLOCK},
@@ -68,6 +82,23 @@ class FastVMT(DiTFlow):
 
     def reuse_every(self) -> int:
         return int(self.settings.reuse_interval)
+
+    def loss(self, target: Any, feats: dict):
+        span = int(self.settings.frame_span)
+        if span <= 0:
+            return super().loss(target, feats)
+        import torch
+
+        generated = self.flows(feats, hard=False)
+        i, j = frame_pair_grid(generated[0].shape[0], generated[0].device)
+        pairs = (j >= i) & (j < i + span)                       # [Fi, Fj]: the release's compared pairs
+        # pair_weights=release: 1 → 0.8 over the distances 0 … span−1 (:723-729, :495); scaling both AMFs
+        # by √w weights each squared error by w and keeps the moving mask (w > 0)
+        w = torch.ones(span) if self.settings.pair_weights == "uniform" else torch.linspace(1.0, 0.8, span)
+        root = w.sqrt().to(generated[0].device)[(j - i)[pairs]][:, None, None]
+        losses = [amf_loss(root * ref[pairs], root * gen[pairs], self.settings.loss_mask)
+                  for ref, gen in zip(target, generated)]
+        return sum(losses) / len(losses)
 
     def reference_target(self, feats: dict) -> Any:
         return self.flows(feats, hard=self.settings.reference_amf == "hard")
