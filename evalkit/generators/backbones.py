@@ -35,6 +35,10 @@ BACKBONES: dict[str, BackboneSpec] = {s.name: s for s in (
     # generator, so vanilla and the methods share the schedule)
     BackboneSpec("wan2.1-1.3b", "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "wan", 480, 832, 81, 16.0,
                  guidance_scale=5.0, scheduler="FlowMatchEulerDiscreteScheduler"),
+    # the 14B: diffusers 0.42.1 WanPipeline example (pipeline_wan.py:54-73: 720×1280, 81 frames, guidance
+    # 5.0, saved at 16 fps); FastVMT's release samples it at 480×832 (examples/wan_14b_text_to_video.py:80-81)
+    BackboneSpec("wan2.1-14b", "WanPipeline", "Wan-AI/Wan2.1-T2V-14B-Diffusers", "wan", 720, 1280, 81, 16.0,
+                 guidance_scale=5.0, scheduler="FlowMatchEulerDiscreteScheduler"),
     BackboneSpec("cogvideox-2b", "CogVideoXPipeline", "THUDM/CogVideoX-2b", "cogvideox", 480, 720, 49, 8.0,
                  guidance_scale=6.0),
     BackboneSpec("cogvideox-5b", "CogVideoXPipeline", "THUDM/CogVideoX-5b", "cogvideox", 480, 720, 49, 8.0,

@@ -29,11 +29,14 @@ def case(n=4):
 
 
 def test_backbone_table_facts():
-    assert set(BACKBONES) == {"wan2.1-1.3b", "cogvideox-2b", "cogvideox-5b", "ltx-video", "zeroscope",
+    assert set(BACKBONES) == {"wan2.1-1.3b", "wan2.1-14b", "cogvideox-2b", "cogvideox-5b", "ltx-video", "zeroscope",
                               "videocrafter2", "t2v-turbo-v2", "animatediff"}
     wan = BACKBONES["wan2.1-1.3b"]
     assert (wan.pipeline, wan.hub_id, wan.num_frames, wan.family) == (
         "WanPipeline", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", 81, "wan")
+    big = BACKBONES["wan2.1-14b"]  # diffusers' WanPipeline example for the 14B
+    assert (big.hub_id, big.family, big.height, big.width, big.num_frames, big.fps, big.guidance_scale) == (
+        "Wan-AI/Wan2.1-T2V-14B-Diffusers", "wan", 720, 1280, 81, 16.0, 5.0)
     for spec in BACKBONES.values():  # every row names a registered family with its processor and layer regex
         fam = family_class(spec.family)
         assert fam.architecture in ("dit", "unet") and fam.processor and fam.self_attention

@@ -75,6 +75,8 @@ CASES: dict[str, tuple[str | None, dict, str]] = {
     "full-q-preservation": ("unet", dict(UNET, steps=5, num_frames=4), "shots"),
     "consistory": ("unet", dict(UNET, steps=5, num_frames=4), "shots"),
     "ditflow": ("cogvideox", dict(backbone="cogvideox-5b", **GUIDED), "square"),
+    "fast-vmt": ("wan", dict(backbone="wan2.1-1.3b", **dict(GUIDED, height=64, width=64), opt_steps=4, window=3),
+                 "square64"),
     "smm": ("cogvideox", dict(backbone="cogvideox-5b", **GUIDED), "square"),
     "moft": ("cogvideox", dict(backbone="cogvideox-2b", motion_channel_fraction=0.1, **GUIDED), "square"),
     "motionclone": ("unet", dict(UNET, steps=4, guidance_fraction=0.5, warm_up_steps=1, cool_down_steps=1), "square32"),
@@ -99,6 +101,8 @@ def make_case(kind: str, tmp_path: Path):
                                   source_prompt="a dog runs")
     if kind == "square":
         return square_case()
+    if kind == "square64":
+        return square_case(size=64)
     if kind == "square32":
         return square_case(frames=4, size=32)
     if kind == "shots":

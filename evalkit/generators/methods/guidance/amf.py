@@ -46,10 +46,22 @@ def cross_frame_logits(q, k, frames: int, head_average: str = "qk"):
     return (logits / d ** 0.5).view(frames, s, frames, s)
 
 
+def local_window(coords, window: int):
+    """[S, S] bool: key patch within the window × window square centred on the query patch
+    (FastVMT's local attention mask; an even window acts as the next odd one); None where the window
+    covers every patch pair."""
+    half = int(window) // 2
+    offset = (coords[None, :, :] - coords[:, None, :]).abs()            # [S (query), S (key), 2]
+    inside = (offset <= half).all(dim=-1)
+    return None if bool(inside.all()) else inside
+
+
 def attention_motion_flow(q, k, *, frames: int, grid: tuple[int, int], temperature: float = 2.0,
-                          hard: bool = False, head_average: str = "qk"):
+                          hard: bool = False, head_average: str = "qk", window: int = 0):
     """The AMF of one layer's Q, K ([heads, F·S, d]): [F (i), F (j), S, 2] displacements in patches;
-    ``hard`` for the reference (argmax), soft (differentiable) otherwise."""
+    ``hard`` for the reference (argmax), soft (differentiable) otherwise. ``window`` > 0: between
+    different frames each patch attends only to the window × window patches around its own
+    position (FastVMT; within a frame, attention stays full as in its release); 0: no mask."""
     import torch
 
     h, w = grid
@@ -57,6 +69,11 @@ def attention_motion_flow(q, k, *, frames: int, grid: tuple[int, int], temperatu
     if logits.shape[1] != h * w:
         raise EvalkitError(f"AMF: {logits.shape[1]} tokens per frame do not form a {h}×{w} grid")
     coords = token_coords(h, w, logits.device)                        # [S, 2]
+    inside = local_window(coords, window) if int(window) > 0 else None
+    if inside is not None:
+        other_frame = ~torch.eye(frames, dtype=torch.bool, device=logits.device)
+        keep = inside[None, :, None, :] | ~other_frame[:, None, :, None]   # [Fi, S, Fj, S]
+        logits = logits.masked_fill(~keep, float("-inf"))
     if hard:
         target = coords[logits.argmax(dim=-1)]                        # [Fi, S, Fj, 2]
     else:

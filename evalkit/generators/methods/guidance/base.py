@@ -131,6 +131,10 @@ class GuidedTransfer(DiffusersT2V):
         """How the gradient is used: "optimise" (Adam on z_t or ρ) or "score" (MotionClone on U-Nets)."""
         return "optimise"
 
+    def reuse_every(self) -> int:
+        """Updates per computed gradient in an optimisation (FastVMT's gradient reuse); default 1: none."""
+        return 1
+
     def score_step(self, run: GuidedRun, i: int, grad):
         """The correction subtracted from the latents after step i (score rule)."""
         raise NotImplementedError
@@ -239,7 +243,7 @@ class GuidedTransfer(DiffusersT2V):
         return GuidedRun(self, self.family, self.registry_name, x0, self.embed(prompt),
                          self.family.schedule(int(s.steps), x0), guided,
                          self.learning_rates(len(guided)), mode=mode, variable=s.optimise,
-                         opt_steps=int(s.opt_steps), optimiser=s.optimizer,
+                         opt_steps=int(s.opt_steps), optimiser=s.optimizer, reuse_every=self.reuse_every(),
                          offset=offset, kv=kv,
                          weights=self.loss_weights(len(guided)),
                          checkpointing=s.gradient_checkpointing, device=self.device,

@@ -44,7 +44,7 @@ class DiTFlow(GuidedTransfer):
     choices: ClassVar[dict[str, tuple]] = {**GuidedTransfer.choices, "head_average": HEAD_AVERAGES,
                                            "loss_mask": LOSS_MASKS}
     bounds: ClassVar[dict[str, tuple]] = {**GuidedTransfer.bounds, "temperature": (0.0, None)}
-    settings_class = DiTFlowSettings
+    settings_class: ClassVar[type[GuidanceSettings]] = DiTFlowSettings
     #: the release's default (ditflow/ditflow@4db379b, motion_guidance.py:759, ``--negative_prompt``)
     RELEASE_NEGATIVE_PROMPT = "bad quality, distortions, unrealistic, distorted image, watermark, signature"
 
@@ -61,8 +61,13 @@ class DiTFlow(GuidedTransfer):
             frames, h, w = token_grid(q.shape[1], self.latent_grid)
             out.append(attention_motion_flow(q, k, frames=frames, grid=(h, w),
                                              temperature=float(self.settings.temperature), hard=hard,
-                                             head_average=self.settings.head_average))
+                                             head_average=self.settings.head_average,
+                                             window=self.amf_window()))
         return out
+
+    def amf_window(self) -> int:
+        """The local attention window of the AMF in patches (FastVMT); 0: none (DiTFlow)."""
+        return 0
 
     def reference_target(self, feats: dict) -> Any:
         return self.flows(feats, hard=True)

@@ -30,9 +30,12 @@ def _checked(loss, what: str):
 
 
 def gradient_descent(loss_fn: Callable, variables: Callable[[], list], steps: int, lr: float, *,
-                 what: str = "guidance", optimiser_name: str = "adam") -> list[float]:
+                 what: str = "guidance", optimiser_name: str = "adam", reuse_every: int = 1) -> list[float]:
     """``steps`` updates (Adam by default) of ``variables()`` (tensors requiring grad; read after the
-    first loss, so lazily created ones work) minimising ``loss_fn()``; returns the loss before each."""
+    first loss, so lazily created ones work) minimising ``loss_fn()``; returns the loss before each
+    update whose gradient was computed. ``reuse_every`` = r > 1: only updates 0, r, 2r, ... run the
+    loss and its backward pass, the others step with the last computed gradient (FastVMT's gradient
+    reuse, mayuelala/FastVMT@34a050b diffsynth/pipelines/wan_video.py:622-640)."""
     import torch
 
     if optimiser_name not in OPTIMISERS:
@@ -40,7 +43,14 @@ def gradient_descent(loss_fn: Callable, variables: Callable[[], list], steps: in
     make = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[optimiser_name]
     losses: list[float] = []
     optimiser = None
-    for _ in range(int(steps)):
+    params: list = []
+    cached: list = []
+    for j in range(int(steps)):
+        if optimiser is not None and j % max(1, int(reuse_every)):
+            for p, g in zip(params, cached):
+                p.grad = g.clone()
+            optimiser.step()
+            continue
         loss = _checked(loss_fn(), what)
         if optimiser is None:
             params = variables()
@@ -49,6 +59,8 @@ def gradient_descent(loss_fn: Callable, variables: Callable[[], list], steps: in
             optimiser = make(params, lr=float(lr))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        if int(reuse_every) > 1:
+            cached = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
         optimiser.step()
         losses.append(float(loss.detach()))
     return losses

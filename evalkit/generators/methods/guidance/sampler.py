@@ -100,6 +100,7 @@ class GuidedRun:
     mode: str = "optimise"           # optimise | replay | score
     variable: str = "latent"         # latent | positional
     opt_steps: int = 5
+    reuse_every: int = 1             # FastVMT: a computed gradient every r-th update (optimise.py)
     optimiser: str = "adam"
     offset: Any = None               # PositionalOffset when variable == "positional"
     kv: PerStepKV | None = None
@@ -181,7 +182,8 @@ class GuidedRun:
                 return z
             variables = (lambda: [x]) if self.variable == "latent" else self.offset.parameters
             self.losses[i] = gradient_descent(loss_fn, variables, self.opt_steps, self.lrs[k],
-                                          what=self.what, optimiser_name=self.optimiser)
+                                          what=self.what, optimiser_name=self.optimiser,
+                                              reuse_every=self.reuse_every)
         if self.variable == "latent":
             self.stored[i] = x.detach()
             return x.detach().to(z.dtype)

@@ -51,6 +51,9 @@ _DIT_NOT_IN_PAPER = "not in the paper: Wan's DiT settings, all blocks"
 PAPER_SETTINGS: dict[str, MbQSettings] = {
     # App. A.1.1: Q from blocks 20-30 (0-based 20..29 of the 30), injected for 58-60 % of the steps
     "wan2.1-1.3b": MbQSettings("single", 0.6, tuple(range(20, 30)), source_frame_repeat=2, source="App. A.1.1"),
+    # the paper's Wan is the 1.3B (30 blocks); the 14B (40 blocks) takes its fraction, with all blocks
+    "wan2.1-14b": MbQSettings("single", 0.6, None, source_frame_repeat=2,
+                              source="not in the paper: the 1.3B's fraction (App. A.1.1), all blocks"),
     "cogvideox-2b": MbQSettings("single", 0.6, None, source_frame_repeat=2, source=_DIT_NOT_IN_PAPER),
     "cogvideox-5b": MbQSettings("single", 0.6, None, source_frame_repeat=2, source=_DIT_NOT_IN_PAPER),
     "ltx-video": MbQSettings("single", 0.4, None, source_frame_repeat=2,
