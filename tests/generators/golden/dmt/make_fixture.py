@@ -50,12 +50,11 @@ for name in ("read_video", "write_video"):   # video file io, gone from current 
     if not hasattr(torchvision.io, name):
         setattr(torchvision.io, name, None)
 
+import preprocess_video_ddim as release_pre  # noqa: E402
+import run as release_run  # noqa: E402
 import tiny_pipelines as tp  # noqa: E402
 from diffusers import DDIMScheduler  # noqa: E402
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution  # noqa: E402
-
-import preprocess_video_ddim as release_pre  # noqa: E402
-import run as release_run  # noqa: E402
 from utilities import initialize_latent as release_init  # noqa: E402
 from utilities.guidance_utils import get_timesteps, register_guidance, register_time  # noqa: E402
 
