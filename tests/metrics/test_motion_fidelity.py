@@ -7,6 +7,7 @@ from evalkit.features.base import FeatureContext
 from evalkit.metrics.motion_fidelity import MotionFidelity, correlation_matrix, motion_fidelity, unit_steps
 from evalkit.registry import METRICS
 from evalkit.synthetic import SyntheticSpec, render
+from evalkit.testing.contexts import FixedBackendContext  # noqa: E402
 from evalkit.video import Video
 
 
@@ -182,13 +183,6 @@ class WholeClipTracker:
         return out
 
 
-class TrackerContext(FeatureContext):
-    def __init__(self, tracker):
-        super().__init__()
-        self.tracker = tracker
-
-    def backend(self, name, **options):
-        return self.tracker
 
 
 def test_ditflow_protocol_tracks_full_videos_at_their_own_sizes_then_slices():
@@ -198,7 +192,7 @@ def test_ditflow_protocol_tracks_full_videos_at_their_own_sizes_then_slices():
     metric = MotionFidelity(protocol="ditflow", grid_size=55)
     assert metric.options["variant"] == "dmt_official" and metric.backend == "cotracker3"
     res = metric(MotionTransferCase("c", InlineVideo(source), "t"), Generation((generated,)),
-                 TrackerContext(tracker))
+                 FixedBackendContext(tracker))
     assert tracker.calls == [(16, 128, 160), (12, 64, 80)]  # whole clips, each at its own size
     full_p, full_q = (t.points.transpose(1, 0, 2) for t in WholeClipTracker().track([source, generated]))
     assert res.value == pytest.approx(motion_fidelity(full_p[:, :12], full_q[:, :12], "dmt_official"), abs=1e-12)

@@ -24,6 +24,7 @@ from evalkit.metrics.mtbench_motion import (  # noqa: E402
     normalise,
 )
 from evalkit.synthetic import SyntheticSpec, render  # noqa: E402
+from evalkit.testing.contexts import FixedBackendContext  # noqa: E402
 
 from .mtbench_tracks import CASES, random_tracks  # noqa: E402
 
@@ -140,13 +141,6 @@ class RecordingTracker:
         return out
 
 
-class TrackerContext(FeatureContext):
-    def __init__(self, tracker):
-        super().__init__()
-        self.tracker = tracker
-
-    def backend(self, name, **options):
-        return self.tracker
 
 
 def test_metric_tracks_each_full_video_in_the_masks_box_at_its_own_size():
@@ -158,14 +152,14 @@ def test_metric_tracks_each_full_video_in_the_masks_box_at_its_own_size():
     tracker = RecordingTracker()
     metric = MotionFidelity(protocol="mtbench", hybrid=True, hybrid_seed=3)
     assert metric.backend == "cotracker3" and metric.options["grid_size"] == 50
-    result = metric(case, Generation((generated,)), TrackerContext(tracker))
+    result = metric(case, Generation((generated,)), FixedBackendContext(tracker))
     # both videos whole, each at its own size, the box at the mask's size (CoTracker resizes it)
     assert tracker.calls == [((128, 160), (128, 160), 50), ((64, 80), (128, 160), 50)]
     assert result.value == pytest.approx(1.0 * 0.5 + 0.5 * result.details["frechet_similarity"])
     assert result.details["hybrid_seed"] == 3 and result.details["cosine"] == pytest.approx(1.0)
     assert result.details["time_alignment"]["protocol"] == "mtbench"
     no_mask = MotionTransferCase("c", InlineVideo(source), "t")
-    res = MotionFidelity(protocol="mtbench")(no_mask, Generation((generated,)), TrackerContext(RecordingTracker()))
+    res = MotionFidelity(protocol="mtbench")(no_mask, Generation((generated,)), FixedBackendContext(RecordingTracker()))
     assert any("no first-frame mask" in n for n in res.details["notes"])
 
 
