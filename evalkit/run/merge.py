@@ -46,7 +46,8 @@ from .derived import SOURCES
 from .failures import ENVIRONMENT, ITEM, STATUS
 from .outcome import outcome
 from .rows import ResultRow
-from .store import STORE_FILENAME, ResultsStore, StoreError
+from .store import STORE_FILENAME, ResultsStore
+from .store_errors import StoreError
 
 POLICIES = ("strict", "retry", "recompute")
 ENV, ITEM_FAILED = STATUS[ENVIRONMENT], STATUS[ITEM]

@@ -19,7 +19,6 @@ a key that exists is never recomputed.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sqlite3
 import time
@@ -29,11 +28,11 @@ from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
-from ..errors import EvalkitError
 from .failures import ENVIRONMENT, STATUS
 from .outcome import INTERRUPTED, RUNNING
 from .rows import LoadRow, ResultRow, Row
 from .run_lock import held
+from .store_errors import StoreError, StoreVersionError, explain, named_errors
 
 ENV = STATUS[ENVIRONMENT]   # the status of an environment failure (recorded, never reused)
 
@@ -63,49 +62,7 @@ SCHEMA = (
 )
 
 
-class StoreVersionError(EvalkitError):
-    pass
-
-
-class StoreError(EvalkitError):
-    """A store that cannot be read or written (corrupt, read-only, full disk): one line naming it."""
-
-
-def _named_errors(cls):
-    """Every public method turns SQLite's errors into one StoreError naming the file."""
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(_explain(self.path, exc)) from None
-        return guarded
-
-    for name, attr in list(vars(cls).items()):
-        if callable(attr) and not name.startswith("_") and name != "transaction":
-            setattr(cls, name, wrap(attr))
-    return cls
-
-
-def _explain(path: Path, exc: sqlite3.DatabaseError) -> str:
-    msg = str(exc)
-    if "not a database" in msg:
-        return f"{path}: not an evalkit results store ({msg})"
-    if "unable to open" in msg:
-        return (f"{path}: cannot open the results store ({msg}): is the file or its folder read-only? "
-                "Run into a writable --out folder")
-    if "readonly" in msg or "read-only" in msg:
-        return f"{path}: the results store is read-only ({msg}); run into a writable --out folder"
-    if "disk is full" in msg or "disk I/O" in msg:
-        return f"{path}: cannot write the results store ({msg}); free disk space and re-run"
-    if "locked" in msg or "busy" in msg:
-        return f"{path}: the results store is locked by another process ({msg}); try again"
-    return (f"{path}: corrupt or unreadable results store ({msg}); run into a new --out folder "
-            "(its values are recomputable) or restore the file from a backup")
-
-
-@_named_errors
+@named_errors
 class ResultsStore:
     """``readonly``: reports open the store without writing anything (a read-only file or
     folder can be reported)."""
@@ -120,12 +77,12 @@ class ResultsStore:
         try:
             self._conn = self._connect()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(_explain(path, exc)) from None
+            raise StoreError(explain(path, exc)) from None
         try:
             self._open()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(_explain(path, exc)) from None
+            raise StoreError(explain(path, exc)) from None
         except BaseException:
             self._conn.close()
             raise
@@ -151,7 +108,7 @@ class ResultsStore:
         try:
             found = self._version()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(_explain(self.path, exc)) from None
+            raise StoreError(explain(self.path, exc)) from None
         if found is not None and found != STORE_SCHEMA_VERSION:
             written = " (unversioned: written before stores carried a version)" if found == 0 else ""
             raise StoreVersionError(

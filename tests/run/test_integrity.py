@@ -20,7 +20,8 @@ from evalkit.errors import EvalkitError
 from evalkit.run.artifacts import ArtifactIntegrityError, content_digest, load_videos, write_artifact
 from evalkit.run.plan import ComponentSpec, Plan
 from evalkit.run.runner import run_plan
-from evalkit.run.store import STORE_FILENAME, ResultsStore, StoreError
+from evalkit.run.store import STORE_FILENAME, ResultsStore
+from evalkit.run.store_errors import StoreError
 
 _load_commands()
 
