@@ -24,13 +24,14 @@ from ..cases import Case, Generation, MotionTransferCase, MultiShotCase, Persona
 from ..errors import EvalkitError
 from ..frame_repeat import repeat_frames
 from ..registry import GENERATORS
+from ..timing import stage_timer
 from ..video import Video
 from . import loading
 from .backbones import backbone_spec, supported_backbones
 from .base import Generator
 from .families import family_class
 from .families.base import Embeds, ModelFamily
-from .peak_memory import peak_memory, reset_peak_memory, stage_timer
+from .peak_memory import peak_memory, reset_peak_memory
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "backbone": "wan2.1-1.3b",

@@ -1,7 +1,5 @@
-"""Peak GPU memory of a generation (0 on CPU); stage timing is evalkit.timing's one timer."""
+"""Peak GPU memory of a generation (0 on CPU); stages are timed with evalkit.timing's one timer."""
 from __future__ import annotations
-
-from ..timing import stage_timer  # noqa: F401  (re-exported: generators time their stages with it)
 
 
 def _cuda(device: str) -> bool:

@@ -30,8 +30,8 @@ from evalkit.errors import EvalkitError
 from evalkit.frame_repeat import repeat_frames
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
-from evalkit.generators.peak_memory import stage_timer
 from evalkit.generators.settings import PaperSettings, parse_blocks
+from evalkit.timing import stage_timer
 
 from .optimise import CHECKPOINTING, OPTIMISERS
 from .passes import FeaturePass, noised_at

@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 from evalkit.errors import EvalkitError
 from evalkit.generators.attention import AttentionController, FeatureStore, Inject, Record
-from evalkit.generators.peak_memory import stage_timer
+from evalkit.timing import stage_timer
 
 from .optimise import frozen, gradient_checkpointing, gradient_descent, loss_gradient
 from .passes import FeaturePass

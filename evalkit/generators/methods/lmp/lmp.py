@@ -29,8 +29,8 @@ from evalkit.generators.attention import AttentionController
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.families.base import Embeds, Latents
 from evalkit.generators.loading import DTYPES
-from evalkit.generators.peak_memory import stage_timer
 from evalkit.registry import GENERATORS
+from evalkit.timing import stage_timer
 
 from .reference import REFERENCE_MODES
 from .settings import WINDOWS, LMPSettings

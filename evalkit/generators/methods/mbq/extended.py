@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 from evalkit.cases import MotionTransferCase
 from evalkit.errors import EvalkitError
 from evalkit.generators.diffusers_t2v import Run
-from evalkit.generators.peak_memory import stage_timer
 from evalkit.registry import GENERATORS
+from evalkit.timing import stage_timer
 
 from .mbq import FeatureInjection, InjectionSettings, MotionByQueries, injection_layers
 

@@ -29,9 +29,9 @@ from evalkit.errors import EvalkitError
 from evalkit.generators.diffusers_t2v import COMMON_BOUNDS, COMMON_DEFAULTS, COMMON_TYPES, DiffusersT2V, Run
 from evalkit.generators.families.base import Embeds, Latents
 from evalkit.generators.loading import DTYPES
-from evalkit.generators.peak_memory import stage_timer
 from evalkit.generators.settings import PaperSettings, is_default, parse_blocks
 from evalkit.registry import GENERATORS
+from evalkit.timing import stage_timer
 
 from .recordings import RECORDINGS
 

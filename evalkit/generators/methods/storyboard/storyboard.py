@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 from evalkit.cases import MultiShotCase
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, SHOT_SEEDS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
-from evalkit.generators.peak_memory import stage_timer
 from evalkit.registry import GENERATORS
+from evalkit.timing import stage_timer
 
 from .passes import SetPasses, set_layout
 from .run_settings import Q_MODES, resolve_settings

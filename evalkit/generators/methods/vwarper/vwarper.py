@@ -28,8 +28,9 @@ from typing import Any, Callable, ClassVar
 from evalkit.cases import Generation, PersonalizationCase, StageTimings
 from evalkit.generators.diffusers_t2v import COMMON_DEFAULTS, DiffusersT2V, Run
 from evalkit.generators.loading import DTYPES
-from evalkit.generators.peak_memory import peak_memory, reset_peak_memory, stage_timer
+from evalkit.generators.peak_memory import peak_memory, reset_peak_memory
 from evalkit.registry import GENERATORS
+from evalkit.timing import stage_timer
 
 from .branches import BranchContext, branch_behaviours, reference_clip, sample_branches
 from .coarse import coarse_stage
